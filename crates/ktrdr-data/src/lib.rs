@@ -2,4 +2,5 @@
 //! analysis and request planning. Builds on [`ktrdr_ops`] for operations.
 
 pub mod planner;
+pub mod store;
 pub mod types;
