@@ -2,3 +2,5 @@
 //! analysis and request planning. Builds on [`ktrdr_ops`] for operations.
 
 pub mod calendar;
+pub mod planner;
+pub mod types;
