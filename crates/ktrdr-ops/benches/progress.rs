@@ -72,12 +72,15 @@ fn progress(c: &mut Criterion) {
             black_box(sub.latest());
         }
     });
-    g.bench_function("update: set_sub_progress, subscriber reading flat out", |b| {
-        b.iter(|| {
-            i = (i + 1) % TOTAL;
-            black_box(&h).set_sub_progress(black_box(i), TOTAL);
-        })
-    });
+    g.bench_function(
+        "update: set_sub_progress, subscriber reading flat out",
+        |b| {
+            b.iter(|| {
+                i = (i + 1) % TOTAL;
+                black_box(&h).set_sub_progress(black_box(i), TOTAL);
+            })
+        },
+    );
     stop.store(true, Ordering::Relaxed);
     h.set_items(1, None); // wake the reader so it sees `stop`
     let _ = runtime.block_on(reader);
