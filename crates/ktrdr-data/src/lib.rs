@@ -5,4 +5,5 @@ pub mod calendar;
 pub mod pacing;
 pub mod planner;
 pub mod provider;
+pub mod store;
 pub mod types;
