@@ -27,8 +27,11 @@
 //!    lock means a writer died mid-append: readers use the committed prefix, and the next writer
 //!    truncates the file back to it (the append is all or nothing). A torn append is thus always
 //!    detectable (the journal) and repairable (truncate), never mistaken for data.
-//! 4. Appends happen only when every new bar is after the file's last row and the file has the
-//!    canonical column order and ends with a newline; anything else is a full rewrite.
+//! 4. Appends happen only when every new bar is after the file's last line and the file has the
+//!    canonical column order and ends with a newline; anything else is a full rewrite. The append
+//!    decision reads only the head and the tail, so it trusts the file's order: a disordered
+//!    foreign file stays disordered until its next rewrite (loads sort it regardless; the
+//!    validator reports it).
 //!
 //! Lock order: one series lock at a time; never nested, never held across series.
 
@@ -284,9 +287,7 @@ impl BarStore {
             }
         }
 
-        let mut buf = Vec::with_capacity(len as usize);
-        file.read_to_end(&mut buf)
-            .map_err(StoreError::io("read", &path))?;
+        let buf = read_at(&mut file, 0, len, &path)?;
         let (old, order) = parse_series(&buf, &path)?;
         let (merged, stats) = old.merge_with_stats(new);
         report.added = stats.added;
@@ -398,6 +399,12 @@ fn parse_series(buf: &[u8], path: &Path) -> Result<(BarSeries, OrderReport), Sto
     let mut sink = SeriesSink::with_capacity(estimate_rows(buf, &header));
     parse_rows(buf, &header, path, &mut sink)?;
     Ok(sink.finish())
+}
+
+/// Parses a CSV image (the bytes of a whole file); `path` only names the source in errors.
+/// Returns the sorted series and what had to be reordered.
+pub fn parse_csv(buf: &[u8], path: &Path) -> Result<(BarSeries, OrderReport), StoreError> {
+    parse_series(buf, path)
 }
 
 /// Reads and parses a CSV file at any path (e.g. a file handed to `validate`), without the
