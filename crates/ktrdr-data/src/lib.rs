@@ -2,6 +2,8 @@
 //! analysis and request planning. Builds on [`ktrdr_ops`] for operations.
 
 pub mod calendar;
+pub mod pacing;
 pub mod planner;
+pub mod provider;
 pub mod store;
 pub mod types;
