@@ -594,7 +594,11 @@ proptest! {
 #[test]
 fn readers_never_create_files() {
     let dir = tempfile::tempdir().unwrap();
-    fs::copy(format!("{IB_DIR}/AAPL_5m.csv"), dir.path().join("AAPL_5m.csv")).unwrap();
+    fs::copy(
+        format!("{IB_DIR}/AAPL_5m.csv"),
+        dir.path().join("AAPL_5m.csv"),
+    )
+    .unwrap();
     let store = BarStore::new(dir.path());
     let aapl = sym("AAPL");
     store.load(&aapl, Timeframe::M5).unwrap();
@@ -602,6 +606,35 @@ fn readers_never_create_files() {
     store.date_range(&aapl, Timeframe::M5).unwrap();
     store.series_info(&aapl, Timeframe::M5).unwrap();
     assert!(store.load(&sym("NOPE"), Timeframe::H1).is_err());
-    let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, ["AAPL_5m.csv"]);
+}
+
+#[test]
+fn row_counts_skip_blank_lines_in_every_line_ending() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = "2025-01-01,1,1,1,1,1\n\n2025-01-02,1,1,1,1,1\n\n\n2025-01-03,1,1,1,1,1";
+    write_file(
+        dir.path(),
+        "LF_1d.csv",
+        &format!("timestamp,open,high,low,close,volume\n{rows}"),
+    );
+    write_file(
+        dir.path(),
+        "CR_1d.csv",
+        &format!(
+            "timestamp,open,high,low,close,volume\r\n{}\r\n\r\n",
+            rows.replace('\n', "\r\n")
+        ),
+    );
+    let store = BarStore::new(dir.path());
+    for s in ["LF", "CR"] {
+        let info = store.series_info(&sym(s), Timeframe::D1).unwrap();
+        assert_eq!(info.rows, 3, "{s}");
+        assert_eq!(info.range.unwrap().last, ts("2025-01-03"), "{s}");
+        assert_eq!(store.load(&sym(s), Timeframe::D1).unwrap().len(), 3, "{s}");
+    }
 }
