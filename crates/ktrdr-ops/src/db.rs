@@ -17,7 +17,9 @@ pub fn ktrdr_home() -> PathBuf {
     if let Some(home) = std::env::var_os("KTRDR_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(home);
     }
-    let user_home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let user_home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     user_home.join(".ktrdr")
 }
 
