@@ -13,7 +13,7 @@ use serde_json::json;
 use tempfile::TempDir;
 
 fn sample_progress(id: &str, percent: f64) -> ProgressState {
-    ProgressState { operation_id: id.to_owned(), percent }
+    ProgressState { operation_id: id.to_owned(), percent, message: None }
 }
 
 fn pending(id: &str, kind: &str) -> OperationRecord {
