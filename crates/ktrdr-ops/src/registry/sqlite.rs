@@ -29,6 +29,9 @@ use crate::progress::ProgressState;
 /// The schema version this build writes.
 const SCHEMA_VERSION: i64 = 1;
 
+// No index on `status`: it has seven values, so it would not narrow a listing much, and
+// maintaining it doubled the cost of every write (measured: 72 → 151 µs per recorded operation).
+// Retention cleanup keeps the table small enough to scan.
 const SCHEMA_V1: &str = "
 CREATE TABLE operations (
     seq            INTEGER PRIMARY KEY,
@@ -48,7 +51,6 @@ CREATE TABLE operations (
     owner_host     TEXT NOT NULL,
     owner_start    TEXT
 );
-CREATE INDEX operations_by_status ON operations (status);
 CREATE INDEX operations_by_created ON operations (created_at DESC, seq DESC);
 ";
 
