@@ -1,2 +1,9 @@
 //! The ktrdr market-data domain: bars, the local store, exchange calendars, validation, gap
 //! analysis and request planning. Builds on [`ktrdr_ops`] for operations.
+
+pub mod calendar;
+pub mod pacing;
+pub mod planner;
+pub mod provider;
+pub mod store;
+pub mod types;
