@@ -37,14 +37,20 @@ fn insert_then_complete(registry: &dyn Registry, n: u64) {
     record.status = Running;
     record.started_at = Some(record.created_at);
     registry.insert(&record).unwrap();
-    registry.transition(&record.id, &[Running], Completed, &summary()).unwrap();
+    registry
+        .transition(&record.id, &[Running], Completed, &summary())
+        .unwrap();
 }
 
 fn lifecycle(registry: &dyn Registry, n: u64) {
     let record = record(n);
     registry.insert(&record).unwrap();
-    registry.transition(&record.id, &[Pending], Running, &TransitionPatch::default()).unwrap();
-    registry.transition(&record.id, &[Running], Completed, &summary()).unwrap();
+    registry
+        .transition(&record.id, &[Pending], Running, &TransitionPatch::default())
+        .unwrap();
+    registry
+        .transition(&record.id, &[Running], Completed, &summary())
+        .unwrap();
 }
 
 fn bench(c: &mut Criterion) {
@@ -76,7 +82,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             let id = n.to_string();
-            let mut run = |sql: &str| conn.prepare_cached(sql).unwrap().execute([&id]).unwrap();
+            let run = |sql: &str| conn.prepare_cached(sql).unwrap().execute([&id]).unwrap();
             run("INSERT INTO t (id, status) VALUES (?1, 'pending')");
             run("UPDATE t SET status = 'running' WHERE id = ?1 AND status = 'pending'");
             run("UPDATE t SET status = 'completed', summary = '{}' WHERE id = ?1 AND status = 'running'");

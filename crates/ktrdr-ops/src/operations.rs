@@ -92,7 +92,9 @@ impl Operations {
             coordinator: CancellationCoordinator::new(),
             active: watch::Sender::new(0),
         };
-        Operations { inner: Arc::new(inner) }
+        Operations {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The registry this runner records into.
@@ -102,9 +104,9 @@ impl Operations {
 
     /// Starts an operation of type `kind` and returns at once with its handle.
     ///
-    /// The metadata factors `symbol`, `timeframe`, `mode` and `size_bucket` (strings, when
-    /// present) select the ETA history this run learns from and adds to. Must be called inside
-    /// a tokio runtime.
+    /// The metadata factors `symbol`, `timeframe`, `mode` (strings) and `items` (the expected
+    /// item count, for the size bucket), when present, select the ETA history this run learns
+    /// from and adds to. Must be called inside a tokio runtime.
     pub fn run<F, Fut>(
         &self,
         kind: impl Into<String>,
@@ -116,15 +118,23 @@ impl Operations {
         F: FnOnce(OperationContext) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Value, OperationError>> + Send + 'static,
     {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| OperationsError::NoRuntime)?;
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| OperationsError::NoRuntime)?;
         let kind = kind.into();
         let id = new_operation_id(&kind);
         let registration = self.inner.coordinator.register(id.clone())?;
-        self.inner.registry.insert(&OperationRecord::pending(&id, &kind, metadata.clone()))?;
+        self.inner
+            .registry
+            .insert(&OperationRecord::pending(&id, &kind, metadata.clone()))?;
 
         let progress = ProgressHandle::new(id.clone(), plan);
-        let eta_key = history::eta_key(&kind, &metadata);
-        let prior = self.inner.history.as_deref().and_then(|h| history::prior(h, &eta_key));
+        let eta_key = history::eta_key(&kind, &metadata)
+            .inspect_err(|error| tracing::warn!(%id, %error, "no ETA history for this operation"))
+            .ok();
+        let prior = match (&self.inner.history, &eta_key) {
+            (Some(history), Some(key)) => history::prior(history.as_ref(), key),
+            _ => None,
+        };
         progress.set_eta_source(Box::new(TimeEstimator::new(prior)));
 
         let (outcome_tx, outcome_rx) = watch::channel(None);
@@ -134,8 +144,13 @@ impl Operations {
             progress: progress.clone(),
             outcome: outcome_rx,
         };
-        let supervised =
-            Supervised { registration, progress, eta_key, metadata, outcome: outcome_tx };
+        let supervised = Supervised {
+            registration,
+            progress,
+            eta_key,
+            metadata,
+            outcome: outcome_tx,
+        };
         let inner = Arc::clone(&self.inner);
         inner.active.send_modify(|n| *n += 1);
         runtime.spawn(async move {
@@ -157,7 +172,10 @@ impl Operations {
         let not_found = || OperationsError::NotFound { id: id.to_owned() };
         let record = registry.get(id)?.ok_or_else(not_found)?;
         if record.status.is_terminal() {
-            return Err(OperationsError::AlreadyFinished { id: id.to_owned(), status: record.status });
+            return Err(OperationsError::AlreadyFinished {
+                id: id.to_owned(),
+                status: record.status,
+            });
         }
         // The token first, then the status: whoever writes `cancelling` (this call or the
         // supervisor reacting to the token) finds the token already cancelled, so the reason
@@ -166,9 +184,15 @@ impl Operations {
             // Not ours, or it ended in between.
             let record = registry.get(id)?.ok_or_else(not_found)?;
             return Err(if record.status.is_terminal() {
-                OperationsError::AlreadyFinished { id: id.to_owned(), status: record.status }
+                OperationsError::AlreadyFinished {
+                    id: id.to_owned(),
+                    status: record.status,
+                }
             } else {
-                OperationsError::NotOwned { id: id.to_owned(), owner: record.owner }
+                OperationsError::NotOwned {
+                    id: id.to_owned(),
+                    owner: record.owner,
+                }
             });
         };
         token.cancel(reason.clone());
@@ -176,9 +200,16 @@ impl Operations {
         mark_cancelling(&self.inner, id, reason.clone());
         let status = registry.get(id)?.ok_or_else(not_found)?.status;
         match status {
-            Cancelling | Cancelled => Ok(CancelAck { id: id.to_owned(), status, reason }),
+            Cancelling | Cancelled => Ok(CancelAck {
+                id: id.to_owned(),
+                status,
+                reason,
+            }),
             // It completed (or failed) before the work could see the token.
-            _ => Err(OperationsError::AlreadyFinished { id: id.to_owned(), status }),
+            _ => Err(OperationsError::AlreadyFinished {
+                id: id.to_owned(),
+                status,
+            }),
         }
     }
 
@@ -186,7 +217,9 @@ impl Operations {
     /// accepted. Operations started afterwards are not affected.
     pub fn cancel_all(&self, reason: CancelReason) -> usize {
         let ids = self.inner.coordinator.status().operations;
-        ids.into_iter().filter(|(id, _)| self.cancel(id, reason.clone()).is_ok()).count()
+        ids.into_iter()
+            .filter(|(id, _)| self.cancel(id, reason.clone()).is_ok())
+            .count()
     }
 
     /// Waits until every operation started by this runner has recorded its terminal status.

@@ -78,7 +78,10 @@ pub trait Registry: Send + Sync {
 }
 
 /// Validates the arguments of [`Registry::transition`], shared by the stores.
-fn check_transition(expected: &[OperationStatus], to: OperationStatus) -> Result<(), RegistryError> {
+fn check_transition(
+    expected: &[OperationStatus],
+    to: OperationStatus,
+) -> Result<(), RegistryError> {
     if expected.is_empty() {
         return Err(RegistryError::NoExpectedStatus { to });
     }

@@ -2,11 +2,11 @@
 //! persistence and ETA history, on the in-memory and SQLite registries.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ktrdr_ops::cancel::CancelReason;
-use ktrdr_ops::eta::{DurationRecord, EtaHistory, EtaKey, HistoryError, Prior};
+use ktrdr_ops::eta::{DurationRecord, EtaHistory, EtaKey, MemoryEtaHistory};
 use ktrdr_ops::operations::{OperationError, Operations, OperationsError};
 use ktrdr_ops::progress::StepPlan;
 use ktrdr_ops::registry::OperationStatus::*;
@@ -30,28 +30,27 @@ fn load_metadata() -> Value {
     json!({"symbol": "AAPL", "timeframe": "1h", "mode": "tail"})
 }
 
-/// Records what the runner asks of the ETA history.
-#[derive(Default)]
-struct FakeHistory {
-    prior: Option<Prior>,
-    asked: Mutex<Vec<EtaKey>>,
-    recorded: Mutex<Vec<(EtaKey, DurationRecord)>>,
-}
-
-impl EtaHistory for FakeHistory {
-    fn record(&self, key: &EtaKey, record: DurationRecord) {
-        self.recorded.lock().unwrap().push((key.clone(), record));
-    }
-    fn prior(&self, key: &EtaKey) -> Result<Option<Prior>, HistoryError> {
-        self.asked.lock().unwrap().push(key.clone());
-        Ok(self.prior.clone())
-    }
+/// The ETA key the runner derives from [`load_metadata`].
+fn load_key() -> EtaKey {
+    EtaKey::new("data_load")
+        .unwrap()
+        .with_symbol("AAPL")
+        .unwrap()
+        .with_timeframe("1h")
+        .unwrap()
+        .with_mode("tail")
+        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
 async fn completed_operation_records_summary_timestamps_and_history() {
     let registry = Arc::new(MemoryRegistry::new());
-    let history = Arc::new(FakeHistory { prior: Some(Prior { mean_secs: 4.0 }), ..Default::default() });
+    let history = Arc::new(MemoryEtaHistory::new());
+    for secs in [4.0, 5.0, 6.0] {
+        history
+            .record(&load_key(), DurationRecord::now(secs))
+            .unwrap();
+    }
     let ops = Operations::new(registry.clone(), Some(history.clone()));
     let handle = ops
         .run("data_load", load_metadata(), plan(), |_ctx| async move {
@@ -60,35 +59,62 @@ async fn completed_operation_records_summary_timestamps_and_history() {
         })
         .unwrap();
     assert!(handle.id().starts_with("op_data_load_"));
+    // The prior learned from the three earlier runs gives an ETA before any progress.
+    assert!(
+        handle.progress().snapshot().eta.is_some(),
+        "ETA seeded from history"
+    );
 
     let outcome = handle.wait().await;
     assert_eq!(outcome.status, Completed);
-    assert_eq!(outcome.result_summary, Some(json!({"fetched_bars": 1400, "segments": 7})));
+    assert_eq!(
+        outcome.result_summary,
+        Some(json!({"fetched_bars": 1400, "segments": 7}))
+    );
     let record = registry.get(handle.id()).unwrap().unwrap();
     assert_eq!(record.status, Completed);
     assert_eq!(record.metadata, load_metadata());
     assert_eq!(record.result_summary, outcome.result_summary);
     assert!(record.started_at.is_some() && record.finished_at.is_some());
     assert_eq!(record.owner, Owner::current());
-    assert!(record.progress.is_some(), "final progress is stored with the terminal status");
+    let progress = record
+        .progress
+        .expect("final progress is stored with the terminal status");
+    assert_eq!(progress.percent, 100.0);
 
-    let asked = history.asked.lock().unwrap().clone();
-    assert_eq!(asked.len(), 1);
-    assert_eq!(asked[0].operation_type, "data_load");
-    assert_eq!(asked[0].symbol.as_deref(), Some("AAPL"));
-    assert_eq!(asked[0].timeframe.as_deref(), Some("1h"));
-    assert_eq!(asked[0].mode.as_deref(), Some("tail"));
-    let recorded = history.recorded.lock().unwrap().clone();
-    assert_eq!(recorded.len(), 1);
-    assert_eq!(recorded[0].0, asked[0]);
-    assert!((recorded[0].1.duration_secs - 5.0).abs() < 0.01, "{}", recorded[0].1.duration_secs);
-    assert_eq!(recorded[0].1.context, load_metadata());
+    let records = history.records(&load_key()).unwrap();
+    assert_eq!(records.len(), 4);
+    let learned = &records[3];
+    assert!(
+        (learned.duration_secs - 5.0).abs() < 0.01,
+        "{}",
+        learned.duration_secs
+    );
+    assert_eq!(Value::Object(learned.context.clone()), load_metadata());
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_history_there_is_no_eta_before_progress() {
+    let registry = Arc::new(MemoryRegistry::new());
+    let history = Arc::new(MemoryEtaHistory::new());
+    let ops = Operations::new(registry, Some(history.clone()));
+    let handle = ops
+        .run("data_load", load_metadata(), plan(), |ctx| async move {
+            ctx.token.cancelled().await;
+            Ok(json!({}))
+        })
+        .unwrap();
+    assert_eq!(handle.progress().snapshot().eta, None);
+    ops.cancel(handle.id(), CancelReason::User).unwrap();
+    assert_eq!(handle.wait().await.status, Cancelled);
+    // A cancelled run teaches nothing.
+    assert!(history.records(&load_key()).unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn failing_work_is_recorded_failed_and_teaches_nothing() {
     let registry = Arc::new(MemoryRegistry::new());
-    let history = Arc::new(FakeHistory::default());
+    let history = Arc::new(MemoryEtaHistory::new());
     let ops = Operations::new(registry.clone(), Some(history.clone()));
     let handle = ops
         .run("data_load", load_metadata(), plan(), |_ctx| async move {
@@ -99,9 +125,12 @@ async fn failing_work_is_recorded_failed_and_teaches_nothing() {
     let outcome = handle.wait().await;
     assert_eq!(outcome.status, Failed);
     let record = registry.get(handle.id()).unwrap().unwrap();
-    assert_eq!((record.status, record.error.as_deref()), (Failed, Some("disk full while saving AAPL_1h.csv")));
+    assert_eq!(
+        (record.status, record.error.as_deref()),
+        (Failed, Some("disk full while saving AAPL_1h.csv"))
+    );
     assert_eq!(record.result_summary, None);
-    assert!(history.recorded.lock().unwrap().is_empty());
+    assert!(history.records(&load_key()).unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -120,9 +149,16 @@ async fn panicking_work_is_recorded_failed_with_the_message() {
     let outcome = handle.wait().await;
     assert_eq!(outcome.status, Failed);
     let error = registry.get(handle.id()).unwrap().unwrap().error.unwrap();
-    assert!(error.contains("panicked") && error.contains("no bars for segment 3"), "{error}");
+    assert!(
+        error.contains("panicked") && error.contains("no bars for segment 3"),
+        "{error}"
+    );
     // The runner survives a panicking operation.
-    let next = ops.run("training", json!({}), plan(), |_| async { Ok(json!({"ok": true})) }).unwrap();
+    let next = ops
+        .run("training", json!({}), plan(), |_| async {
+            Ok(json!({"ok": true}))
+        })
+        .unwrap();
     assert_eq!(next.wait().await.status, Completed);
 }
 
@@ -148,16 +184,25 @@ async fn cancel_mid_work_shows_cancelling_until_the_work_stops() {
     assert_eq!(registry.get(handle.id()).unwrap().unwrap().status, Running);
 
     let ack = ops.cancel(handle.id(), CancelReason::User).unwrap();
-    assert_eq!((ack.status, ack.reason.clone()), (Cancelling, CancelReason::User));
+    assert_eq!(
+        (ack.status, ack.reason.clone()),
+        (Cancelling, CancelReason::User)
+    );
     assert!(handle.token().is_cancelled());
     sleep(Duration::from_secs(1)).await;
     let record = registry.get(handle.id()).unwrap().unwrap();
-    assert_eq!((record.status, record.cancel_reason), (Cancelling, Some(CancelReason::User)));
+    assert_eq!(
+        (record.status, record.cancel_reason),
+        (Cancelling, Some(CancelReason::User))
+    );
     assert_eq!(record.finished_at, None);
 
     // Cancelling twice is accepted and keeps the first reason.
     let again = ops.cancel(handle.id(), CancelReason::Shutdown).unwrap();
-    assert_eq!((again.status, again.reason), (Cancelling, CancelReason::User));
+    assert_eq!(
+        (again.status, again.reason),
+        (Cancelling, CancelReason::User)
+    );
 
     // Cancelled at 1.05 s: the segment in flight (the 11th) finishes, then the work stops.
     let outcome = handle.wait().await;
@@ -185,9 +230,15 @@ async fn work_returning_cancelled_is_recorded_cancelled_not_failed() {
     // Cancelling through the handle's token (as a Ctrl-C handler would) is reflected too.
     handle.token().cancel(CancelReason::Timeout);
     let outcome = handle.wait().await;
-    assert_eq!((outcome.status, outcome.cancel_reason), (Cancelled, Some(CancelReason::Timeout)));
+    assert_eq!(
+        (outcome.status, outcome.cancel_reason),
+        (Cancelled, Some(CancelReason::Timeout))
+    );
     let record = registry.get(handle.id()).unwrap().unwrap();
-    assert_eq!((record.status, record.error, record.result_summary), (Cancelled, None, None));
+    assert_eq!(
+        (record.status, record.error, record.result_summary),
+        (Cancelled, None, None)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -203,7 +254,10 @@ async fn an_error_after_cancel_is_cancelled_and_keeps_the_error() {
     ops.cancel(handle.id(), CancelReason::User).unwrap();
     assert_eq!(handle.wait().await.status, Cancelled);
     let record = registry.get(handle.id()).unwrap().unwrap();
-    assert_eq!(record.error.as_deref(), Some("connection reset while stopping"));
+    assert_eq!(
+        record.error.as_deref(),
+        Some("connection reset while stopping")
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -229,10 +283,23 @@ async fn cancel_before_start_never_runs_the_work() {
 #[tokio::test(start_paused = true)]
 async fn cancel_is_refused_for_finished_unknown_and_foreign_operations() {
     let (ops, registry) = memory_ops();
-    let handle = ops.run("data_load", json!({}), plan(), |_| async { Ok(json!({"n": 1})) }).unwrap();
+    let handle = ops
+        .run("data_load", json!({}), plan(), |_| async {
+            Ok(json!({"n": 1}))
+        })
+        .unwrap();
     handle.wait().await;
     let err = ops.cancel(handle.id(), CancelReason::User).unwrap_err();
-    assert!(matches!(err, OperationsError::AlreadyFinished { status: Completed, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OperationsError::AlreadyFinished {
+                status: Completed,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("already ended"), "{err}");
     let record = registry.get(handle.id()).unwrap().unwrap();
     assert_eq!((record.status, record.cancel_reason), (Completed, None));
@@ -241,9 +308,20 @@ async fn cancel_is_refused_for_finished_unknown_and_foreign_operations() {
     assert!(matches!(err, OperationsError::NotFound { .. }), "{err}");
 
     let mut foreign = OperationRecord::pending("op_foreign", "training", json!({}));
-    foreign.owner = Owner { pid: 4242, host: "gpu-box.example".into(), start_token: None };
+    foreign.owner = Owner {
+        pid: 4242,
+        host: "gpu-box.example".into(),
+        start_token: None,
+    };
     registry.insert(&foreign).unwrap();
-    registry.transition("op_foreign", &[Pending], Running, &TransitionPatch::default()).unwrap();
+    registry
+        .transition(
+            "op_foreign",
+            &[Pending],
+            Running,
+            &TransitionPatch::default(),
+        )
+        .unwrap();
     let err = ops.cancel("op_foreign", CancelReason::User).unwrap_err();
     assert!(matches!(err, OperationsError::NotOwned { .. }), "{err}");
     assert!(err.to_string().contains("gpu-box.example"), "{err}");
@@ -258,7 +336,9 @@ async fn cancel_all_stops_what_runs_and_spares_later_operations() {
         handles.push(
             ops.run("data_load", json!({}), plan(), |ctx| async move {
                 let reason = ctx.token.cancelled().await;
-                Err(OperationError::Cancelled(ktrdr_ops::cancel::Cancelled { reason }))
+                Err(OperationError::Cancelled(ktrdr_ops::cancel::Cancelled {
+                    reason,
+                }))
             })
             .unwrap(),
         );
@@ -268,7 +348,10 @@ async fn cancel_all_stops_what_runs_and_spares_later_operations() {
     ops.wait_idle().await;
     for handle in &handles {
         let record = registry.get(handle.id()).unwrap().unwrap();
-        assert_eq!((record.status, record.cancel_reason), (Cancelled, Some(CancelReason::Shutdown)));
+        assert_eq!(
+            (record.status, record.cancel_reason),
+            (Cancelled, Some(CancelReason::Shutdown))
+        );
     }
     let later = ops.run("data_load", json!({}), plan(), |ctx| async move {
         ctx.token.check()?;
@@ -284,18 +367,28 @@ async fn progress_reaches_the_registry_throttled_and_final() {
     let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
     let handle = ops
         .run("data_load", json!({}), plan(), |ctx| async move {
-            ctx.progress.set_percent(10.0);
+            sleep(Duration::from_secs(1)).await;
+            // The first step weighs 80 %: each eighth of it is 10 %.
+            ctx.progress.set_sub_progress(1, 8);
             sleep(Duration::from_millis(10)).await;
-            ctx.progress.set_percent(20.0);
+            ctx.progress.set_sub_progress(2, 8);
             sleep(Duration::from_millis(10)).await;
-            ctx.progress.set_percent(30.0);
+            ctx.progress.set_sub_progress(3, 8);
             let _ = go_rx.await;
             Ok(json!({}))
         })
         .unwrap();
-    let persisted = || registry.get(handle.id()).unwrap().unwrap().progress.map(|p| p.percent);
-    sleep(Duration::from_millis(100)).await;
-    // The first update is written at once; the next ones wait for the 250 ms interval.
+    let persisted = || {
+        registry
+            .get(handle.id())
+            .unwrap()
+            .unwrap()
+            .progress
+            .map(|p| p.percent)
+    };
+    sleep(Duration::from_millis(1100)).await;
+    // After a quiet second the first update is written at once; the next ones wait for the
+    // 250 ms interval.
     assert_eq!(persisted(), Some(10.0));
     sleep(Duration::from_millis(200)).await;
     assert_eq!(persisted(), Some(30.0));
@@ -308,8 +401,13 @@ async fn progress_reaches_the_registry_throttled_and_final() {
 async fn operations_are_listed_newest_first_and_cleaned_up() {
     let (ops, registry) = memory_ops();
     let mut ids = Vec::new();
-    for (i, kind) in ["data_load", "training", "data_load"].into_iter().enumerate() {
-        let handle = ops.run(kind, json!({ "n": i }), plan(), |_| async { Ok(json!({})) }).unwrap();
+    for (i, kind) in ["data_load", "training", "data_load"]
+        .into_iter()
+        .enumerate()
+    {
+        let handle = ops
+            .run(kind, json!({ "n": i }), plan(), |_| async { Ok(json!({})) })
+            .unwrap();
         handle.wait().await;
         ids.push(handle.id().to_owned());
     }
@@ -329,13 +427,32 @@ async fn operations_are_listed_newest_first_and_cleaned_up() {
     assert_eq!(listed, newest_first);
     assert_eq!((list.total_count, list.active_count), (4, 1));
     let loads = registry
-        .list(&OperationFilter { operation_type: Some("data_load".into()), limit: Some(1), offset: 1, ..Default::default() })
+        .list(&OperationFilter {
+            operation_type: Some("data_load".into()),
+            limit: Some(1),
+            offset: 1,
+            ..Default::default()
+        })
         .unwrap();
-    assert_eq!(loads.operations.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [ids[2].as_str()]);
+    assert_eq!(
+        loads
+            .operations
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        [ids[2].as_str()]
+    );
     assert_eq!(loads.total_count, 3);
 
     assert_eq!(registry.cleanup(Duration::ZERO).unwrap(), 3);
-    assert_eq!(registry.list(&OperationFilter::default()).unwrap().operations.len(), 1);
+    assert_eq!(
+        registry
+            .list(&OperationFilter::default())
+            .unwrap()
+            .operations
+            .len(),
+        1
+    );
     ops.cancel(blocked.id(), CancelReason::Shutdown).unwrap();
     blocked.wait().await;
 }
@@ -346,7 +463,11 @@ async fn sqlite_registry_keeps_runner_outcomes_across_reopen() {
     let path = dir.path().join("ktrdr.db");
     let id = {
         let ops = Operations::new(Arc::new(SqliteRegistry::open(&path).unwrap()), None);
-        let done = ops.run("data_load", load_metadata(), plan(), |_| async { Ok(json!({"fetched_bars": 12})) }).unwrap();
+        let done = ops
+            .run("data_load", load_metadata(), plan(), |_| async {
+                Ok(json!({"fetched_bars": 12}))
+            })
+            .unwrap();
         let outcome = done.wait().await;
         assert_eq!(outcome.status, Completed);
         done.id().to_owned()
@@ -361,7 +482,15 @@ async fn sqlite_registry_keeps_runner_outcomes_across_reopen() {
 #[test]
 fn run_outside_a_runtime_is_a_typed_error() {
     let (ops, registry) = memory_ops();
-    let err = ops.run("data_load", json!({}), plan(), |_| async { Ok(json!({})) }).unwrap_err();
+    let err = ops
+        .run("data_load", json!({}), plan(), |_| async { Ok(json!({})) })
+        .unwrap_err();
     assert!(matches!(err, OperationsError::NoRuntime), "{err}");
-    assert_eq!(registry.list(&OperationFilter::default()).unwrap().total_count, 0);
+    assert_eq!(
+        registry
+            .list(&OperationFilter::default())
+            .unwrap()
+            .total_count,
+        0
+    );
 }

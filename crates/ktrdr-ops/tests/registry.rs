@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ktrdr_ops::cancel::CancelReason;
-use ktrdr_ops::progress::ProgressState;
+use ktrdr_ops::progress::{ProgressHandle, ProgressState, StepPlan};
 use ktrdr_ops::registry::OperationStatus::{self, *};
 use ktrdr_ops::registry::{
     MemoryRegistry, OperationFilter, OperationRecord, Owner, Registry, RegistryError,
@@ -12,8 +12,19 @@ use ktrdr_ops::registry::{
 use serde_json::json;
 use tempfile::TempDir;
 
-fn sample_progress(id: &str, percent: f64) -> ProgressState {
-    ProgressState { operation_id: id.to_owned(), percent, message: None }
+/// A progress snapshot at `percent` (each call has its own start time, so compare a snapshot
+/// with itself, not with another call's).
+fn sample_progress(id: &str, percent: u64) -> ProgressState {
+    let handle = ProgressHandle::new(id, StepPlan::new([("fetch", 100)]).unwrap());
+    handle.set_sub_progress(percent, 100);
+    handle.set_step_detail("segment 3/7");
+    let state = handle.snapshot();
+    assert!(
+        (state.percent - percent as f64).abs() < 1e-9,
+        "{}",
+        state.percent
+    );
+    state
 }
 
 fn pending(id: &str, kind: &str) -> OperationRecord {
@@ -31,13 +42,19 @@ struct Store {
 }
 
 fn memory() -> Store {
-    Store { registry: Box::new(MemoryRegistry::new()), _dir: None }
+    Store {
+        registry: Box::new(MemoryRegistry::new()),
+        _dir: None,
+    }
 }
 
 fn sqlite() -> Store {
     let dir = tempfile::tempdir().unwrap();
     let registry = SqliteRegistry::open(dir.path().join("ktrdr.db")).unwrap();
-    Store { registry: Box::new(registry), _dir: Some(dir) }
+    Store {
+        registry: Box::new(registry),
+        _dir: Some(dir),
+    }
 }
 
 /// Runs a test body against both stores.
@@ -51,7 +68,7 @@ macro_rules! both_stores {
 both_stores! {
     insert_then_get_returns_the_same_record(reg) {
         let mut record = pending("op_a", "data_load");
-        record.progress = Some(sample_progress("op_a", 12.5));
+        record.progress = Some(sample_progress("op_a", 12));
         record.cancel_reason = Some(CancelReason::Parent(Box::new(CancelReason::Remote("api".into()))));
         reg.insert(&record).unwrap();
         assert_eq!(reg.get("op_a").unwrap(), Some(record));
@@ -83,9 +100,10 @@ both_stores! {
         assert!(started >= running.created_at);
         assert_eq!(running.finished_at, None);
 
+        let last = sample_progress("op_a", 100);
         let patch = TransitionPatch {
             result_summary: Some(json!({"fetched_bars": 1400, "segments": 7})),
-            progress: Some(sample_progress("op_a", 100.0)),
+            progress: Some(last.clone()),
             ..none()
         };
         reg.transition("op_a", &[Running], Completed, &patch).unwrap();
@@ -94,7 +112,7 @@ both_stores! {
         assert_eq!(done.started_at, Some(started));
         assert!(done.finished_at.unwrap() >= started);
         assert_eq!(done.result_summary, Some(json!({"fetched_bars": 1400, "segments": 7})));
-        assert_eq!(done.progress, Some(sample_progress("op_a", 100.0)));
+        assert_eq!(done.progress, Some(last));
         assert!(done.duration().unwrap() >= chrono::Duration::zero());
     }
 
@@ -141,14 +159,16 @@ both_stores! {
 
     progress_is_stored_only_while_active(reg) {
         reg.insert(&pending("op_a", "data_load")).unwrap();
-        assert!(reg.update_progress("op_a", &sample_progress("op_a", 40.0)).unwrap());
-        assert_eq!(reg.get("op_a").unwrap().unwrap().progress, Some(sample_progress("op_a", 40.0)));
+        let forty = sample_progress("op_a", 40);
+        assert!(reg.update_progress("op_a", &forty).unwrap());
+        assert_eq!(reg.get("op_a").unwrap().unwrap().progress, Some(forty));
         reg.transition("op_a", &[Pending], Running, &none()).unwrap();
-        let last = TransitionPatch { progress: Some(sample_progress("op_a", 100.0)), ..none() };
+        let hundred = sample_progress("op_a", 100);
+        let last = TransitionPatch { progress: Some(hundred.clone()), ..none() };
         reg.transition("op_a", &[Running], Completed, &last).unwrap();
-        assert!(!reg.update_progress("op_a", &sample_progress("op_a", 55.0)).unwrap());
-        assert_eq!(reg.get("op_a").unwrap().unwrap().progress, Some(sample_progress("op_a", 100.0)));
-        let err = reg.update_progress("op_nope", &sample_progress("op_nope", 1.0)).unwrap_err();
+        assert!(!reg.update_progress("op_a", &sample_progress("op_a", 55)).unwrap());
+        assert_eq!(reg.get("op_a").unwrap().unwrap().progress, Some(hundred));
+        let err = reg.update_progress("op_nope", &sample_progress("op_nope", 1)).unwrap_err();
         assert!(matches!(err, RegistryError::NotFound { .. }), "{err}");
     }
 
@@ -231,9 +251,14 @@ fn sqlite_records_survive_reopen() {
     let record = {
         let reg = SqliteRegistry::open(&path).unwrap();
         reg.insert(&pending("op_a", "data_load")).unwrap();
-        reg.transition("op_a", &[Pending], Running, &none()).unwrap();
-        let patch = TransitionPatch { result_summary: Some(json!({"fetched_bars": 3})), ..none() };
-        reg.transition("op_a", &[Running], Completed, &patch).unwrap();
+        reg.transition("op_a", &[Pending], Running, &none())
+            .unwrap();
+        let patch = TransitionPatch {
+            result_summary: Some(json!({"fetched_bars": 3})),
+            ..none()
+        };
+        reg.transition("op_a", &[Running], Completed, &patch)
+            .unwrap();
         reg.get("op_a").unwrap().unwrap()
     };
     let reg = SqliteRegistry::open(&path).unwrap();
@@ -249,8 +274,15 @@ fn sqlite_open_interrupts_operations_of_dead_local_processes_only() {
         let reg = SqliteRegistry::open(&path).unwrap();
         let me = Owner::current();
         // Linux caps pids at 2^22, so this owner cannot be running.
-        let dead = Owner { pid: 999_999_999, ..me.clone() };
-        let remote = Owner { host: "gpu-box.example".into(), pid: 999_999_999, ..me.clone() };
+        let dead = Owner {
+            pid: 999_999_999,
+            ..me.clone()
+        };
+        let remote = Owner {
+            host: "gpu-box.example".into(),
+            pid: 999_999_999,
+            ..me.clone()
+        };
         for (id, owner, status) in [
             ("op_dead_running", &dead, Running),
             ("op_dead_cancelling", &dead, Cancelling),
@@ -268,12 +300,16 @@ fn sqlite_open_interrupts_operations_of_dead_local_processes_only() {
         let mut done = pending("op_dead_done", "data_load");
         done.owner = dead.clone();
         reg.insert(&done).unwrap();
-        reg.transition("op_dead_done", &[Pending], Failed, &none()).unwrap();
+        reg.transition("op_dead_done", &[Pending], Failed, &none())
+            .unwrap();
     }
     let reg = SqliteRegistry::open(&path).unwrap();
     let mut interrupted = reg.interrupted_at_open().to_vec();
     interrupted.sort();
-    assert_eq!(interrupted, ["op_dead_cancelling", "op_dead_pending", "op_dead_running"]);
+    assert_eq!(
+        interrupted,
+        ["op_dead_cancelling", "op_dead_pending", "op_dead_running"]
+    );
     let status = |id| reg.get(id).unwrap().unwrap();
     let record = status("op_dead_running");
     assert_eq!(record.status, Interrupted);
@@ -293,13 +329,33 @@ fn sqlite_corrupt_rows_are_typed_errors_naming_row_and_column() {
     reg.insert(&pending("op_bad_json", "data_load")).unwrap();
     reg.insert(&pending("op_bad_time", "data_load")).unwrap();
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute("UPDATE operations SET status = 'done' WHERE id = 'op_bad_status'", []).unwrap();
-    raw.execute("UPDATE operations SET metadata = '{oops' WHERE id = 'op_bad_json'", []).unwrap();
-    raw.execute("UPDATE operations SET created_at = 'yesterday' WHERE id = 'op_bad_time'", []).unwrap();
+    raw.execute(
+        "UPDATE operations SET status = 'done' WHERE id = 'op_bad_status'",
+        [],
+    )
+    .unwrap();
+    raw.execute(
+        "UPDATE operations SET metadata = '{oops' WHERE id = 'op_bad_json'",
+        [],
+    )
+    .unwrap();
+    raw.execute(
+        "UPDATE operations SET created_at = 'yesterday' WHERE id = 'op_bad_time'",
+        [],
+    )
+    .unwrap();
 
-    for (id, column) in [("op_bad_status", "status"), ("op_bad_json", "metadata"), ("op_bad_time", "created_at")] {
+    for (id, column) in [
+        ("op_bad_status", "status"),
+        ("op_bad_json", "metadata"),
+        ("op_bad_time", "created_at"),
+    ] {
         match reg.get(id) {
-            Err(RegistryError::Corrupt { id: row, column: col, .. }) => {
+            Err(RegistryError::Corrupt {
+                id: row,
+                column: col,
+                ..
+            }) => {
                 assert_eq!((row.as_str(), col), (id, column));
             }
             other => panic!("{id}: expected a corrupt-row error, got {other:?}"),
@@ -308,8 +364,19 @@ fn sqlite_corrupt_rows_are_typed_errors_naming_row_and_column() {
     let err = reg.list(&OperationFilter::default()).unwrap_err();
     assert!(err.to_string().contains("corrupt operation row"), "{err}");
     // A CAS against a row with an unknown status reports it too, and changes nothing.
-    let err = reg.transition("op_bad_status", &[Pending], Running, &none()).unwrap_err();
-    assert!(matches!(err, RegistryError::Corrupt { column: "status", .. }), "{err}");
+    let err = reg
+        .transition("op_bad_status", &[Pending], Running, &none())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::Corrupt {
+                column: "status",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -318,9 +385,23 @@ fn sqlite_refuses_a_newer_schema() {
     let path = dir.path().join("ktrdr.db");
     drop(SqliteRegistry::open(&path).unwrap());
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute("UPDATE schema_version SET version = 99 WHERE component = 'operations'", []).unwrap();
+    raw.execute(
+        "UPDATE schema_version SET version = 99 WHERE component = 'operations'",
+        [],
+    )
+    .unwrap();
     let err = SqliteRegistry::open(&path).unwrap_err();
-    assert!(matches!(err, RegistryError::SchemaTooNew { found: 99, supported: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            RegistryError::SchemaTooNew {
+                found: 99,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -350,8 +431,12 @@ fn sqlite_cas_holds_across_connections() {
             let reg = SqliteRegistry::open(&path).unwrap();
             let mut won = 0;
             for id in ids.iter().rev() {
-                if reg.transition(id, &[Pending, Running], Cancelling, &none()).is_ok() {
-                    reg.transition(id, &[Cancelling], Cancelled, &none()).unwrap();
+                if reg
+                    .transition(id, &[Pending, Running], Cancelling, &none())
+                    .is_ok()
+                {
+                    reg.transition(id, &[Cancelling], Cancelled, &none())
+                        .unwrap();
                     won += 1;
                 }
             }

@@ -21,16 +21,28 @@ struct Step {
 }
 
 fn legal_predecessors(to: OperationStatus) -> Vec<OperationStatus> {
-    OperationStatus::ALL.into_iter().filter(|from| from.can_become(to)).collect()
+    OperationStatus::ALL
+        .into_iter()
+        .filter(|from| from.can_become(to))
+        .collect()
 }
 
 fn step() -> impl Strategy<Value = Step> {
     let status = prop::sample::select(OperationStatus::ALL.to_vec());
-    (0..IDS, status, any::<bool>(), prop::sample::subsequence(OperationStatus::ALL.to_vec(), 0..=3))
+    (
+        0..IDS,
+        status,
+        any::<bool>(),
+        prop::sample::subsequence(OperationStatus::ALL.to_vec(), 0..=3),
+    )
         .prop_map(|(op, to, well_formed, random)| {
             // Half the steps ask for a legal move from every status that allows it (a runner's
             // "complete if still running"), half ask with arbitrary expectations.
-            let expected = if well_formed { legal_predecessors(to) } else { random };
+            let expected = if well_formed {
+                legal_predecessors(to)
+            } else {
+                random
+            };
             Step { op, expected, to }
         })
 }
@@ -41,19 +53,32 @@ fn check(registry: &dyn Registry, steps: &[Step]) -> Result<(), TestCaseError> {
     let mut terminal_writes: HashMap<&str, usize> = HashMap::new();
     let mut finished_at = HashMap::new();
     for id in &ids {
-        registry.insert(&OperationRecord::pending(id, "data_load", json!({}))).unwrap();
+        registry
+            .insert(&OperationRecord::pending(id, "data_load", json!({})))
+            .unwrap();
         model.insert(id, Pending);
     }
     for (n, step) in steps.iter().enumerate() {
         let id = ids[step.op].as_str();
         let before = model[id];
-        let patch = TransitionPatch { result_summary: Some(json!({ "step": n })), ..Default::default() };
+        let patch = TransitionPatch {
+            result_summary: Some(json!({ "step": n })),
+            ..Default::default()
+        };
         let result = registry.transition(id, &step.expected, step.to, &patch);
         let legal = step.expected.iter().all(|from| from.can_become(step.to));
         match result {
             Ok(()) => {
-                prop_assert!(legal && step.expected.contains(&before), "accepted {before} -> {:?}", step);
-                prop_assert!(before.can_become(step.to), "illegal {before} -> {} accepted", step.to);
+                prop_assert!(
+                    legal && step.expected.contains(&before),
+                    "accepted {before} -> {:?}",
+                    step
+                );
+                prop_assert!(
+                    before.can_become(step.to),
+                    "illegal {before} -> {} accepted",
+                    step.to
+                );
                 model.insert(id, step.to);
                 if step.to.is_terminal() {
                     *terminal_writes.entry(id).or_default() += 1;
@@ -78,7 +103,13 @@ fn check(registry: &dyn Registry, steps: &[Step]) -> Result<(), TestCaseError> {
         }
     }
     for (id, writes) in terminal_writes {
-        prop_assert_eq!(writes, 1, "{} reached a terminal status {} times", id, writes);
+        prop_assert_eq!(
+            writes,
+            1,
+            "{} reached a terminal status {} times",
+            id,
+            writes
+        );
     }
     Ok(())
 }

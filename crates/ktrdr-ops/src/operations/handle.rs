@@ -53,7 +53,11 @@ impl OperationHandle {
     /// Waits until the operation has ended and its terminal status is recorded.
     pub async fn wait(&self) -> OperationOutcome {
         let mut outcome = self.outcome.clone();
-        let recorded = outcome.wait_for(Option::is_some).await.ok().and_then(|done| done.clone());
+        let recorded = outcome
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|done| done.clone());
         // `None`: the supervising task was dropped (its runtime shut down) before recording an
         // outcome; the registry will show the operation interrupted on next open.
         recorded.unwrap_or_else(|| self.vanished())

@@ -37,7 +37,7 @@ pub(super) const PERSIST_INTERVAL: Duration = Duration::from_millis(250);
 pub(super) struct Supervised {
     pub(super) registration: Registration,
     pub(super) progress: ProgressHandle,
-    pub(super) eta_key: EtaKey,
+    pub(super) eta_key: Option<EtaKey>,
     pub(super) metadata: Value,
     pub(super) outcome: watch::Sender<Option<OperationOutcome>>,
 }
@@ -46,7 +46,11 @@ pub(super) struct Supervised {
 enum Ending {
     Completed(Value),
     Failed(String),
-    Cancelled { reason: CancelReason, kept: Option<Value>, error: Option<String> },
+    Cancelled {
+        reason: CancelReason,
+        kept: Option<Value>,
+        error: Option<String>,
+    },
 }
 
 pub(super) async fn supervise<F, Fut>(inner: Arc<Inner>, op: Supervised, work: F)
@@ -57,29 +61,41 @@ where
     let id = op.registration.id().to_owned();
     let token = op.registration.token().clone();
     let mut took = None;
-    let ending = match inner.registry.transition(&id, &[Pending], Running, &TransitionPatch::default()) {
-        Ok(()) => {
-            let ctx = OperationContext { id: id.clone(), token: token.clone(), progress: op.progress.clone() };
-            let started = Instant::now();
-            let work = tokio::spawn(async move { work(ctx).await });
-            let result = watch_work(&inner, &id, &token, &op.progress, work).await;
-            took = Some(started.elapsed());
-            classify(result, &token)
-        }
-        // Cancelled before it started: the work never runs.
-        Err(RegistryError::Conflict { actual: Cancelling, .. }) => Ending::Cancelled {
-            reason: token.reason().unwrap_or(CancelReason::User),
-            kept: None,
-            error: None,
-        },
-        Err(error) => Ending::Failed(format!("could not record the start: {error}")),
-    };
+    let ending =
+        match inner
+            .registry
+            .transition(&id, &[Pending], Running, &TransitionPatch::default())
+        {
+            Ok(()) => {
+                let ctx = OperationContext {
+                    id: id.clone(),
+                    token: token.clone(),
+                    progress: op.progress.clone(),
+                };
+                let started = Instant::now();
+                let work = tokio::spawn(async move { work(ctx).await });
+                let result = watch_work(&inner, &id, &token, &op.progress, work).await;
+                took = Some(started.elapsed());
+                classify(result, &token)
+            }
+            // Cancelled before it started: the work never runs.
+            Err(RegistryError::Conflict {
+                actual: Cancelling, ..
+            }) => Ending::Cancelled {
+                reason: token.reason().unwrap_or(CancelReason::User),
+                kept: None,
+                error: None,
+            },
+            Err(error) => Ending::Failed(format!("could not record the start: {error}")),
+        };
     let outcome = record_ending(&inner, &id, &token, &op.progress, ending);
     drop(op.registration);
     // Only a recorded success teaches the estimator; a cancelled or failed run's duration says
     // nothing about how long the work takes.
-    if let (Completed, Some(history), Some(took)) = (outcome.status, &inner.history, took) {
-        history::record_success(history.as_ref(), &op.eta_key, took, &op.metadata);
+    if let (Completed, Some(history), Some(key), Some(took)) =
+        (outcome.status, &inner.history, &op.eta_key, took)
+    {
+        history::record_success(history.as_ref(), key, took, &op.metadata);
     }
     op.outcome.send_replace(Some(outcome));
 }
@@ -124,25 +140,42 @@ async fn watch_work(
 
 /// `running → cancelling`; a conflict means someone (`Operations::cancel`) already did it.
 pub(super) fn mark_cancelling(inner: &Inner, id: &str, reason: CancelReason) {
-    let patch = TransitionPatch { cancel_reason: Some(reason), ..TransitionPatch::default() };
-    match inner.registry.transition(id, &[Pending, Running], Cancelling, &patch) {
+    let patch = TransitionPatch {
+        cancel_reason: Some(reason),
+        ..TransitionPatch::default()
+    };
+    match inner
+        .registry
+        .transition(id, &[Pending, Running], Cancelling, &patch)
+    {
         Ok(()) | Err(RegistryError::Conflict { .. }) => {}
         Err(error) => tracing::error!(%id, %error, "could not record the cancel request"),
     }
 }
 
-fn classify(result: Result<Result<Value, OperationError>, JoinError>, token: &CancellationToken) -> Ending {
+fn classify(
+    result: Result<Result<Value, OperationError>, JoinError>,
+    token: &CancellationToken,
+) -> Ending {
     let cancelled = token.reason();
     match (result, cancelled) {
         (Ok(Ok(summary)), None) => Ending::Completed(summary),
-        (Ok(Ok(summary)), Some(reason)) => Ending::Cancelled { reason, kept: Some(summary), error: None },
-        (Ok(Err(OperationError::Cancelled(c))), reason) => {
-            Ending::Cancelled { reason: reason.unwrap_or(c.reason), kept: None, error: None }
-        }
+        (Ok(Ok(summary)), Some(reason)) => Ending::Cancelled {
+            reason,
+            kept: Some(summary),
+            error: None,
+        },
+        (Ok(Err(OperationError::Cancelled(c))), reason) => Ending::Cancelled {
+            reason: reason.unwrap_or(c.reason),
+            kept: None,
+            error: None,
+        },
         (Ok(Err(OperationError::Failed(message))), None) => Ending::Failed(message),
-        (Ok(Err(OperationError::Failed(message))), Some(reason)) => {
-            Ending::Cancelled { reason, kept: None, error: Some(message) }
-        }
+        (Ok(Err(OperationError::Failed(message))), Some(reason)) => Ending::Cancelled {
+            reason,
+            kept: None,
+            error: Some(message),
+        },
         (Err(join), _) if join.is_panic() => {
             Ending::Failed(format!("panicked: {}", panic_message(join.into_panic())))
         }
@@ -167,31 +200,63 @@ fn record_ending(
     progress: &ProgressHandle,
     ending: Ending,
 ) -> OperationOutcome {
-    let (status, expected, patch): (OperationStatus, &[OperationStatus], TransitionPatch) = match ending {
-        Ending::Completed(summary) => {
-            progress.complete();
-            (Completed, &[Running], TransitionPatch { result_summary: Some(summary), ..Default::default() })
-        }
-        Ending::Failed(message) => {
-            progress.fail(message.clone());
-            (Failed, &[Pending, Running, Cancelling], TransitionPatch { error: Some(message), ..Default::default() })
-        }
-        Ending::Cancelled { reason, kept, error } => (
-            Cancelled,
-            &[Pending, Running, Cancelling],
-            TransitionPatch { cancel_reason: Some(reason), result_summary: kept, error, ..Default::default() },
-        ),
+    let (status, expected, patch): (OperationStatus, &[OperationStatus], TransitionPatch) =
+        match ending {
+            Ending::Completed(summary) => {
+                progress.complete();
+                (
+                    Completed,
+                    &[Running],
+                    TransitionPatch {
+                        result_summary: Some(summary),
+                        ..Default::default()
+                    },
+                )
+            }
+            Ending::Failed(message) => {
+                progress.fail(message.clone());
+                (
+                    Failed,
+                    &[Pending, Running, Cancelling],
+                    TransitionPatch {
+                        error: Some(message),
+                        ..Default::default()
+                    },
+                )
+            }
+            Ending::Cancelled {
+                reason,
+                kept,
+                error,
+            } => (
+                Cancelled,
+                &[Pending, Running, Cancelling],
+                TransitionPatch {
+                    cancel_reason: Some(reason),
+                    result_summary: kept,
+                    error,
+                    ..Default::default()
+                },
+            ),
+        };
+    let mut patch = TransitionPatch {
+        progress: Some(progress.snapshot()),
+        ..patch
     };
-    let mut patch = TransitionPatch { progress: Some(progress.snapshot()), ..patch };
     let mut status = status;
     let mut result = inner.registry.transition(id, expected, status, &patch);
-    if let Err(RegistryError::Conflict { actual: Cancelling, .. }) = result {
+    if let Err(RegistryError::Conflict {
+        actual: Cancelling, ..
+    }) = result
+    {
         // A cancel landed between the work's success and this write: the operation was asked to
         // stop before it was recorded as done, so it ends cancelled, keeping what it produced.
         // The token fired before `cancelling` was written (invariant 4 of `Operations::cancel`).
         status = Cancelled;
         patch.cancel_reason = token.reason();
-        result = inner.registry.transition(id, &[Cancelling], Cancelled, &patch);
+        result = inner
+            .registry
+            .transition(id, &[Cancelling], Cancelled, &patch);
     }
     if let Err(error) = result {
         tracing::error!(%id, %status, %error, "could not record the end of the operation");

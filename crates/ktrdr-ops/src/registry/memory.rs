@@ -46,15 +46,22 @@ impl MemoryRegistry {
 impl Registry for MemoryRegistry {
     fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError> {
         if let Some(reason) = record.invariant_violation() {
-            return Err(RegistryError::InvalidRecord { id: record.id.clone(), reason });
+            return Err(RegistryError::InvalidRecord {
+                id: record.id.clone(),
+                reason,
+            });
         }
         let mut inner = self.lock();
         if inner.records.contains_key(&record.id) {
-            return Err(RegistryError::Duplicate { id: record.id.clone() });
+            return Err(RegistryError::Duplicate {
+                id: record.id.clone(),
+            });
         }
         let seq = inner.next_seq;
         inner.next_seq += 1;
-        inner.records.insert(record.id.clone(), (seq, record.clone()));
+        inner
+            .records
+            .insert(record.id.clone(), (seq, record.clone()));
         Ok(())
     }
 
@@ -118,14 +125,25 @@ impl Registry for MemoryRegistry {
     }
 
     fn get(&self, id: &str) -> Result<Option<OperationRecord>, RegistryError> {
-        Ok(self.lock().records.get(id).map(|(_, record)| record.clone()))
+        Ok(self
+            .lock()
+            .records
+            .get(id)
+            .map(|(_, record)| record.clone()))
     }
 
     fn list(&self, filter: &OperationFilter) -> Result<OperationList, RegistryError> {
         let inner = self.lock();
-        let active_count = inner.records.values().filter(|(_, r)| r.status.is_active()).count();
-        let mut matching: Vec<&(u64, OperationRecord)> =
-            inner.records.values().filter(|(_, r)| filter.matches(r)).collect();
+        let active_count = inner
+            .records
+            .values()
+            .filter(|(_, r)| r.status.is_active())
+            .count();
+        let mut matching: Vec<&(u64, OperationRecord)> = inner
+            .records
+            .values()
+            .filter(|(_, r)| filter.matches(r))
+            .collect();
         matching.sort_unstable_by(|(sa, a), (sb, b)| {
             b.created_at.cmp(&a.created_at).then_with(|| sb.cmp(sa))
         });
@@ -136,7 +154,11 @@ impl Registry for MemoryRegistry {
             .take(filter.limit.unwrap_or(usize::MAX))
             .map(|(_, r)| r.clone())
             .collect();
-        Ok(OperationList { operations, total_count, active_count })
+        Ok(OperationList {
+            operations,
+            total_count,
+            active_count,
+        })
     }
 
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {
@@ -145,7 +167,9 @@ impl Registry for MemoryRegistry {
         };
         let mut inner = self.lock();
         let before = inner.records.len();
-        inner.records.retain(|_, (_, r)| !(r.status.is_terminal() && r.finished_at.is_some_and(|f| f <= cutoff)));
+        inner.records.retain(|_, (_, r)| {
+            !(r.status.is_terminal() && r.finished_at.is_some_and(|f| f <= cutoff))
+        });
         Ok(before - inner.records.len())
     }
 }

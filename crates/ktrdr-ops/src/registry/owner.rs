@@ -43,7 +43,11 @@ impl Owner {
         CURRENT
             .get_or_init(|| {
                 let pid = std::process::id();
-                Owner { pid, host: host_name(), start_token: start_token(pid) }
+                Owner {
+                    pid,
+                    host: host_name(),
+                    start_token: start_token(pid),
+                }
             })
             .clone()
     }
@@ -115,19 +119,29 @@ mod tests {
     #[test]
     fn a_pid_that_cannot_exist_is_dead() {
         // Linux caps pids at 2^22.
-        let ghost = Owner { pid: 999_999_999, ..Owner::current() };
+        let ghost = Owner {
+            pid: 999_999_999,
+            ..Owner::current()
+        };
         assert_eq!(ghost.liveness(), Liveness::Dead);
     }
 
     #[test]
     fn a_reused_pid_is_dead() {
-        let reused = Owner { start_token: Some("other-boot:1".into()), ..Owner::current() };
+        let reused = Owner {
+            start_token: Some("other-boot:1".into()),
+            ..Owner::current()
+        };
         assert_eq!(reused.liveness(), Liveness::Dead);
     }
 
     #[test]
     fn another_host_is_unknown() {
-        let remote = Owner { host: "elsewhere.example".into(), pid: 999_999_999, ..Owner::current() };
+        let remote = Owner {
+            host: "elsewhere.example".into(),
+            pid: 999_999_999,
+            ..Owner::current()
+        };
         assert_eq!(remote.liveness(), Liveness::Unknown);
     }
 }

@@ -44,7 +44,11 @@ pub struct OperationRecord {
 
 impl OperationRecord {
     /// A `pending` record created now and owned by the current process.
-    pub fn pending(id: impl Into<String>, operation_type: impl Into<String>, metadata: Value) -> Self {
+    pub fn pending(
+        id: impl Into<String>,
+        operation_type: impl Into<String>,
+        metadata: Value,
+    ) -> Self {
         let now = now();
         OperationRecord {
             id: id.into(),
@@ -117,7 +121,10 @@ impl OperationFilter {
     pub(crate) fn matches(&self, record: &OperationRecord) -> bool {
         (!self.active_only || record.status.is_active())
             && self.status.is_none_or(|s| s == record.status)
-            && self.operation_type.as_deref().is_none_or(|t| t == record.operation_type)
+            && self
+                .operation_type
+                .as_deref()
+                .is_none_or(|t| t == record.operation_type)
     }
 }
 

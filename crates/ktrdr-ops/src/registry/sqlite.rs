@@ -21,8 +21,8 @@ use serde::Serialize;
 
 use super::record::now;
 use super::{
-    check_transition, cleanup_cutoff, Liveness, OperationFilter, OperationList,
-    OperationRecord, OperationStatus, Owner, Registry, RegistryError, TransitionPatch,
+    check_transition, cleanup_cutoff, Liveness, OperationFilter, OperationList, OperationRecord,
+    OperationStatus, Owner, Registry, RegistryError, TransitionPatch,
 };
 use crate::progress::ProgressState;
 
@@ -74,11 +74,17 @@ impl SqliteRegistry {
     /// [`crate::db::default_db_path`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, RegistryError> {
         let path = path.as_ref().to_path_buf();
-        let db_err = |source| RegistryError::Database { path: path.clone(), source };
+        let db_err = |source| RegistryError::Database {
+            path: path.clone(),
+            source,
+        };
         let mut conn = crate::db::open(&path).map_err(db_err)?;
         migrate(&mut conn, &path)?;
-        let mut registry =
-            SqliteRegistry { conn: Mutex::new(conn), path, interrupted_at_open: Vec::new() };
+        let mut registry = SqliteRegistry {
+            conn: Mutex::new(conn),
+            path,
+            interrupted_at_open: Vec::new(),
+        };
         registry.interrupted_at_open = registry.interrupt_dead_owners()?;
         Ok(registry)
     }
@@ -101,7 +107,10 @@ impl SqliteRegistry {
     }
 
     fn db_err(&self, source: rusqlite::Error) -> RegistryError {
-        RegistryError::Database { path: self.path.clone(), source }
+        RegistryError::Database {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn interrupt_dead_owners(&self) -> Result<Vec<String>, RegistryError> {
@@ -122,7 +131,12 @@ impl SqliteRegistry {
                 )),
                 ..TransitionPatch::default()
             };
-            match self.transition(&record.id, &OperationStatus::ACTIVE, OperationStatus::Interrupted, &patch) {
+            match self.transition(
+                &record.id,
+                &OperationStatus::ACTIVE,
+                OperationStatus::Interrupted,
+                &patch,
+            ) {
                 Ok(()) => {
                     tracing::warn!(id = %record.id, pid, %host, "operation of a dead process marked interrupted");
                     interrupted.push(record.id);
@@ -151,26 +165,36 @@ impl SqliteRegistry {
         Ok(records)
     }
 
-    fn status_of(&self, conn: &Connection, id: &str) -> Result<Option<OperationStatus>, RegistryError> {
+    fn status_of(
+        &self,
+        conn: &Connection,
+        id: &str,
+    ) -> Result<Option<OperationStatus>, RegistryError> {
         let status: Option<String> = conn
             .prepare_cached("SELECT status FROM operations WHERE id = ?1")
             .and_then(|mut stmt| stmt.query_row([id], |row| row.get(0)).optional())
             .map_err(|e| self.db_err(e))?;
         status
             .map(|s| {
-                s.parse().map_err(|e: super::UnknownStatus| RegistryError::Corrupt {
-                    id: id.to_owned(),
-                    column: "status",
-                    reason: e.to_string(),
-                })
+                s.parse()
+                    .map_err(|e: super::UnknownStatus| RegistryError::Corrupt {
+                        id: id.to_owned(),
+                        column: "status",
+                        reason: e.to_string(),
+                    })
             })
             .transpose()
     }
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), RegistryError> {
-    let db_err = |source| RegistryError::Database { path: path.to_path_buf(), source };
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+    let db_err = |source| RegistryError::Database {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_version (
              component TEXT PRIMARY KEY,
@@ -179,9 +203,11 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), RegistryError> {
     )
     .map_err(db_err)?;
     let found: Option<i64> = tx
-        .query_row("SELECT version FROM schema_version WHERE component = 'operations'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT version FROM schema_version WHERE component = 'operations'",
+            [],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(db_err)?;
     match found {
@@ -208,7 +234,10 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), RegistryError> {
 impl Registry for SqliteRegistry {
     fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError> {
         if let Some(reason) = record.invariant_violation() {
-            return Err(RegistryError::InvalidRecord { id: record.id.clone(), reason });
+            return Err(RegistryError::InvalidRecord {
+                id: record.id.clone(),
+                reason,
+            });
         }
         let id = &record.id;
         let metadata = encode(id, "metadata", &record.metadata)?;
@@ -267,7 +296,9 @@ impl Registry for SqliteRegistry {
         let now = ts(now());
         let started = (to == OperationStatus::Running).then_some(now.as_str());
         let finished = to.is_terminal().then_some(now.as_str());
-        let placeholders: Vec<String> = (0..expected.len()).map(|i| format!("?{}", 10 + i)).collect();
+        let placeholders: Vec<String> = (0..expected.len())
+            .map(|i| format!("?{}", 10 + i))
+            .collect();
         let sql = format!(
             "UPDATE operations SET status = ?1, updated_at = ?2, \
              started_at = COALESCE(started_at, ?3), finished_at = COALESCE(finished_at, ?4), \
@@ -278,7 +309,15 @@ impl Registry for SqliteRegistry {
         );
         let to_str = to.as_str();
         let mut values: Vec<&dyn ToSql> = vec![
-            &to_str, &now, &started, &finished, &progress, &summary, &patch.error, &reason, &id,
+            &to_str,
+            &now,
+            &started,
+            &finished,
+            &progress,
+            &summary,
+            &patch.error,
+            &reason,
+            &id,
         ];
         let expected_str: Vec<&'static str> = expected.iter().map(|s| s.as_str()).collect();
         values.extend(expected_str.iter().map(|s| s as &dyn ToSql));
@@ -354,7 +393,10 @@ impl Registry for SqliteRegistry {
                 Ok(usize::try_from(n).unwrap_or(0))
             };
             (
-                count(&format!("SELECT COUNT(*) FROM operations {where_clause}"), &values)?,
+                count(
+                    &format!("SELECT COUNT(*) FROM operations {where_clause}"),
+                    &values,
+                )?,
                 count(
                     "SELECT COUNT(*) FROM operations \
                      WHERE status IN ('pending', 'running', 'cancelling')",
@@ -363,7 +405,9 @@ impl Registry for SqliteRegistry {
             )
         };
         // SQLite reads a negative LIMIT as "no limit".
-        let limit = filter.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let limit = filter
+            .limit
+            .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
         values.push(&limit);
         values.push(&offset);
@@ -373,7 +417,11 @@ impl Registry for SqliteRegistry {
             values.len()
         );
         let operations = self.select(&page, &values)?;
-        Ok(OperationList { operations, total_count, active_count })
+        Ok(OperationList {
+            operations,
+            total_count,
+            active_count,
+        })
     }
 
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {
@@ -419,13 +467,18 @@ fn encode_opt<T: Serialize>(
 fn read_record(row: &Row<'_>) -> Result<OperationRecord, RegistryError> {
     let seq: Option<i64> = row.get(0).ok();
     let id: String = row.get(1).map_err(|e| RegistryError::Corrupt {
-        id: format!("seq {}", seq.map_or_else(|| "?".to_owned(), |s| s.to_string())),
+        id: format!(
+            "seq {}",
+            seq.map_or_else(|| "?".to_owned(), |s| s.to_string())
+        ),
         column: "id",
         reason: e.to_string(),
     })?;
     let cells = Cells { row, id: &id };
     let status_text: String = cells.get(3, "status")?;
-    let status = status_text.parse().map_err(|e: super::UnknownStatus| cells.corrupt("status", e))?;
+    let status = status_text
+        .parse()
+        .map_err(|e: super::UnknownStatus| cells.corrupt("status", e))?;
     let pid: i64 = cells.get(13, "owner_pid")?;
     Ok(OperationRecord {
         operation_type: cells.get(2, "operation_type")?,
@@ -455,7 +508,11 @@ struct Cells<'a> {
 
 impl Cells<'_> {
     fn corrupt(&self, column: &'static str, reason: impl ToString) -> RegistryError {
-        RegistryError::Corrupt { id: self.id.to_owned(), column, reason: reason.to_string() }
+        RegistryError::Corrupt {
+            id: self.id.to_owned(),
+            column,
+            reason: reason.to_string(),
+        }
     }
 
     fn get<T: rusqlite::types::FromSql>(
@@ -472,11 +529,17 @@ impl Cells<'_> {
         column: &'static str,
     ) -> Result<Option<T>, RegistryError> {
         let text: Option<String> = self.get(idx, column)?;
-        text.map(|t| serde_json::from_str(&t).map_err(|e| self.corrupt(column, e))).transpose()
+        text.map(|t| serde_json::from_str(&t).map_err(|e| self.corrupt(column, e)))
+            .transpose()
     }
 
-    fn json<T: DeserializeOwned>(&self, idx: usize, column: &'static str) -> Result<T, RegistryError> {
-        self.json_opt(idx, column)?.ok_or_else(|| self.corrupt(column, "NULL"))
+    fn json<T: DeserializeOwned>(
+        &self,
+        idx: usize,
+        column: &'static str,
+    ) -> Result<T, RegistryError> {
+        self.json_opt(idx, column)?
+            .ok_or_else(|| self.corrupt(column, "NULL"))
     }
 
     fn time_opt(
@@ -494,6 +557,7 @@ impl Cells<'_> {
     }
 
     fn time(&self, idx: usize, column: &'static str) -> Result<DateTime<Utc>, RegistryError> {
-        self.time_opt(idx, column)?.ok_or_else(|| self.corrupt(column, "NULL"))
+        self.time_opt(idx, column)?
+            .ok_or_else(|| self.corrupt(column, "NULL"))
     }
 }

@@ -62,12 +62,19 @@ impl OperationStatus {
     pub const ACTIVE: [OperationStatus; 3] = [Self::Pending, Self::Running, Self::Cancelling];
 
     /// The statuses nothing can leave.
-    pub const TERMINAL: [OperationStatus; 4] =
-        [Self::Completed, Self::Failed, Self::Cancelled, Self::Interrupted];
+    pub const TERMINAL: [OperationStatus; 4] = [
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Interrupted,
+    ];
 
     /// True for `completed`, `failed`, `cancelled` and `interrupted`.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Cancelled | Self::Interrupted)
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Cancelled | Self::Interrupted
+        )
     }
 
     /// True for `pending`, `running` and `cancelling`.
@@ -166,7 +173,10 @@ mod tests {
     fn active_and_terminal_partition_all() {
         for status in OperationStatus::ALL {
             assert_ne!(status.is_active(), status.is_terminal());
-            assert_eq!(OperationStatus::ACTIVE.contains(&status), status.is_active());
+            assert_eq!(
+                OperationStatus::ACTIVE.contains(&status),
+                status.is_active()
+            );
         }
     }
 }
