@@ -1,4 +1,6 @@
 //! The ktrdr market-data domain: bars, the local store, exchange calendars, validation, gap
 //! analysis and request planning. Builds on [`ktrdr_ops`] for operations.
 
+pub mod calendar;
 pub mod planner;
+pub mod types;

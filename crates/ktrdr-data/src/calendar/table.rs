@@ -1,0 +1,226 @@
+//! Per-year session tables, built from the rules on first use and cached for the process.
+//!
+//! Invariants:
+//! 1. A year's table is a pure function of (rule set, year): once built it never changes, and two
+//!    threads racing to build it would build the same thing (`OnceLock` keeps one).
+//! 2. A table holds the year's trading days in date order, and their sessions are disjoint and in
+//!    time order, so both `date` and `close` can be binary-searched.
+//! 3. Years before a rule set's first year, or after [`LAST_YEAR`], have an empty table: nothing
+//!    is made up for years the rules do not cover.
+//!
+//! No locks beyond `OnceLock`'s own initialisation.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Offset, TimeDelta, TimeZone};
+use chrono_tz::Tz;
+
+use super::{crypto, fx, us_equity, Session, SessionHours};
+
+/// The first year any rule set covers.
+const FIRST_YEAR: i32 = 1970;
+/// The last year any rule set covers. The rules run on indefinitely; the bound only sizes the
+/// cache (230 years × 3 rule sets of lazily-filled slots, about 16 KiB of statics).
+pub(crate) const LAST_YEAR: i32 = 2199;
+const YEARS: usize = (LAST_YEAR - FIRST_YEAR + 1) as usize;
+
+/// The distinct rule sets behind the public calendars (XNYS and XNAS share one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RuleSet {
+    UsEquity,
+    Fx,
+    Crypto,
+}
+
+impl RuleSet {
+    pub(crate) fn first_year(self) -> i32 {
+        match self {
+            RuleSet::UsEquity => us_equity::FIRST_YEAR,
+            RuleSet::Fx | RuleSet::Crypto => FIRST_YEAR,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn build(self, year: i32) -> Vec<Day> {
+        match self {
+            RuleSet::UsEquity => us_equity::build_year(year),
+            RuleSet::Fx => fx::build_year(year),
+            RuleSet::Crypto => crypto::build_year(year),
+        }
+    }
+}
+
+/// One trading day with both of its sessions, as unix seconds (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Day {
+    pub(crate) date: NaiveDate,
+    pub(crate) open: i64,
+    pub(crate) close: i64,
+    pub(crate) ext_open: i64,
+    pub(crate) ext_close: i64,
+    pub(crate) early_close: bool,
+}
+
+impl Day {
+    pub(crate) fn open(&self, hours: SessionHours) -> i64 {
+        match hours {
+            SessionHours::Regular => self.open,
+            SessionHours::Extended => self.ext_open,
+        }
+    }
+
+    pub(crate) fn close(&self, hours: SessionHours) -> i64 {
+        match hours {
+            SessionHours::Regular => self.close,
+            SessionHours::Extended => self.ext_close,
+        }
+    }
+
+    pub(crate) fn session(&self, hours: SessionHours) -> Session {
+        Session {
+            date: self.date,
+            open: self.open(hours),
+            close: self.close(hours),
+            early_close: self.early_close,
+        }
+    }
+}
+
+static TABLES: [[OnceLock<Box<[Day]>>; YEARS]; 3] =
+    [const { [const { OnceLock::new() }; YEARS] }; 3];
+
+/// The trading days of `year` (empty outside the rule set's years, invariant 3).
+pub(crate) fn year_table(rules: RuleSet, year: i32) -> &'static [Day] {
+    if year < rules.first_year() {
+        return &[];
+    }
+    let Some(slot) = usize::try_from(year - FIRST_YEAR)
+        .ok()
+        .and_then(|i| TABLES[rules.index()].get(i))
+    else {
+        return &[];
+    };
+    slot.get_or_init(|| rules.build(year).into_boxed_slice())
+}
+
+/// The first trading day whose session (in `hours`) closes after `ts`; `None` past the last
+/// covered year.
+pub(crate) fn first_closing_after(
+    rules: RuleSet,
+    ts: i64,
+    hours: SessionHours,
+) -> Option<&'static Day> {
+    let year = utc_date(ts)?.year();
+    // A session dated the previous (local) year can still be running at `ts` (an evening
+    // extended session past midnight UTC); one dated the next year is the latest candidate,
+    // since every year has trading days.
+    (year - 1..=year + 1).find_map(|y| {
+        let table = year_table(rules, y);
+        table.get(table.partition_point(|d| d.close(hours) <= ts))
+    })
+}
+
+/// The trading day dated `date`, if the exchange trades that day.
+pub(crate) fn day_of(rules: RuleSet, date: NaiveDate) -> Option<&'static Day> {
+    let table = year_table(rules, date.year());
+    table
+        .binary_search_by_key(&date, |d| d.date)
+        .ok()
+        .and_then(|i| table.get(i))
+}
+
+/// The day after `day` in the tables (crossing into the next year when needed).
+pub(crate) fn day_after(rules: RuleSet, day: &Day) -> Option<&'static Day> {
+    let table = year_table(rules, day.date.year());
+    let i = table.partition_point(|d| d.date <= day.date);
+    table
+        .get(i)
+        .or_else(|| year_table(rules, day.date.year() + 1).first())
+}
+
+/// Trading days dated `from..=to`, without allocating: it walks the cached year tables.
+#[derive(Debug, Clone)]
+pub(crate) struct DayIter {
+    rules: RuleSet,
+    current: std::slice::Iter<'static, Day>,
+    next_year: i32,
+    to: NaiveDate,
+}
+
+impl DayIter {
+    pub(crate) fn new(rules: RuleSet, from: NaiveDate, to: NaiveDate) -> Self {
+        let table = year_table(rules, from.year());
+        let start = table.partition_point(|d| d.date < from);
+        DayIter {
+            rules,
+            current: table[start..].iter(),
+            next_year: from.year() + 1,
+            to,
+        }
+    }
+}
+
+impl Iterator for DayIter {
+    type Item = &'static Day;
+
+    fn next(&mut self) -> Option<&'static Day> {
+        loop {
+            if let Some(day) = self.current.next() {
+                if day.date > self.to {
+                    self.current = [].iter();
+                    self.next_year = i32::MAX;
+                    return None;
+                }
+                return Some(day);
+            }
+            if self.next_year > self.to.year() {
+                return None;
+            }
+            self.current = year_table(self.rules, self.next_year).iter();
+            self.next_year += 1;
+        }
+    }
+}
+
+impl std::iter::FusedIterator for DayIter {}
+
+/// `HH:MM` as a constant; an invalid time fails the build, not the program.
+pub(crate) const fn hm(h: u32, m: u32) -> NaiveTime {
+    match NaiveTime::from_hms_opt(h, m, 0) {
+        Some(t) => t,
+        None => panic!("invalid constant time of day"),
+    }
+}
+
+/// The instant (unix seconds) of wall-clock `time` on `date` in `tz`.
+pub(crate) fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> i64 {
+    let local = date.and_time(time);
+    match tz.from_local_datetime(&local) {
+        chrono::LocalResult::Single(t) => t.timestamp(),
+        // Clocks went back: the first occurrence, as pandas resolves it.
+        chrono::LocalResult::Ambiguous(first, _) => first.timestamp(),
+        // Clocks went forward over `time`. No session time used here lies in a DST gap (US
+        // transitions happen at 02:00); should one, read it with the offset in force before
+        // the jump, which lands just after the jump.
+        chrono::LocalResult::None => {
+            let before = tz
+                .offset_from_utc_datetime(&(local - TimeDelta::hours(12)))
+                .fix()
+                .local_minus_utc();
+            local.and_utc().timestamp() - i64::from(before)
+        }
+    }
+}
+
+/// The UTC calendar date of `ts`, `None` beyond chrono's range.
+pub(crate) fn utc_date(ts: i64) -> Option<NaiveDate> {
+    DateTime::from_timestamp(ts, 0).map(|t| t.date_naive())
+}
+
+/// The wall-clock date of `ts` in `tz`.
+pub(crate) fn local_date(tz: Tz, ts: i64) -> Option<NaiveDate> {
+    DateTime::from_timestamp(ts, 0).map(|t| t.with_timezone(&tz).date_naive())
+}

@@ -1,0 +1,14 @@
+//! The vocabulary of the data domain: [`Symbol`], [`Timeframe`], [`Bar`], the columnar
+//! [`BarSeries`], and UTC timestamps as unix seconds ([`parse_timestamp`], [`format_timestamp`]).
+
+mod bar;
+mod series;
+mod symbol;
+mod time;
+mod timeframe;
+
+pub use bar::Bar;
+pub use series::{BarSeries, MergeStats, OrderReport, SeriesError};
+pub use symbol::{Symbol, SymbolError};
+pub use time::{format_timestamp, format_timestamp_human, parse_timestamp, TimestampError};
+pub use timeframe::{Timeframe, TimeframeError};
