@@ -2,5 +2,7 @@
 //! analysis and request planning. Builds on [`ktrdr_ops`] for operations.
 
 pub mod calendar;
+pub mod gaps;
 pub mod planner;
 pub mod types;
+pub mod validate;
