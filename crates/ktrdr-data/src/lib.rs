@@ -4,5 +4,6 @@
 pub mod calendar;
 pub mod gaps;
 pub mod planner;
+pub mod store;
 pub mod types;
 pub mod validate;
