@@ -37,7 +37,8 @@ fn check(rows: &[Bar], cal: Calendar, tf: Timeframe) -> ValidationReport {
 
 /// Only these kinds (with these counts) are present.
 fn assert_kinds(report: &ValidationReport, expected: &[(IssueKind, usize)]) {
-    let found: Vec<(IssueKind, usize)> = report.issues.iter().map(|i| (i.kind, i.affected)).collect();
+    let found: Vec<(IssueKind, usize)> =
+        report.issues.iter().map(|i| (i.kind, i.affected)).collect();
     assert_eq!(found, expected);
 }
 
@@ -68,7 +69,10 @@ fn value_and_order_defects_are_counted_per_bar() {
     );
     let dup = report.issue(IssueKind::Duplicate).unwrap();
     assert_eq!(dup.examples[0].row, 1, "the earlier row is the dropped one");
-    assert_eq!(report.issue(IssueKind::Unsorted).unwrap().examples[0].row, 2);
+    assert_eq!(
+        report.issue(IssueKind::Unsorted).unwrap().examples[0].row,
+        2
+    );
 
     let (series, log) = repair(&rows, &report, RepairOptions::default()).unwrap();
     assert_eq!(log.dropped_for(IssueKind::Duplicate), 1);
@@ -95,7 +99,10 @@ fn value_and_order_defects_are_counted_per_bar() {
 
 #[test]
 fn non_finite_values_are_impossible() {
-    let mut rows = vec![bar("2025-06-02 14:00:00", 10.0), bar("2025-06-02 15:00:00", 10.0)];
+    let mut rows = vec![
+        bar("2025-06-02 14:00:00", 10.0),
+        bar("2025-06-02 15:00:00", 10.0),
+    ];
     rows[1].close = f64::NAN;
     let report = check(&rows, Calendar::Xnys, Timeframe::H1);
     assert_kinds(&report, &[(IssueKind::NonFinite, 1)]);
@@ -114,12 +121,12 @@ fn repair_refuses_a_report_of_other_rows() {
 #[test]
 fn sessions_and_grid_follow_ib() {
     let rows = vec![
-        bar("2025-06-02 08:00:00", 10.0),  // 04:00 New York: extended open, on the grid
-        bar("2025-06-02 13:30:00", 10.0),  // 09:30: IB's useRTH first bar
-        bar("2025-06-02 14:45:00", 10.0),  // 10:45: off the 1h grid
-        bar("2025-06-02 23:00:00", 10.0),  // 19:00: last extended hour
-        bar("2025-06-03 00:00:00", 10.0),  // 20:00: closed
-        bar("2025-06-07 15:00:00", 10.0),  // Saturday
+        bar("2025-06-02 08:00:00", 10.0), // 04:00 New York: extended open, on the grid
+        bar("2025-06-02 13:30:00", 10.0), // 09:30: IB's useRTH first bar
+        bar("2025-06-02 14:45:00", 10.0), // 10:45: off the 1h grid
+        bar("2025-06-02 23:00:00", 10.0), // 19:00: last extended hour
+        bar("2025-06-03 00:00:00", 10.0), // 20:00: closed
+        bar("2025-06-07 15:00:00", 10.0), // Saturday
     ];
     let report = check(&rows, Calendar::Xnys, Timeframe::H1);
     assert_eq!(report.hours, SessionHours::Extended);
@@ -128,8 +135,14 @@ fn sessions_and_grid_follow_ib() {
         &[(IssueKind::OutsideSession, 2), (IssueKind::Misaligned, 1)],
     );
     let outside = report.issue(IssueKind::OutsideSession).unwrap();
-    assert!(outside.examples[1].detail.contains("weekend"), "{outside:?}");
-    assert_eq!(report.issue(IssueKind::Misaligned).unwrap().examples[0].row, 2);
+    assert!(
+        outside.examples[1].detail.contains("weekend"),
+        "{outside:?}"
+    );
+    assert_eq!(
+        report.issue(IssueKind::Misaligned).unwrap().examples[0].row,
+        2
+    );
 
     // Regular hours only: the pre-market and after-hours bars are outside too.
     let opts = ValidateOptions {
@@ -206,7 +219,13 @@ fn a_series_validates_like_its_rows() {
     let series = store
         .load(&Symbol::new("AAPL").unwrap(), Timeframe::M5)
         .unwrap();
-    let a = validate(&series, Calendar::Xnas, Timeframe::M5, &ValidateOptions::default()).unwrap();
+    let a = validate(
+        &series,
+        Calendar::Xnas,
+        Timeframe::M5,
+        &ValidateOptions::default(),
+    )
+    .unwrap();
     let b = check(&raw("AAPL", Timeframe::M5), Calendar::Xnas, Timeframe::M5);
     assert_eq!(a, b);
 }

@@ -63,7 +63,11 @@ pub(crate) fn sessions_around(
         .map(|session| LocalSession {
             session,
             offset: DateTime::from_timestamp(session.open, 0).map_or(0, |t| {
-                i64::from(tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc())
+                i64::from(
+                    tz.offset_from_utc_datetime(&t.naive_utc())
+                        .fix()
+                        .local_minus_utc(),
+                )
             }),
         })
         .collect())

@@ -311,7 +311,9 @@ impl Validator<'_> {
         for (i, b) in self.rows.iter().enumerate() {
             let prices = [b.open, b.high, b.low, b.close];
             if prices.iter().chain([&b.volume]).any(|v| !v.is_finite()) {
-                self.flag(i, IssueKind::NonFinite, || "a value is NaN or infinite".into());
+                self.flag(i, IssueKind::NonFinite, || {
+                    "a value is NaN or infinite".into()
+                });
                 continue;
             }
             if prices.iter().any(|p| *p <= 0.0) {
