@@ -3,7 +3,9 @@
 
 pub mod calendar;
 pub mod gaps;
+pub mod pacing;
 pub mod planner;
+pub mod provider;
 pub mod store;
 pub mod types;
 pub mod validate;
