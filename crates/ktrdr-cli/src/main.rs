@@ -1,1 +1,68 @@
-fn main() {}
+//! `ktrdr`: the command-line interface. Parses arguments, calls the libraries, renders results;
+//! no business logic lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod data;
+mod output;
+
+/// ktrdr: research platform for systematic traders.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ktrdr",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  ktrdr data show MSFT 1h                 last 10 bars of MSFT hourly\n  ktrdr data range EURUSD 1h              first/last bar and row count\n  ktrdr --data-dir ~/bars data show AAPL 5m --rows 50\n\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
+)]
+struct Cli {
+    /// Directory of the local bar store (files named SYMBOL_TF.csv).
+    #[arg(
+        long,
+        global = true,
+        env = "KTRDR_DATA_DIR",
+        default_value = "./data",
+        value_name = "DIR"
+    )]
+    data_dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Market data in the local store (show, range, ...).
+    Data(data::DataArgs),
+}
+
+/// What every subcommand may need from the global options.
+pub(crate) struct Context {
+    pub(crate) data_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let ctx = Context {
+        data_dir: cli.data_dir,
+    };
+    let result = match cli.command {
+        Command::Data(args) => data::run(args, &ctx),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -3,4 +3,5 @@
 
 pub mod calendar;
 pub mod planner;
+pub mod store;
 pub mod types;

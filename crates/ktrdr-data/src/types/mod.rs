@@ -4,7 +4,7 @@
 mod bar;
 mod series;
 mod symbol;
-mod time;
+pub(crate) mod time;
 mod timeframe;
 
 pub use bar::Bar;

@@ -1,0 +1,82 @@
+//! `ktrdr data …`: commands on the local bar store. Each subcommand lives in its own file and
+//! adds one variant to [`DataCommand`].
+
+use std::str::FromStr;
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use ktrdr_data::store::BarStore;
+use ktrdr_data::types::{parse_timestamp, Symbol, Timeframe};
+
+use crate::Context;
+
+mod range;
+mod show;
+
+/// Market data in the local store.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  ktrdr data show MSFT 1h --rows 20\n  ktrdr data show EURUSD 1h --start 2025-03-01 --end 2025-03-07 --format csv\n  ktrdr data range AAPL 5m"
+)]
+pub(crate) struct DataArgs {
+    #[command(subcommand)]
+    command: DataCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DataCommand {
+    /// Print bars of a stored series (the last N by default).
+    Show(show::ShowArgs),
+    /// Print the first and last bar time and the real row count of a stored series.
+    Range(range::RangeArgs),
+}
+
+pub(crate) fn run(args: DataArgs, ctx: &Context) -> anyhow::Result<()> {
+    let store = BarStore::new(&ctx.data_dir);
+    match args.command {
+        DataCommand::Show(a) => show::run(a, &store),
+        DataCommand::Range(a) => range::run(a, &store),
+    }
+}
+
+/// The series a command works on: `SYMBOL TF`.
+#[derive(Debug, Args)]
+pub(crate) struct SeriesArgs {
+    /// Instrument symbol: letters, digits, '.', '-', '_' (case-insensitive), e.g. MSFT, BRK.B, EURUSD.
+    pub(crate) symbol: Symbol,
+    /// Bar size: 1m 5m 15m 30m 1h 2h 4h 1d 1w (also 1H, 60m, '1 hour', daily).
+    pub(crate) timeframe: Timeframe,
+}
+
+/// A `--start`/`--end` value: a date (`2025-05-22`) or a date-time (`2025-05-22T08:00:00Z`,
+/// `2025-05-22 08:00`, offsets allowed, naive = UTC).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DateArg {
+    ts: i64,
+    date_only: bool,
+}
+
+impl FromStr for DateArg {
+    type Err = ktrdr_data::types::TimestampError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(DateArg {
+            ts: parse_timestamp(s)?,
+            date_only: s.trim().len() == 10,
+        })
+    }
+}
+
+/// Inclusive bounds in unix seconds; a date-only `end` covers that whole day.
+pub(crate) fn time_bounds(
+    start: Option<DateArg>,
+    end: Option<DateArg>,
+) -> anyhow::Result<(Option<i64>, Option<i64>)> {
+    let lo = start.map(|d| d.ts);
+    let hi = end.map(|d| if d.date_only { d.ts + 86_399 } else { d.ts });
+    if let (Some(l), Some(h)) = (lo, hi) {
+        if l > h {
+            bail!("--start is after --end");
+        }
+    }
+    Ok((lo, hi))
+}

@@ -1,0 +1,589 @@
+//! The local bar store: one CSV file per series, `{dir}/{SYMBOL}_{TF}.csv`
+//! (the Python `LocalDataLoader`).
+//!
+//! # File format
+//! Header `timestamp,open,high,low,close,volume`; one row per bar, timestamps UTC. Reading accepts
+//! every variant the Python system wrote: `2025-05-22 08:00:00+00:00`, `2025-05-22T08:00:00Z`,
+//! naive timestamps (taken as UTC), other offsets (converted), date-only daily rows, a `date`,
+//! `timestamp` or empty first header, columns in any order, CRLF, a BOM. Writing always produces
+//! the canonical form: header as above, `2025-05-22T08:00:00Z`, floats in Rust's shortest
+//! round-trip form (`2265000`, `37.21`). A malformed row fails the whole read with
+//! [`StoreError::Parse`] naming file, line and column: nothing is guessed or filled in.
+//!
+//! Unsorted rows or duplicate timestamps are not an error on [`BarStore::load`]: the series is
+//! sorted, the later row of a duplicate wins (rows appended later are newer), and a warning is
+//! logged. [`BarStore::read_raw`] hands the rows over untouched, in file order with line numbers,
+//! so the validator can report such files. [`BarStore::merge_and_save`] rewrites them sorted.
+//!
+//! # Invariants
+//! 1. Only the holder of a series' exclusive lock (`.{file}.lock`) creates, replaces or appends
+//!    to the series file, its journal (`.{file}.append`) or its temp files (`.{file}.tmp-*`).
+//!    Readers hold the shared lock while they read.
+//! 2. A rewrite never touches the live file: the new content goes to a temp file in the same
+//!    directory, is fsynced, renamed over the file, and the directory is fsynced. A crash leaves
+//!    the old file or the new one.
+//! 3. An append happens only while a durable journal records the file's committed length; the
+//!    journal is removed only after the appended bytes are durable. So a journal seen under the
+//!    lock means a writer died mid-append: readers use the committed prefix, and the next writer
+//!    truncates the file back to it (the append is all or nothing). A torn append is thus always
+//!    detectable (the journal) and repairable (truncate), never mistaken for data.
+//! 4. Appends happen only when every new bar is after the file's last row and the file has the
+//!    canonical column order and ends with a newline; anything else is a full rewrite.
+//!
+//! Lock order: one series lock at a time; never nested, never held across series.
+
+mod error;
+mod lock;
+mod parse;
+mod write;
+
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+pub use error::StoreError;
+pub use lock::SeriesLock;
+pub use parse::RawRow;
+
+use crate::types::{BarSeries, OrderReport, Symbol, Timeframe};
+use parse::{estimate_rows, parse_header, parse_row, parse_rows, Header, SeriesSink};
+use write::{append_journaled, read_journal, recover, replace_atomically, Sidecars};
+
+/// The local store of bar series.
+///
+/// ```
+/// use ktrdr_data::store::BarStore;
+/// use ktrdr_data::types::{Bar, BarSeries, Symbol, Timeframe};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = BarStore::new(dir.path());
+/// let msft: Symbol = "MSFT".parse().unwrap();
+/// let bars = BarSeries::from_bars([Bar { ts: 0, open: 1.0, high: 2.0, low: 0.5, close: 1.5, volume: 10.0 }]).unwrap();
+/// let report = store.merge_and_save(&msft, Timeframe::H1, &bars).unwrap();
+/// assert_eq!(report.added, 1);
+/// assert_eq!(store.load(&msft, Timeframe::H1).unwrap(), bars);
+/// ```
+#[derive(Debug, Clone)]
+pub struct BarStore {
+    dir: PathBuf,
+}
+
+/// First and last bar of a stored series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateRange {
+    /// Timestamp of the first row (unix seconds UTC).
+    pub first: i64,
+    /// Timestamp of the last row.
+    pub last: i64,
+}
+
+/// Summary of a stored series without parsing every row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// First and last row; `None` when the file holds only a header.
+    pub range: Option<DateRange>,
+    /// The real number of data rows (non-blank lines after the header).
+    pub rows: usize,
+    /// Committed file size in bytes.
+    pub bytes: u64,
+}
+
+/// The rows of a file as they stand, in file order.
+#[derive(Debug, Clone)]
+pub struct RawSeries {
+    /// The file.
+    pub path: PathBuf,
+    /// Rows in file order, with their line numbers.
+    pub rows: Vec<RawRow>,
+}
+
+impl RawSeries {
+    /// Sorts, drops duplicates (later row wins) and reports what had to change.
+    pub fn into_series(self) -> (BarSeries, OrderReport) {
+        BarSeries::from_unordered(self.rows.into_iter().map(|r| r.bar).collect())
+    }
+}
+
+/// What [`BarStore::merge_and_save`] did to the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveAction {
+    /// The file did not exist and was written.
+    Created,
+    /// The new bars only extended the series and were appended.
+    Appended,
+    /// The file was rewritten (new bars inside the stored range, or a non-canonical file).
+    Rewritten,
+    /// Nothing to write: every new bar was already stored, identically.
+    Unchanged,
+}
+
+/// The outcome of [`BarStore::merge_and_save`]; every count is real.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveReport {
+    /// The file.
+    pub path: PathBuf,
+    /// How it was written.
+    pub action: SaveAction,
+    /// New bars at timestamps not stored before.
+    pub added: usize,
+    /// Stored bars replaced by a new bar with different values.
+    pub replaced: usize,
+    /// New bars identical to the stored ones.
+    pub unchanged: usize,
+    /// Bars in the file afterwards.
+    pub total: usize,
+    /// Bytes of an earlier writer's unfinished append that were rolled back first.
+    pub rolled_back_bytes: u64,
+}
+
+impl BarStore {
+    /// The environment variable naming the data directory.
+    pub const ENV_VAR: &'static str = "KTRDR_DATA_DIR";
+    /// The directory used when [`Self::ENV_VAR`] is unset.
+    pub const DEFAULT_DIR: &'static str = "./data";
+
+    /// A store rooted at `dir` (created on the first write).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        BarStore { dir: dir.into() }
+    }
+
+    /// A store at `$KTRDR_DATA_DIR`, or `./data`.
+    pub fn from_env() -> Self {
+        Self::new(
+            std::env::var_os(Self::ENV_VAR)
+                .map_or_else(|| PathBuf::from(Self::DEFAULT_DIR), PathBuf::from),
+        )
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of a series: `{dir}/{SYMBOL}_{tf}.csv`.
+    pub fn path(&self, symbol: &Symbol, tf: Timeframe) -> PathBuf {
+        self.dir.join(file_name(symbol, tf))
+    }
+
+    fn sidecars(&self, symbol: &Symbol, tf: Timeframe) -> Sidecars {
+        Sidecars::of(&self.dir, &file_name(symbol, tf))
+    }
+
+    /// Loads a whole series (sorted, unique; see the module docs for unsorted files).
+    pub fn load(&self, symbol: &Symbol, tf: Timeframe) -> Result<BarSeries, StoreError> {
+        let path = self.path(symbol, tf);
+        let buf = self.read_committed(symbol, tf, &path)?;
+        let (series, order) = parse_series(&buf, &path)?;
+        if !order.is_clean() {
+            tracing::warn!(
+                path = %path.display(),
+                out_of_order = order.out_of_order,
+                duplicates = order.duplicates,
+                "series file is not sorted or has duplicate timestamps; loaded it sorted, later duplicates winning"
+            );
+        }
+        Ok(series)
+    }
+
+    /// Every row as it stands in the file, in file order, with line numbers (for validation).
+    pub fn read_raw(&self, symbol: &Symbol, tf: Timeframe) -> Result<RawSeries, StoreError> {
+        let path = self.path(symbol, tf);
+        let buf = self.read_committed(symbol, tf, &path)?;
+        let header = parse_header(&buf, &path)?;
+        let mut rows = Vec::with_capacity(estimate_rows(&buf, &header));
+        parse_rows(&buf, &header, &path, &mut rows)?;
+        Ok(RawSeries { path, rows })
+    }
+
+    /// First and last timestamp, from the header, the first data line and the file's tail only
+    /// (no full read). `None` for a file with no rows. Trusts file order: the store always
+    /// writes sorted files, and the validator reports foreign files that are not.
+    pub fn date_range(
+        &self,
+        symbol: &Symbol,
+        tf: Timeframe,
+    ) -> Result<Option<DateRange>, StoreError> {
+        let path = self.path(symbol, tf);
+        let _guard = lock::shared(&self.sidecars(symbol, tf).lock)?;
+        let mut file = self.open_series(symbol, tf, &path)?;
+        let len = self.committed_len(symbol, tf, &file, &path)?;
+        read_range(&mut file, len, &path)
+    }
+
+    /// [`date_range`](Self::date_range) plus the real row count (a newline count over the file,
+    /// no parsing) and the file size.
+    pub fn series_info(&self, symbol: &Symbol, tf: Timeframe) -> Result<SeriesInfo, StoreError> {
+        let path = self.path(symbol, tf);
+        let _guard = lock::shared(&self.sidecars(symbol, tf).lock)?;
+        let mut file = self.open_series(symbol, tf, &path)?;
+        let len = self.committed_len(symbol, tf, &file, &path)?;
+        let range = read_range(&mut file, len, &path)?;
+        let lines = count_lines(&mut file, len, &path)?;
+        Ok(SeriesInfo {
+            path,
+            range,
+            rows: lines.saturating_sub(1),
+            bytes: len,
+        })
+    }
+
+    /// Merges `new` into the stored series (new bars win on equal timestamps) and saves it
+    /// durably under the series lock: appended when `new` only extends the series, otherwise
+    /// rewritten atomically. A crashed writer's leftovers are repaired first.
+    pub fn merge_and_save(
+        &self,
+        symbol: &Symbol,
+        tf: Timeframe,
+        new: &BarSeries,
+    ) -> Result<SaveReport, StoreError> {
+        fs::create_dir_all(&self.dir)
+            .map_err(StoreError::io("create data directory", &self.dir))?;
+        let path = self.path(symbol, tf);
+        let side = self.sidecars(symbol, tf);
+        let _guard = lock::exclusive(&side.lock)?;
+        let rolled_back_bytes = recover(&path, &side)?;
+        let mut report = SaveReport {
+            path: path.clone(),
+            action: SaveAction::Unchanged,
+            added: 0,
+            replaced: 0,
+            unchanged: 0,
+            total: 0,
+            rolled_back_bytes,
+        };
+
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !new.is_empty() {
+                    replace_atomically(&path, &side, new)?;
+                    report.action = SaveAction::Created;
+                }
+                report.added = new.len();
+                report.total = new.len();
+                return Ok(report);
+            }
+            Err(e) => return Err(StoreError::io("open", &path)(e)),
+        };
+
+        let len = file
+            .metadata()
+            .map_err(StoreError::io("stat", &path))?
+            .len();
+        if let (Some(first_new), Some(tail)) =
+            (new.first_ts(), appendable_tail(&mut file, len, &path)?)
+        {
+            if tail.last_ts.is_none_or(|last| first_new > last) {
+                append_journaled(&path, &side, len, new)?;
+                report.action = SaveAction::Appended;
+                report.added = new.len();
+                report.total = count_lines(&mut file, len, &path)?.saturating_sub(1) + new.len();
+                return Ok(report);
+            }
+        }
+
+        let mut buf = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut buf)
+            .map_err(StoreError::io("read", &path))?;
+        let (old, order) = parse_series(&buf, &path)?;
+        let (merged, stats) = old.merge_with_stats(new);
+        report.added = stats.added;
+        report.replaced = stats.replaced;
+        report.unchanged = stats.unchanged;
+        report.total = merged.len();
+        if stats.added > 0 || stats.replaced > 0 || !order.is_clean() {
+            replace_atomically(&path, &side, &merged)?;
+            report.action = SaveAction::Rewritten;
+        }
+        Ok(report)
+    }
+
+    /// The series' exclusive lock if nobody holds it now (`None` otherwise). While held,
+    /// [`merge_and_save`](Self::merge_and_save) from any process waits, and so do readers.
+    pub fn try_lock_series(
+        &self,
+        symbol: &Symbol,
+        tf: Timeframe,
+    ) -> Result<Option<SeriesLock>, StoreError> {
+        fs::create_dir_all(&self.dir)
+            .map_err(StoreError::io("create data directory", &self.dir))?;
+        lock::try_exclusive(&self.sidecars(symbol, tf).lock)
+    }
+
+    /// Every series in the directory (`*.csv` files whose name parses as `{SYMBOL}_{TF}`), sorted.
+    pub fn list_series(&self) -> Result<Vec<(Symbol, Timeframe)>, StoreError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io("list", &self.dir)(e)),
+        };
+        let mut out: Vec<(Symbol, Timeframe)> = entries
+            .flatten()
+            .filter_map(|e| parse_file_name(e.file_name().to_str()?))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The timeframes stored for `symbol`.
+    pub fn timeframes_of(&self, symbol: &Symbol) -> Vec<Timeframe> {
+        self.list_series()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(s, _)| s == symbol)
+            .map(|(_, tf)| tf)
+            .collect()
+    }
+
+    fn not_found(&self, symbol: &Symbol, tf: Timeframe, path: &Path) -> StoreError {
+        StoreError::NotFound {
+            symbol: symbol.clone(),
+            timeframe: tf,
+            path: path.to_owned(),
+            available: self.timeframes_of(symbol),
+        }
+    }
+
+    fn open_series(&self, symbol: &Symbol, tf: Timeframe, path: &Path) -> Result<File, StoreError> {
+        File::open(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                self.not_found(symbol, tf, path)
+            } else {
+                StoreError::io("open", path)(e)
+            }
+        })
+    }
+
+    /// The file length minus an unfinished append (invariant 3).
+    fn committed_len(
+        &self,
+        symbol: &Symbol,
+        tf: Timeframe,
+        file: &File,
+        path: &Path,
+    ) -> Result<u64, StoreError> {
+        let len = file.metadata().map_err(StoreError::io("stat", path))?.len();
+        Ok(match read_journal(&self.sidecars(symbol, tf))? {
+            Some(committed) if committed < len => {
+                tracing::warn!(path = %path.display(), ignored_bytes = len - committed, "ignoring an unfinished append");
+                committed
+            }
+            _ => len,
+        })
+    }
+
+    fn read_committed(
+        &self,
+        symbol: &Symbol,
+        tf: Timeframe,
+        path: &Path,
+    ) -> Result<Vec<u8>, StoreError> {
+        let _guard = lock::shared(&self.sidecars(symbol, tf).lock)?;
+        let mut file = self.open_series(symbol, tf, path)?;
+        let len = self.committed_len(symbol, tf, &file, path)?;
+        let mut buf = Vec::with_capacity(len as usize);
+        (&mut file)
+            .take(len)
+            .read_to_end(&mut buf)
+            .map_err(StoreError::io("read", path))?;
+        Ok(buf)
+    }
+}
+
+/// Parses a whole CSV image into a sorted series.
+fn parse_series(buf: &[u8], path: &Path) -> Result<(BarSeries, OrderReport), StoreError> {
+    let header = parse_header(buf, path)?;
+    let mut sink = SeriesSink::with_capacity(estimate_rows(buf, &header));
+    parse_rows(buf, &header, path, &mut sink)?;
+    Ok(sink.finish())
+}
+
+/// Reads and parses a CSV file at any path (e.g. a file handed to `validate`), without the
+/// store's locks. Same formats and errors as [`BarStore::load`].
+pub fn read_csv_file(path: &Path) -> Result<(BarSeries, OrderReport), StoreError> {
+    let buf = fs::read(path).map_err(StoreError::io("read", path))?;
+    parse_series(&buf, path)
+}
+
+/// Writes `series` to `path` in the canonical form, atomically (temp file, fsync, rename). For
+/// files outside a store (e.g. `validate --repair --output FILE`); store series go through
+/// [`BarStore::merge_and_save`].
+pub fn write_csv_file(path: &Path, series: &BarSeries) -> Result<(), StoreError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("series.csv");
+    replace_atomically(path, &Sidecars::of(dir, name), series)
+}
+
+fn file_name(symbol: &Symbol, tf: Timeframe) -> String {
+    format!("{symbol}_{tf}.csv")
+}
+
+/// `MSFT_1h.csv` → (MSFT, 1h). Splits at the last `_` (a timeframe never contains one).
+fn parse_file_name(name: &str) -> Option<(Symbol, Timeframe)> {
+    let stem = name.strip_suffix(".csv")?;
+    let (sym, tf) = stem.rsplit_once('_')?;
+    Some((Symbol::new(sym).ok()?, tf.parse().ok()?))
+}
+
+/// How much of the head and of the tail [`read_range`] reads.
+const PROBE: u64 = 64 * 1024;
+
+/// What an append needs to know about the file's end.
+struct Tail {
+    last_ts: Option<i64>,
+}
+
+/// The tail facts when appending canonical rows is safe (invariant 4), else `None`.
+fn appendable_tail(file: &mut File, len: u64, path: &Path) -> Result<Option<Tail>, StoreError> {
+    let head = read_at(file, 0, len.min(PROBE), path)?;
+    let header = parse_header(&head, path)?;
+    if !header.is_canonical_order() || len == 0 {
+        return Ok(None);
+    }
+    let tail_start = len.saturating_sub(PROBE);
+    let tail = read_at(file, tail_start, len - tail_start, path)?;
+    if tail.last() != Some(&b'\n') {
+        return Ok(None);
+    }
+    let last = last_row(&tail, tail_start, &header, path, file)?;
+    Ok(Some(Tail {
+        last_ts: last.map(|(ts, _)| ts),
+    }))
+}
+
+fn read_range(file: &mut File, len: u64, path: &Path) -> Result<Option<DateRange>, StoreError> {
+    let head = read_at(file, 0, len.min(PROBE), path)?;
+    let header = parse_header(&head, path)?;
+    let mut pos = header.data_start;
+    let mut line_no = 1;
+    let first = loop {
+        if pos >= head.len() {
+            if (head.len() as u64) < len {
+                return Err(StoreError::Header {
+                    path: path.to_owned(),
+                    reason: format!("no data row within the first {PROBE} bytes"),
+                });
+            }
+            return Ok(None);
+        }
+        line_no += 1;
+        let end = parse::memchr_nl(&head, pos).unwrap_or(head.len());
+        let line = parse::strip_cr(&head[pos..end]);
+        pos = end + 1;
+        if !line.is_empty() {
+            break parse_row(line, &header)
+                .map_err(|e| e.into_store_error(path, line_no))?
+                .ts;
+        }
+    };
+    let tail_start = len.saturating_sub(PROBE);
+    let tail = read_at(file, tail_start, len - tail_start, path)?;
+    let last = last_row(&tail, tail_start, &header, path, file)?.map_or(first, |(ts, _)| ts);
+    Ok(Some(DateRange { first, last }))
+}
+
+/// The timestamp and byte offset of the last non-blank row in `tail` (which ends the file and
+/// starts at `tail_start`), `None` if the file has no data row.
+fn last_row(
+    tail: &[u8],
+    tail_start: u64,
+    header: &Header,
+    path: &Path,
+    file: &mut File,
+) -> Result<Option<(i64, u64)>, StoreError> {
+    let mut end = tail.len();
+    loop {
+        while end > 0 && matches!(tail[end - 1], b'\n' | b'\r') {
+            end -= 1;
+        }
+        let start = match tail[..end].iter().rposition(|&b| b == b'\n') {
+            Some(i) => i + 1,
+            None if tail_start == 0 => 0,
+            None if end == 0 => return Ok(None),
+            None => {
+                return Err(StoreError::Header {
+                    path: path.to_owned(),
+                    reason: format!("last line is longer than {PROBE} bytes"),
+                })
+            }
+        };
+        let offset = tail_start + start as u64;
+        if offset < header.data_start as u64 {
+            return Ok(None);
+        }
+        let line = &tail[start..end];
+        if line.is_empty() {
+            end = start;
+            continue;
+        }
+        return match parse_row(line, header) {
+            Ok(bar) => Ok(Some((bar.ts, offset))),
+            Err(e) => {
+                // Only on error: count lines so the message can name the line.
+                let line_no = count_lines(file, offset, path)? as u64 + 1;
+                Err(e.into_store_error(path, line_no))
+            }
+        };
+    }
+}
+
+fn read_at(file: &mut File, offset: u64, n: u64, path: &Path) -> Result<Vec<u8>, StoreError> {
+    file.seek(SeekFrom::Start(offset))
+        .map_err(StoreError::io("seek", path))?;
+    let mut buf = Vec::with_capacity(n as usize);
+    file.take(n)
+        .read_to_end(&mut buf)
+        .map_err(StoreError::io("read", path))?;
+    Ok(buf)
+}
+
+/// Non-blank lines in the first `len` bytes, streamed in blocks (no parsing).
+fn count_lines(file: &mut File, len: u64, path: &Path) -> Result<usize, StoreError> {
+    file.seek(SeekFrom::Start(0))
+        .map_err(StoreError::io("seek", path))?;
+    let mut reader = file.take(len);
+    let mut block = vec![0u8; 1 << 16];
+    let (mut lines, mut content) = (0usize, false);
+    loop {
+        let n = reader
+            .read(&mut block)
+            .map_err(StoreError::io("read", path))?;
+        if n == 0 {
+            break;
+        }
+        for &b in &block[..n] {
+            match b {
+                b'\n' => {
+                    lines += usize::from(content);
+                    content = false;
+                }
+                b'\r' => {}
+                _ => content = true,
+            }
+        }
+    }
+    Ok(lines + usize::from(content))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_split_at_the_last_underscore() {
+        let (s, tf) = parse_file_name("BTC_USD_1h.csv").unwrap();
+        assert_eq!((s.as_str(), tf), ("BTC_USD", Timeframe::H1));
+        assert!(parse_file_name("MSFT_1h.csv.lock").is_none());
+        assert!(parse_file_name(".MSFT_1h.csv.tmp-1-2").is_none());
+        assert!(parse_file_name("MSFT_3h.csv").is_none());
+        assert!(parse_file_name("README.md").is_none());
+    }
+}

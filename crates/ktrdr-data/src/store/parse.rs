@@ -1,0 +1,506 @@
+//! The hand-written CSV reader. One pass over the bytes, no allocation per row, a fast path for
+//! plain decimals and the fixed-layout timestamps; anything unusual falls back to std's parsers
+//! and, failing those, to an error naming file, line and column.
+
+use std::path::Path;
+
+use super::StoreError;
+use crate::types::time::parse_ts_bytes;
+use crate::types::{Bar, BarSeries, OrderReport};
+
+/// What a column of the file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    Ts,
+    Open,
+    High,
+    Low,
+    Close,
+    Volume,
+    /// A column we do not read (e.g. a Python export's `adj close`).
+    Ignore,
+    /// Text after the last column (only ever named in errors).
+    Extra,
+}
+
+impl Slot {
+    fn name(self) -> &'static str {
+        match self {
+            Slot::Ts => "timestamp",
+            Slot::Open => "open",
+            Slot::High => "high",
+            Slot::Low => "low",
+            Slot::Close => "close",
+            Slot::Volume => "volume",
+            Slot::Ignore => "(ignored column)",
+            Slot::Extra => "(after the last column)",
+        }
+    }
+}
+
+const CANONICAL: [Slot; 6] = [
+    Slot::Ts,
+    Slot::Open,
+    Slot::High,
+    Slot::Low,
+    Slot::Close,
+    Slot::Volume,
+];
+
+/// The parsed header line.
+#[derive(Debug, Clone)]
+pub(crate) struct Header {
+    slots: Vec<Slot>,
+    /// Offset of the first byte after the header line.
+    pub(crate) data_start: usize,
+}
+
+impl Header {
+    /// True when rows are `timestamp,open,high,low,close,volume` in that order, so canonical rows
+    /// can be appended to the file as they are.
+    pub(crate) fn is_canonical_order(&self) -> bool {
+        self.slots == CANONICAL
+    }
+}
+
+/// Parses the header at the start of `buf`. The timestamp column is the first one, named
+/// `timestamp`, `date`, `datetime`, `time` or nothing (a pandas index saved without a name, as in
+/// `MSFT_1h.csv`); price and volume columns are found by name, in any order, any case.
+pub(crate) fn parse_header(buf: &[u8], path: &Path) -> Result<Header, StoreError> {
+    let bad = |reason: String| StoreError::Header {
+        path: path.to_owned(),
+        reason,
+    };
+    let body = buf.strip_prefix("\u{feff}".as_bytes()).unwrap_or(buf);
+    let bom = buf.len() - body.len();
+    let (line, next) = match memchr_nl(body, 0) {
+        Some(i) => (&body[..i], i + 1),
+        None => (body, body.len()),
+    };
+    let line = strip_cr(line);
+    if line.is_empty() {
+        return Err(bad(
+            "the file is empty; expected timestamp,open,high,low,close,volume".into(),
+        ));
+    }
+    let text = std::str::from_utf8(line).map_err(|_| bad("not UTF-8".into()))?;
+    let mut slots = Vec::new();
+    for (i, name) in text.split(',').enumerate() {
+        let n = name.trim().trim_matches('"').to_ascii_lowercase();
+        let slot = match (i, n.as_str()) {
+            (0, "timestamp" | "date" | "datetime" | "time" | "") => Slot::Ts,
+            (0, _) => {
+                return Err(bad(format!(
+                    "first column is {name:?}; expected the timestamp column (timestamp, date or unnamed)"
+                )))
+            }
+            (_, "open") => Slot::Open,
+            (_, "high") => Slot::High,
+            (_, "low") => Slot::Low,
+            (_, "close") => Slot::Close,
+            (_, "volume") => Slot::Volume,
+            _ => Slot::Ignore,
+        };
+        if slot != Slot::Ignore && slots.contains(&slot) {
+            return Err(bad(format!("column {:?} appears twice", slot.name())));
+        }
+        slots.push(slot);
+    }
+    if let Some(missing) = CANONICAL.iter().find(|s| !slots.contains(s)) {
+        return Err(bad(format!(
+            "missing column {:?} (found {text:?}); expected timestamp,open,high,low,close,volume",
+            missing.name()
+        )));
+    }
+    Ok(Header {
+        slots,
+        data_start: bom + next,
+    })
+}
+
+/// Receives rows in file order.
+pub(crate) trait RowSink {
+    fn row(&mut self, line: u64, bar: Bar);
+}
+
+/// Builds a [`BarSeries`], restoring order only if the file needs it.
+pub(crate) struct SeriesSink {
+    bars: BarSeries,
+    sorted: bool,
+}
+
+impl SeriesSink {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        SeriesSink {
+            bars: BarSeries::with_capacity(n),
+            sorted: true,
+        }
+    }
+
+    pub(crate) fn finish(self) -> (BarSeries, OrderReport) {
+        if self.sorted {
+            (self.bars, OrderReport::default())
+        } else {
+            BarSeries::from_unordered(self.bars.iter().collect())
+        }
+    }
+}
+
+impl RowSink for SeriesSink {
+    #[inline]
+    fn row(&mut self, _line: u64, bar: Bar) {
+        if self.sorted && self.bars.last_ts().is_some_and(|t| bar.ts <= t) {
+            self.sorted = false;
+        }
+        // While unsorted we keep collecting raw rows; finish() sorts them.
+        self.bars.push_unchecked(bar);
+    }
+}
+
+/// One row as it stands in the file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RawRow {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: u64,
+    /// The row's values.
+    pub bar: Bar,
+}
+
+impl RowSink for Vec<RawRow> {
+    fn row(&mut self, line: u64, bar: Bar) {
+        self.push(RawRow { line, bar });
+    }
+}
+
+/// A rough row count for pre-sizing: bytes over the first row's length.
+pub(crate) fn estimate_rows(buf: &[u8], header: &Header) -> usize {
+    let data = &buf[header.data_start.min(buf.len())..];
+    match memchr_nl(data, 0) {
+        Some(first) => data.len() / (first + 1) + 1,
+        None => usize::from(!data.is_empty()),
+    }
+}
+
+/// Parses every data row of `buf` (the whole file) into `sink`.
+pub(crate) fn parse_rows<S: RowSink>(
+    buf: &[u8],
+    header: &Header,
+    path: &Path,
+    sink: &mut S,
+) -> Result<(), StoreError> {
+    let canonical = header.is_canonical_order();
+    let mut pos = header.data_start;
+    let mut line_no = 1u64;
+    while pos < buf.len() {
+        line_no += 1;
+        let end = memchr_nl(buf, pos).unwrap_or(buf.len());
+        let line = strip_cr(&buf[pos..end]);
+        pos = end + 1;
+        if line.is_empty() {
+            continue;
+        }
+        let bar = if canonical {
+            parse_canonical_row(line)
+        } else {
+            parse_mapped_row(line, &header.slots)
+        }
+        .map_err(|e| e.into_store_error(path, line_no))?;
+        sink.row(line_no, bar);
+    }
+    Ok(())
+}
+
+/// A row error before the file and line are attached.
+pub(crate) struct RowError {
+    slot: Slot,
+    value: Vec<u8>,
+    reason: &'static str,
+}
+
+impl RowError {
+    fn new(slot: Slot, value: &[u8], reason: &'static str) -> Self {
+        RowError {
+            slot,
+            value: value[..value.len().min(64)].to_vec(),
+            reason,
+        }
+    }
+
+    pub(crate) fn into_store_error(self, path: &Path, line: u64) -> StoreError {
+        StoreError::Parse {
+            path: path.to_owned(),
+            line,
+            field: self.slot.name(),
+            value: String::from_utf8_lossy(&self.value).into_owned(),
+            reason: self.reason,
+        }
+    }
+}
+
+/// Parses one data line under `header`.
+pub(crate) fn parse_row(line: &[u8], header: &Header) -> Result<Bar, RowError> {
+    let line = strip_cr(line);
+    if header.is_canonical_order() {
+        parse_canonical_row(line)
+    } else {
+        parse_mapped_row(line, &header.slots)
+    }
+}
+
+/// The common layout: `ts,open,high,low,close,volume`.
+#[inline]
+pub(crate) fn parse_canonical_row(line: &[u8]) -> Result<Bar, RowError> {
+    let mut fields = Fields { line, pos: 0 };
+    let ts_field = fields.next_field(Slot::Ts)?;
+    let ts = parse_ts_field(ts_field)?;
+    let open = parse_f64_field(fields.next_field(Slot::Open)?, Slot::Open)?;
+    let high = parse_f64_field(fields.next_field(Slot::High)?, Slot::High)?;
+    let low = parse_f64_field(fields.next_field(Slot::Low)?, Slot::Low)?;
+    let close = parse_f64_field(fields.next_field(Slot::Close)?, Slot::Close)?;
+    let volume = parse_f64_field(fields.next_field(Slot::Volume)?, Slot::Volume)?;
+    if fields.pos <= line.len() {
+        return Err(RowError::new(
+            Slot::Extra,
+            &line[fields.pos.min(line.len())..],
+            "more fields than the header has",
+        ));
+    }
+    Ok(Bar {
+        ts,
+        open,
+        high,
+        low,
+        close,
+        volume,
+    })
+}
+
+fn parse_mapped_row(line: &[u8], slots: &[Slot]) -> Result<Bar, RowError> {
+    let mut fields = Fields { line, pos: 0 };
+    let mut bar = Bar {
+        ts: 0,
+        open: 0.0,
+        high: 0.0,
+        low: 0.0,
+        close: 0.0,
+        volume: 0.0,
+    };
+    for &slot in slots {
+        let f = fields.next_field(slot)?;
+        match slot {
+            Slot::Ts => bar.ts = parse_ts_field(f)?,
+            Slot::Open => bar.open = parse_f64_field(f, slot)?,
+            Slot::High => bar.high = parse_f64_field(f, slot)?,
+            Slot::Low => bar.low = parse_f64_field(f, slot)?,
+            Slot::Close => bar.close = parse_f64_field(f, slot)?,
+            Slot::Volume => bar.volume = parse_f64_field(f, slot)?,
+            Slot::Ignore | Slot::Extra => {}
+        }
+    }
+    if fields.pos <= line.len() {
+        return Err(RowError::new(
+            Slot::Extra,
+            &line[fields.pos.min(line.len())..],
+            "more fields than the header has",
+        ));
+    }
+    Ok(bar)
+}
+
+/// Splits a line at commas. `pos` past `line.len()` means the line is used up.
+struct Fields<'a> {
+    line: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Fields<'a> {
+    #[inline]
+    fn next_field(&mut self, slot: Slot) -> Result<&'a [u8], RowError> {
+        if self.pos > self.line.len() {
+            return Err(RowError::new(
+                slot,
+                b"",
+                "missing (fewer fields than the header has)",
+            ));
+        }
+        let rest = &self.line[self.pos..];
+        let n = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+        self.pos += n + 1;
+        Ok(&rest[..n])
+    }
+}
+
+#[inline]
+fn parse_ts_field(f: &[u8]) -> Result<i64, RowError> {
+    match parse_ts_bytes(f) {
+        Ok(t) => Ok(t),
+        Err(reason) => {
+            let t = f.trim_ascii();
+            if t.len() != f.len() && !t.is_empty() {
+                parse_ts_bytes(t).map_err(|r| RowError::new(Slot::Ts, f, r))
+            } else if f.is_empty() {
+                Err(RowError::new(Slot::Ts, f, "empty"))
+            } else {
+                Err(RowError::new(Slot::Ts, f, reason))
+            }
+        }
+    }
+}
+
+/// Exact powers of ten up to 10^22, the largest exactly representable in an f64.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Plain decimals (`-?digits[.digits]`) with at most 19 digits whose mantissa fits in 53 bits are
+/// converted with one division of two exact f64 values, which IEEE rounds correctly (Clinger's
+/// fast path), so the result equals `str::parse`. Everything else goes to `str::parse`.
+#[inline]
+pub(crate) fn parse_f64_field(f: &[u8], slot: Slot) -> Result<f64, RowError> {
+    let (neg, mut i) = match f.first() {
+        Some(b'-') => (true, 1),
+        Some(b'+') => (false, 1),
+        _ => (false, 0),
+    };
+    let mut mant: u64 = 0;
+    let mut digits = 0u32;
+    while let Some(&c) = f.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        mant = mant.wrapping_mul(10).wrapping_add(d as u64);
+        digits += 1;
+        i += 1;
+    }
+    let mut frac = 0usize;
+    if f.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(&c) = f.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            mant = mant.wrapping_mul(10).wrapping_add(d as u64);
+            digits += 1;
+            frac += 1;
+            i += 1;
+        }
+    }
+    if i == f.len() && digits > 0 && digits <= 19 && mant <= (1u64 << 53) && frac < POW10.len() {
+        let v = mant as f64 / POW10[frac];
+        return Ok(if neg { -v } else { v });
+    }
+    parse_f64_slow(f, slot)
+}
+
+#[cold]
+fn parse_f64_slow(f: &[u8], slot: Slot) -> Result<f64, RowError> {
+    let t = f.trim_ascii();
+    if t.is_empty() {
+        return Err(RowError::new(slot, f, "empty"));
+    }
+    let v: f64 = std::str::from_utf8(t)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| RowError::new(slot, f, "not a number"))?;
+    if !v.is_finite() {
+        return Err(RowError::new(slot, f, "not a finite number"));
+    }
+    Ok(v)
+}
+
+#[inline]
+pub(crate) fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Position of the next `\n` at or after `from`.
+#[inline]
+pub(crate) fn memchr_nl(buf: &[u8], from: usize) -> Option<usize> {
+    buf.get(from..)?
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| i + from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_float_path_equals_std() {
+        for s in [
+            "0",
+            "1",
+            "-1",
+            "37.21",
+            "1.03506",
+            "2265000.0",
+            "0.0",
+            "123456789012345678",
+            "9007199254740993",
+            "1e5",
+            "1.5E-3",
+            "+2.5",
+            "470.38",
+            "0.1",
+            "0.30000000000000004",
+            "12345678901234567890.5",
+            ".5",
+            "5.",
+            "-0.0",
+        ] {
+            let want: f64 = s.parse().unwrap();
+            let got = parse_f64_field(s.as_bytes(), Slot::Open).ok().unwrap();
+            assert_eq!(got.to_bits(), want.to_bits(), "{s}");
+        }
+        for bad in ["", "abc", "1.2.3", "NaN", "inf", "-", "1,5"] {
+            assert!(
+                parse_f64_field(bad.as_bytes(), Slot::Open).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_variants() {
+        let p = Path::new("x.csv");
+        assert!(parse_header(b",open,high,low,close,volume\n", p)
+            .unwrap()
+            .is_canonical_order());
+        assert!(
+            parse_header(b"\xef\xbb\xbfDate,Open,High,Low,Close,Volume\r\n", p)
+                .unwrap()
+                .is_canonical_order()
+        );
+        let h = parse_header(b"timestamp,close,open,high,low,volume,adj close\n", p).unwrap();
+        assert!(!h.is_canonical_order());
+        let e = parse_header(b"timestamp,open,high,low,close\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing column \"volume\""), "{e}");
+        let e = parse_header(b"open,high,low,close,volume\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("first column"), "{e}");
+        assert!(parse_header(b"", p).is_err());
+    }
+
+    #[test]
+    fn mapped_rows_and_field_count() {
+        let p = Path::new("x.csv");
+        let buf = b"timestamp,close,open,high,low,volume,adj\n2025-01-01,4,1,5,0.5,10,x\n";
+        let h = parse_header(buf, p).unwrap();
+        let mut rows: Vec<RawRow> = Vec::new();
+        parse_rows(buf, &h, p, &mut rows).unwrap();
+        assert_eq!(rows[0].bar.close, 4.0);
+        assert_eq!(rows[0].bar.open, 1.0);
+        assert_eq!(rows[0].line, 2);
+        assert!(parse_canonical_row(b"2025-01-01,1,2,3,4").is_err());
+        assert!(parse_canonical_row(b"2025-01-01,1,2,3,4,5,6").is_err());
+        assert!(parse_canonical_row(b"2025-01-01,1,2,3,4,5,").is_err());
+        assert!(parse_canonical_row(b"2025-01-01,1,2,3,4,5").is_ok());
+    }
+}

@@ -1,0 +1,318 @@
+//! The ETA history in the kernel's SQLite database (table `eta_history`).
+//!
+//! # Invariants
+//!
+//! The invariants of [`super::history`] hold; each write is one transaction, so a crash leaves
+//! either the whole write or none of it (SQLite's journal gives the atomicity).
+//!
+//! # Lock order
+//!
+//! One mutex around the connection; no call holds it while calling out.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::history::{DurationRecord, EtaHistory, DEFAULT_KEEP};
+use super::{EtaError, EtaKey};
+use crate::db;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS eta_history (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    key           TEXT    NOT NULL,
+    duration_secs REAL    NOT NULL,
+    finished_at   INTEGER NOT NULL, -- microseconds since the Unix epoch, UTC
+    context       TEXT    NOT NULL  -- a JSON object
+);
+CREATE INDEX IF NOT EXISTS eta_history_by_key ON eta_history (key, finished_at, id);
+CREATE TABLE IF NOT EXISTS eta_imports (
+    marker      TEXT    PRIMARY KEY,
+    imported_at INTEGER NOT NULL,
+    records     INTEGER NOT NULL
+);
+";
+
+/// [`EtaHistory`] in SQLite, sharing the registry's database file.
+#[derive(Debug)]
+pub struct SqliteEtaHistory {
+    path: PathBuf,
+    keep: usize,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteEtaHistory {
+    /// Opens (creating if needed) the history in the database at `path`, keeping
+    /// [`DEFAULT_KEEP`] records per key. Use [`db::default_db_path`] for the usual file.
+    pub fn open(path: &Path) -> Result<Self, EtaError> {
+        let conn = db::open(path).map_err(|source| EtaError::Db {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::with_connection(conn, path.to_owned())
+    }
+
+    /// The history in a private in-memory database.
+    pub fn open_in_memory() -> Result<Self, EtaError> {
+        let path = PathBuf::from(":memory:");
+        let conn = db::open_in_memory().map_err(|source| EtaError::Db {
+            path: path.clone(),
+            source,
+        })?;
+        Self::with_connection(conn, path)
+    }
+
+    /// Keeps `keep` (at least 1) records per key from now on.
+    pub fn with_keep(mut self, keep: usize) -> Self {
+        self.keep = keep.max(1);
+        self
+    }
+
+    fn with_connection(conn: Connection, path: PathBuf) -> Result<Self, EtaError> {
+        conn.execute_batch(SCHEMA).map_err(|source| EtaError::Db {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(SqliteEtaHistory {
+            path,
+            keep: DEFAULT_KEEP,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn db_err(&self, source: rusqlite::Error) -> EtaError {
+        EtaError::Db {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // The connection holds no state of ours that a panic could leave inconsistent: an open
+        // transaction is rolled back when its guard drops.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn insert(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        key: &str,
+        record: &DurationRecord,
+    ) -> Result<(), EtaError> {
+        let context = serde_json::Value::Object(record.context.clone()).to_string();
+        tx.execute(
+            "INSERT INTO eta_history (key, duration_secs, finished_at, context) VALUES (?1, ?2, ?3, ?4)",
+            params![key, record.duration_secs, record.finished_at.timestamp_micros(), context],
+        )
+        .map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+
+    fn prune(&self, tx: &rusqlite::Transaction<'_>, key: &str) -> Result<(), EtaError> {
+        tx.execute(
+            "DELETE FROM eta_history WHERE key = ?1 AND id NOT IN (
+                 SELECT id FROM eta_history WHERE key = ?1
+                 ORDER BY finished_at DESC, id DESC LIMIT ?2)",
+            params![key, self.keep as i64],
+        )
+        .map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+}
+
+impl EtaHistory for SqliteEtaHistory {
+    fn record(&self, key: &EtaKey, record: DurationRecord) -> Result<(), EtaError> {
+        record.validate(key)?;
+        let key = key.to_string();
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(|e| self.db_err(e))?;
+        self.insert(&tx, &key, &record)?;
+        self.prune(&tx, &key)?;
+        tx.commit().map_err(|e| self.db_err(e))
+    }
+
+    fn records(&self, key: &EtaKey) -> Result<Vec<DurationRecord>, EtaError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, duration_secs, finished_at, context FROM eta_history
+                 WHERE key = ?1 ORDER BY finished_at, id",
+            )
+            .map_err(|e| self.db_err(e))?;
+        let rows = stmt
+            .query_map([key.to_string()], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, f64>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(|e| self.db_err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, duration_secs, micros, context) = row.map_err(|e| self.db_err(e))?;
+            let corrupt = |reason: String| EtaError::CorruptRow {
+                path: self.path.clone(),
+                row_id: id,
+                reason,
+            };
+            let finished_at = DateTime::<Utc>::from_timestamp_micros(micros)
+                .ok_or_else(|| corrupt(format!("finished_at {micros} µs is out of range")))?;
+            let context = match serde_json::from_str(&context) {
+                Ok(serde_json::Value::Object(map)) => map,
+                Ok(other) => return Err(corrupt(format!("context is not a JSON object: {other}"))),
+                Err(e) => return Err(corrupt(format!("context is not JSON: {e}"))),
+            };
+            out.push(DurationRecord {
+                duration_secs,
+                finished_at,
+                context,
+            });
+        }
+        Ok(out)
+    }
+
+    fn import_once(
+        &self,
+        marker: &str,
+        records: &[(EtaKey, DurationRecord)],
+    ) -> Result<bool, EtaError> {
+        for (key, record) in records {
+            record.validate(key)?;
+        }
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(|e| self.db_err(e))?;
+        let seen: Option<i64> = tx
+            .query_row(
+                "SELECT records FROM eta_imports WHERE marker = ?1",
+                [marker],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.db_err(e))?;
+        if seen.is_some() {
+            return Ok(false);
+        }
+        let mut keys = Vec::new();
+        for (key, record) in records {
+            let key = key.to_string();
+            self.insert(&tx, &key, record)?;
+            keys.push(key);
+        }
+        keys.sort();
+        keys.dedup();
+        for key in &keys {
+            self.prune(&tx, key)?;
+        }
+        tx.execute(
+            "INSERT INTO eta_imports (marker, imported_at, records) VALUES (?1, ?2, ?3)",
+            params![marker, Utc::now().timestamp_micros(), records.len() as i64],
+        )
+        .map_err(|e| self.db_err(e))?;
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn rec(secs: i64, micros: u32, duration: f64) -> DurationRecord {
+        let mut context = serde_json::Map::new();
+        context.insert("data_points".into(), 5000.into());
+        context.insert("symbol".into(), "AAPL".into());
+        DurationRecord {
+            duration_secs: duration,
+            finished_at: Utc
+                .timestamp_opt(1_790_000_000 + secs, micros * 1000)
+                .unwrap(),
+            context,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_exactly_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ktrdr.db");
+        let key = EtaKey::new("data_load").unwrap().with_items(5000);
+        let written = vec![rec(0, 376_552, 45.35882004306689), rec(1, 1, 0.1 + 0.2)];
+        {
+            let h = SqliteEtaHistory::open(&path).unwrap();
+            for r in &written {
+                h.record(&key, r.clone()).unwrap();
+            }
+        }
+        let h = SqliteEtaHistory::open(&path).unwrap();
+        assert_eq!(h.records(&key).unwrap(), written);
+        assert!(h
+            .records(&EtaKey::new("other").unwrap())
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn keeps_the_newest_per_key_and_falls_back() {
+        let h = SqliteEtaHistory::open_in_memory().unwrap().with_keep(3);
+        let coarse = EtaKey::new("op").unwrap().with_items(20);
+        for (s, d) in [(5, 5.0), (1, 1.0), (3, 3.0), (4, 4.0), (2, 2.0)] {
+            h.record(&coarse, rec(s, 0, d)).unwrap();
+        }
+        let got: Vec<f64> = h
+            .records(&coarse)
+            .unwrap()
+            .iter()
+            .map(|r| r.duration_secs)
+            .collect();
+        assert_eq!(got, [3.0, 4.0, 5.0]);
+        let exact = coarse.clone().with_symbol("X").unwrap();
+        // Weighted median of [3, 4, 5] with weights 1, 2, 3.
+        assert_eq!(h.prior(&exact).unwrap().unwrap().duration_secs, 4.0);
+        assert!(matches!(
+            h.record(&coarse, rec(9, 0, f64::NAN)),
+            Err(EtaError::InvalidRecord { .. })
+        ));
+    }
+
+    #[test]
+    fn import_is_atomic_and_once() {
+        let h = SqliteEtaHistory::open_in_memory().unwrap();
+        let key = EtaKey::new("op").unwrap();
+        let batch = vec![(key.clone(), rec(0, 0, 1.0)), (key.clone(), rec(1, 0, 2.0))];
+        assert!(h.import_once("legacy:a", &batch).unwrap());
+        assert!(!h.import_once("legacy:a", &batch).unwrap());
+        assert_eq!(h.records(&key).unwrap().len(), 2);
+        let bad = vec![
+            (key.clone(), rec(2, 0, 3.0)),
+            (key.clone(), rec(3, 0, -3.0)),
+        ];
+        assert!(h.import_once("legacy:b", &bad).is_err());
+        assert_eq!(
+            h.records(&key).unwrap().len(),
+            2,
+            "nothing of a rejected batch is written"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_row_is_a_typed_error() {
+        let h = SqliteEtaHistory::open_in_memory().unwrap();
+        h.lock()
+            .execute(
+                "INSERT INTO eta_history (key, duration_secs, finished_at, context) VALUES ('op', 1.0, 0, '[1]')",
+                [],
+            )
+            .unwrap();
+        let err = h.records(&EtaKey::new("op").unwrap()).unwrap_err();
+        assert!(
+            matches!(err, EtaError::CorruptRow { row_id: 1, .. }),
+            "{err}"
+        );
+    }
+}
