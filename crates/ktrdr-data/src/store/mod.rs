@@ -27,8 +27,17 @@
 //!    lock means a writer died mid-append: readers use the committed prefix, and the next writer
 //!    truncates the file back to it (the append is all or nothing). A torn append is thus always
 //!    detectable (the journal) and repairable (truncate), never mistaken for data.
-//! 4. Appends happen only when every new bar is after the file's last row and the file has the
-//!    canonical column order and ends with a newline; anything else is a full rewrite.
+//! 4. Appends happen only when every new bar is after the file's last line and the file has the
+//!    canonical column order and ends with a newline; anything else is a full rewrite. The append
+//!    decision reads only the head and the tail, so it trusts the file's order: a disordered
+//!    foreign file stays disordered until its next rewrite (loads sort it regardless; the
+//!    validator reports it).
+//!
+//! 5. Readers never create files (a data directory may be read-only or shared). A reader that
+//!    finds no lock file reads without a lock; that is safe because the writer that creates the
+//!    lock file never appends (it rewrites by rename), so the only changes an unlocked reader can
+//!    race with are renames, which it cannot observe half-done. Every later writer finds the lock
+//!    file, and so does every later reader.
 //!
 //! Lock order: one series lock at a time; never nested, never held across series.
 
@@ -242,7 +251,7 @@ impl BarStore {
             .map_err(StoreError::io("create data directory", &self.dir))?;
         let path = self.path(symbol, tf);
         let side = self.sidecars(symbol, tf);
-        let _guard = lock::exclusive(&side.lock)?;
+        let (_guard, fresh_lock) = lock::exclusive(&side.lock)?;
         let rolled_back_bytes = recover(&path, &side)?;
         let mut report = SaveReport {
             path: path.clone(),
@@ -272,9 +281,12 @@ impl BarStore {
             .metadata()
             .map_err(StoreError::io("stat", &path))?
             .len();
-        if let (Some(first_new), Some(tail)) =
-            (new.first_ts(), appendable_tail(&mut file, len, &path)?)
-        {
+        let tail = if fresh_lock {
+            None
+        } else {
+            appendable_tail(&mut file, len, &path)?
+        };
+        if let (Some(first_new), Some(tail)) = (new.first_ts(), tail) {
             if tail.last_ts.is_none_or(|last| first_new > last) {
                 append_journaled(&path, &side, len, new)?;
                 report.action = SaveAction::Appended;
@@ -284,9 +296,7 @@ impl BarStore {
             }
         }
 
-        let mut buf = Vec::with_capacity(len as usize);
-        file.read_to_end(&mut buf)
-            .map_err(StoreError::io("read", &path))?;
+        let buf = read_at(&mut file, 0, len, &path)?;
         let (old, order) = parse_series(&buf, &path)?;
         let (merged, stats) = old.merge_with_stats(new);
         report.added = stats.added;
@@ -398,6 +408,12 @@ fn parse_series(buf: &[u8], path: &Path) -> Result<(BarSeries, OrderReport), Sto
     let mut sink = SeriesSink::with_capacity(estimate_rows(buf, &header));
     parse_rows(buf, &header, path, &mut sink)?;
     Ok(sink.finish())
+}
+
+/// Parses a CSV image (the bytes of a whole file); `path` only names the source in errors.
+/// Returns the sorted series and what had to be reordered.
+pub fn parse_csv(buf: &[u8], path: &Path) -> Result<(BarSeries, OrderReport), StoreError> {
+    parse_series(buf, path)
 }
 
 /// Reads and parses a CSV file at any path (e.g. a file handed to `validate`), without the

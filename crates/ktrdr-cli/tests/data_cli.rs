@@ -1,0 +1,189 @@
+//! Runs the built `ktrdr` binary: `data show` and `data range` on the real IB files, and the
+//! error paths a user hits first.
+
+use std::process::{Command, Output};
+
+const IB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/ib");
+
+fn ktrdr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ktrdr"))
+        .args(["--data-dir", IB_DIR])
+        .args(args)
+        .env_remove("KTRDR_DATA_DIR")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn failure(o: &Output) -> String {
+    assert!(
+        !o.status.success(),
+        "unexpected success: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn show_prints_the_last_bars_as_a_table() {
+    let out = stdout(&ktrdr(&["data", "show", "MSFT", "1h"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 12, "{out}");
+    assert!(lines[0].contains("20758 bars stored"), "{out}");
+    assert!(
+        lines[11].starts_with("2025-06-06 23:00:00") && lines[11].contains("470.38"),
+        "{out}"
+    );
+}
+
+#[test]
+fn show_accepts_user_spellings_and_formats() {
+    let out = stdout(&ktrdr(&[
+        "data", "show", "msft", "60m", "--rows", "2", "--format", "csv",
+    ]));
+    assert_eq!(
+        out,
+        "timestamp,open,high,low,close,volume\n\
+         2025-06-06T22:00:00Z,470.01,470.2,470,470.2,1755\n\
+         2025-06-06T23:00:00Z,470.32,470.57,470.32,470.38,971\n"
+    );
+    let out = stdout(&ktrdr(&[
+        "data", "show", "EURUSD", "1H", "-n", "3", "-f", "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["symbol"], "EURUSD");
+    assert_eq!(v["total_rows"], 2591);
+    assert_eq!(v["displayed_rows"], 3);
+    assert_eq!(v["data"][2]["timestamp"], "2025-06-06T20:00:00Z");
+    assert_eq!(v["data"][2]["close"], 1.13911);
+}
+
+#[test]
+fn show_filters_by_inclusive_dates() {
+    let out = stdout(&ktrdr(&[
+        "data",
+        "show",
+        "MSFT",
+        "1d",
+        "--start",
+        "2025-06-02",
+        "--end",
+        "2025-06-03",
+        "-f",
+        "csv",
+    ]));
+    let days: Vec<&str> = out.lines().skip(1).map(|l| &l[..10]).collect();
+    assert_eq!(days, ["2025-06-02", "2025-06-03"]);
+    // A date-only --end covers the whole day.
+    let out = stdout(&ktrdr(&[
+        "data",
+        "show",
+        "AAPL",
+        "5m",
+        "--start",
+        "2025-06-06",
+        "--end",
+        "2025-06-06",
+        "--all",
+        "-f",
+        "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["end"], "2025-06-06T23:55:00Z");
+    assert_eq!(v["start"], "2025-06-06T08:00:00Z");
+}
+
+#[test]
+fn range_reports_first_last_and_the_real_row_count() {
+    let out = stdout(&ktrdr(&["data", "range", "MSFT", "1h"]));
+    assert!(out.contains("first      2013-12-31T00:30:00Z"), "{out}");
+    assert!(out.contains("last       2025-06-06T23:00:00Z"), "{out}");
+    assert!(out.contains("rows       20758"), "{out}");
+    let out = stdout(&ktrdr(&["data", "range", "AAPL", "5m", "-f", "json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["rows"].as_u64(), v["first"].as_str()),
+        (Some(1536), Some("2025-05-27T08:00:00Z"))
+    );
+}
+
+#[test]
+fn the_data_dir_comes_from_the_environment_too() {
+    let o = Command::new(env!("CARGO_BIN_EXE_ktrdr"))
+        .args(["data", "range", "MSFT", "1d"])
+        .env("KTRDR_DATA_DIR", IB_DIR)
+        .output()
+        .unwrap();
+    assert!(stdout(&o).contains("rows       11"));
+}
+
+#[test]
+fn a_missing_series_says_where_it_looked_and_what_exists() {
+    let err = failure(&ktrdr(&["data", "show", "MSFT", "4h"]));
+    assert!(err.contains("MSFT_4h.csv does not exist"), "{err}");
+    assert!(err.contains("1m, 1h, 1d"), "{err}");
+    let err = failure(&ktrdr(&["data", "range", "TSLA", "1h"]));
+    assert!(err.contains("no files for TSLA"), "{err}");
+}
+
+#[test]
+fn bad_arguments_are_explained() {
+    let err = failure(&ktrdr(&["data", "show", "MSFT", "3h"]));
+    assert!(
+        err.contains("allowed: 1m 5m 15m 30m 1h 2h 4h 1d 1w"),
+        "{err}"
+    );
+    let err = failure(&ktrdr(&["data", "show", "EUR/USD", "1h"]));
+    assert!(err.contains("'/'"), "{err}");
+    let err = failure(&ktrdr(&[
+        "data",
+        "show",
+        "MSFT",
+        "1h",
+        "--start",
+        "2025-02-30",
+    ]));
+    assert!(err.contains("day out of range"), "{err}");
+    let err = failure(&ktrdr(&[
+        "data",
+        "show",
+        "MSFT",
+        "1h",
+        "--start",
+        "2025-06-02",
+        "--end",
+        "2025-06-01",
+    ]));
+    assert!(err.contains("--start is after --end"), "{err}");
+}
+
+#[test]
+fn a_malformed_file_is_reported_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("BAD_1h.csv"),
+        "timestamp,open,high,low,close,volume\n2025-01-01T00:00:00Z,1,2,0.5,1.5,10\n2025-01-01T01:00:00Z,1,2,x,1.5,10\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ktrdr"))
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "data",
+            "show",
+            "BAD",
+            "1h",
+        ])
+        .output()
+        .unwrap();
+    let err = failure(&o);
+    assert!(err.contains("BAD_1h.csv:3: field 'low'"), "{err}");
+}
