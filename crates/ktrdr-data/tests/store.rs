@@ -594,7 +594,11 @@ proptest! {
 #[test]
 fn readers_never_create_files() {
     let dir = tempfile::tempdir().unwrap();
-    fs::copy(format!("{IB_DIR}/AAPL_5m.csv"), dir.path().join("AAPL_5m.csv")).unwrap();
+    fs::copy(
+        format!("{IB_DIR}/AAPL_5m.csv"),
+        dir.path().join("AAPL_5m.csv"),
+    )
+    .unwrap();
     let store = BarStore::new(dir.path());
     let aapl = sym("AAPL");
     store.load(&aapl, Timeframe::M5).unwrap();
@@ -602,6 +606,9 @@ fn readers_never_create_files() {
     store.date_range(&aapl, Timeframe::M5).unwrap();
     store.series_info(&aapl, Timeframe::M5).unwrap();
     assert!(store.load(&sym("NOPE"), Timeframe::H1).is_err());
-    let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, ["AAPL_5m.csv"]);
 }
