@@ -775,3 +775,35 @@ async fn symbol_info_speaks_the_host_service_contract() {
         serde_json::json!([0, 1, 2, 3, 4, 6])
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn bars_follow_the_exchange_wall_clock_across_daylight_saving() {
+    let p = paced(config());
+    // 2h bars: 09:30 open, then 10:00, 12:00, 14:00 New York in winter (EST) and summer (EDT).
+    let winter = fetch(
+        &p,
+        "AAPL",
+        Timeframe::H2,
+        range("2024-01-08", "2024-01-08T23:59:59Z"),
+    )
+    .await
+    .unwrap();
+    let expected: Vec<i64> = ["14:30", "15:00", "17:00", "19:00"]
+        .iter()
+        .map(|t| ts(&format!("2024-01-08T{t}:00Z")))
+        .collect();
+    assert_eq!(winter.ts(), expected);
+    let summer = fetch(
+        &p,
+        "AAPL",
+        Timeframe::H2,
+        range("2024-07-08", "2024-07-08T23:59:59Z"),
+    )
+    .await
+    .unwrap();
+    let expected: Vec<i64> = ["13:30", "14:00", "16:00", "18:00"]
+        .iter()
+        .map(|t| ts(&format!("2024-07-08T{t}:00Z")))
+        .collect();
+    assert_eq!(summer.ts(), expected);
+}
