@@ -240,23 +240,14 @@ fn unsorted_files_load_sorted_and_raw_rows_keep_file_order() {
     assert_eq!(order, vec![(2, t0 + 7200), (3, t0), (4, t0 + 7200)]);
     let (_, report) = raw.into_series();
     assert_eq!((report.out_of_order, report.duplicates), (1, 1));
-    // Appending trusts the file's order (documented): the extension lands after the last line,
-    // and a load still sorts everything.
+    // The first write through the store is a rewrite (invariant 5), which sorts the file and
+    // drops the shadowed duplicate.
     let rep = store
         .merge_and_save(&u, Timeframe::H1, &series([bar(t0 + 3 * 3600, 3.0)]))
         .unwrap();
-    assert_eq!(rep.action, SaveAction::Appended);
-    assert_eq!(
-        store.load(&u, Timeframe::H1).unwrap().ts(),
-        &[t0, t0 + 7200, t0 + 3 * 3600]
-    );
-    // A save inside the range rewrites, which sorts the file and drops the shadowed duplicate.
-    let rep = store
-        .merge_and_save(&u, Timeframe::H1, &series([bar(t0 + 3600, 1.0)]))
-        .unwrap();
     assert_eq!(
         (rep.action, rep.added, rep.total),
-        (SaveAction::Rewritten, 1, 4)
+        (SaveAction::Rewritten, 1, 3)
     );
     let text = fs::read_to_string(path).unwrap();
     let stamps: Vec<&str> = text.lines().skip(1).map(|l| &l[..20]).collect();
@@ -264,7 +255,6 @@ fn unsorted_files_load_sorted_and_raw_rows_keep_file_order() {
         stamps,
         [
             "2025-01-01T00:00:00Z",
-            "2025-01-01T01:00:00Z",
             "2025-01-01T02:00:00Z",
             "2025-01-01T03:00:00Z"
         ]
@@ -332,33 +322,71 @@ fn extending_appends_in_place_and_overlapping_rewrites() {
 }
 
 #[test]
-fn a_python_file_is_appended_to_but_a_reordered_one_is_rewritten() {
+fn a_python_file_is_rewritten_canonical_once_then_appended_to() {
     let dir = tempfile::tempdir().unwrap();
     fs::copy(
         format!("{IB_DIR}/MSFT_1d.csv"),
         dir.path().join("MSFT_1d.csv"),
     )
     .unwrap();
+    let store = BarStore::new(dir.path());
+    let msft = sym("MSFT");
+    let before = store.load(&msft, Timeframe::D1).unwrap();
+    let next = series([bar(ts("2025-06-09"), 471.0)]);
+    let rep = store.merge_and_save(&msft, Timeframe::D1, &next).unwrap();
+    assert_eq!((rep.action, rep.total), (SaveAction::Rewritten, 12));
+    let text = fs::read_to_string(dir.path().join("MSFT_1d.csv")).unwrap();
+    assert!(
+        text.starts_with("timestamp,open,high,low,close,volume\n2025-05-22T00:00:00Z,452.85,"),
+        "{text}"
+    );
+    let rep = store
+        .merge_and_save(
+            &msft,
+            Timeframe::D1,
+            &series([bar(ts("2025-06-10"), 472.0)]),
+        )
+        .unwrap();
+    assert_eq!((rep.action, rep.total), (SaveAction::Appended, 13));
+    let m = store.load(&msft, Timeframe::D1).unwrap();
+    assert_eq!(m.slice_index(0..11), before);
+    assert_eq!(m.last_ts(), Some(ts("2025-06-10")));
+}
+
+#[test]
+fn a_file_with_other_column_order_is_rewritten_not_appended() {
+    let dir = tempfile::tempdir().unwrap();
     write_file(
         dir.path(),
         "R_1d.csv",
         "timestamp,close,open,high,low,volume\n2025-01-01,1,1,1,1,1\n",
     );
     let store = BarStore::new(dir.path());
-    let next = series([bar(ts("2025-06-09"), 471.0)]);
-    let rep = store
-        .merge_and_save(&sym("MSFT"), Timeframe::D1, &next)
+    // Write twice so the second save is past the lock file's first-writer rewrite.
+    store
+        .merge_and_save(
+            &sym("R"),
+            Timeframe::D1,
+            &series([bar(ts("2025-01-01"), 1.0)]),
+        )
         .unwrap();
-    assert_eq!((rep.action, rep.total), (SaveAction::Appended, 12));
-    let m = store.load(&sym("MSFT"), Timeframe::D1).unwrap();
-    assert_eq!((m.len(), m.last_ts()), (12, Some(ts("2025-06-09"))));
+    write_file(
+        dir.path(),
+        "R_1d.csv",
+        "timestamp,close,open,high,low,volume\n2025-01-01,1,1,1,1,1\n",
+    );
     let rep = store
-        .merge_and_save(&sym("R"), Timeframe::D1, &next)
+        .merge_and_save(
+            &sym("R"),
+            Timeframe::D1,
+            &series([bar(ts("2025-01-02"), 2.0)]),
+        )
         .unwrap();
     assert_eq!(rep.action, SaveAction::Rewritten);
     assert!(fs::read_to_string(dir.path().join("R_1d.csv"))
         .unwrap()
         .starts_with("timestamp,open,"));
+    assert_eq!(store.load(&sym("R"), Timeframe::D1).unwrap().len(), 2);
 }
 
 #[test]
@@ -561,4 +589,26 @@ proptest! {
         // In-memory merge agrees with the store.
         prop_assert_eq!(bits(&to_series(&old).merge(&to_series(&new))), bits(&want));
     }
+}
+
+#[test]
+fn readers_never_create_files() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(
+        format!("{IB_DIR}/AAPL_5m.csv"),
+        dir.path().join("AAPL_5m.csv"),
+    )
+    .unwrap();
+    let store = BarStore::new(dir.path());
+    let aapl = sym("AAPL");
+    store.load(&aapl, Timeframe::M5).unwrap();
+    store.read_raw(&aapl, Timeframe::M5).unwrap();
+    store.date_range(&aapl, Timeframe::M5).unwrap();
+    store.series_info(&aapl, Timeframe::M5).unwrap();
+    assert!(store.load(&sym("NOPE"), Timeframe::H1).is_err());
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["AAPL_5m.csv"]);
 }

@@ -24,11 +24,19 @@ fn open(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Blocks until the exclusive lock is ours.
-pub(crate) fn exclusive(path: &Path) -> Result<SeriesLock, StoreError> {
-    let file = open(path).map_err(StoreError::io("open lock file", path))?;
+/// Blocks until the exclusive lock is ours. The flag is true when this call created the lock
+/// file, i.e. no writer of this store has touched the series before (see invariant 5).
+pub(crate) fn exclusive(path: &Path) -> Result<(SeriesLock, bool), StoreError> {
+    let (file, fresh) = match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(f) => (f, true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => (
+            open(path).map_err(StoreError::io("open lock file", path))?,
+            false,
+        ),
+        Err(e) => return Err(StoreError::io("create lock file", path)(e)),
+    };
     file.lock().map_err(StoreError::io("lock", path))?;
-    Ok(SeriesLock { _file: file })
+    Ok((SeriesLock { _file: file }, fresh))
 }
 
 /// The exclusive lock if it is free now, `None` if someone holds it.
@@ -41,18 +49,16 @@ pub(crate) fn try_exclusive(path: &Path) -> Result<Option<SeriesLock>, StoreErro
     }
 }
 
-/// Blocks until a shared (reader) lock is ours. `None` when the lock file cannot be created
-/// because the directory is read-only or missing: then no writer can work there either (writers
-/// need the same lock file and temp files), so reading without the lock is safe.
+/// Blocks until a shared (reader) lock is ours. Readers never create files: without a lock
+/// file no writer of this store has touched the series yet, so there is no append to wait for
+/// (invariant 5), and `None` is returned. Same when the lock file is not readable to us.
 pub(crate) fn shared(path: &Path) -> Result<Option<SeriesLock>, StoreError> {
-    let file = match open(path) {
+    let file = match File::open(path) {
         Ok(f) => f,
         Err(e)
             if matches!(
                 e.kind(),
-                io::ErrorKind::PermissionDenied
-                    | io::ErrorKind::ReadOnlyFilesystem
-                    | io::ErrorKind::NotFound
+                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
             ) =>
         {
             return Ok(None)

@@ -33,6 +33,12 @@
 //!    foreign file stays disordered until its next rewrite (loads sort it regardless; the
 //!    validator reports it).
 //!
+//! 5. Readers never create files (a data directory may be read-only or shared). A reader that
+//!    finds no lock file reads without a lock; that is safe because the writer that creates the
+//!    lock file never appends (it rewrites by rename), so the only changes an unlocked reader can
+//!    race with are renames, which it cannot observe half-done. Every later writer finds the lock
+//!    file, and so does every later reader.
+//!
 //! Lock order: one series lock at a time; never nested, never held across series.
 
 mod error;
@@ -245,7 +251,7 @@ impl BarStore {
             .map_err(StoreError::io("create data directory", &self.dir))?;
         let path = self.path(symbol, tf);
         let side = self.sidecars(symbol, tf);
-        let _guard = lock::exclusive(&side.lock)?;
+        let (_guard, fresh_lock) = lock::exclusive(&side.lock)?;
         let rolled_back_bytes = recover(&path, &side)?;
         let mut report = SaveReport {
             path: path.clone(),
@@ -275,9 +281,12 @@ impl BarStore {
             .metadata()
             .map_err(StoreError::io("stat", &path))?
             .len();
-        if let (Some(first_new), Some(tail)) =
-            (new.first_ts(), appendable_tail(&mut file, len, &path)?)
-        {
+        let tail = if fresh_lock {
+            None
+        } else {
+            appendable_tail(&mut file, len, &path)?
+        };
+        if let (Some(first_new), Some(tail)) = (new.first_ts(), tail) {
             if tail.last_ts.is_none_or(|last| first_new > last) {
                 append_journaled(&path, &side, len, new)?;
                 report.action = SaveAction::Appended;

@@ -40,6 +40,23 @@ pub enum EtaError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A legacy cache is not a pickle this decoder accepts.
+    #[error("{path}: {source}")]
+    Pickle {
+        /// The file.
+        path: PathBuf,
+        /// Where and why decoding stopped.
+        #[source]
+        source: super::pickle::PickleError,
+    },
+    /// A legacy cache decodes but does not hold what a time-estimation cache holds.
+    #[error("{path}: not a time-estimation cache: {reason}")]
+    LegacyFormat {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the key and record index.
+        reason: String,
+    },
     /// Reading or moving a legacy cache file failed.
     #[error("{path}: {source}")]
     Io {

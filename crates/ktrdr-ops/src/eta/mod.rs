@@ -26,6 +26,8 @@ mod error;
 mod estimator;
 mod history;
 mod key;
+mod legacy;
+pub mod pickle;
 mod prior;
 mod sqlite;
 
@@ -33,6 +35,10 @@ pub use error::EtaError;
 pub use estimator::TimeEstimator;
 pub use history::{DurationRecord, EtaHistory, MemoryEtaHistory, DEFAULT_KEEP};
 pub use key::{EtaKey, SizeBucket, MODE, SIZE, SYMBOL, TIMEFRAME};
+pub use legacy::{
+    default_legacy_dir, import_legacy, CorruptCache, ImportReport, ImportedCache, LegacyCache,
+    LegacyRecord, LegacyTimestamp, LEGACY_CONTEXT_FIELD,
+};
 pub use prior::Prior;
 pub use sqlite::SqliteEtaHistory;
 

@@ -228,6 +228,8 @@ mod tests {
         let mut context = serde_json::Map::new();
         context.insert("data_points".into(), 5000.into());
         context.insert("symbol".into(), "AAPL".into());
+        // A float that a fast, inexact JSON parser reads one ulp off.
+        context.insert("ratio".into(), 985.8468459048679.into());
         DurationRecord {
             duration_secs: duration,
             finished_at: Utc
