@@ -41,7 +41,7 @@ impl CalendarArgs {
             Some(c) => Ok(c),
             None => Ok(CalendarMap::load()
                 .context("loading the symbol → calendar mapping")?
-                .calendar_for(symbol.as_str())),
+                .calendar_for(symbol)),
         }
     }
 }
