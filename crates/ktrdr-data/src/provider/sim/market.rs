@@ -11,16 +11,16 @@
 //!    level to its close level across the session's bars, each bar's variance proportional to its
 //!    length. Seeded by symbol, timeframe and date.
 //!
-//! Bars sit on the timeframe's grid (multiples of its length from the UTC epoch) with one
-//! exception, as at IB: the first bar of a session starts at the open (a 09:30 `1h` bar covering
-//! 09:30–10:00). Daily bars are one per session, stamped at 00:00 UTC of the session date; weekly
+//! Bars sit on the timeframe's grid on the exchange's wall clock (local time a multiple of the
+//! bar length) with one exception, as at IB: the first bar of a session starts at the open (a
+//! 09:30 `1h` bar covering 09:30–10:00). These are exactly the slots the gap analysis expects. Daily bars are one per session, stamped at 00:00 UTC of the session date; weekly
 //! bars aggregate a week's sessions, stamped at 00:00 UTC on its Monday. Only finished bars are
 //! served (a bar whose end is after "now" does not exist yet).
 //!
 //! Volume follows the intraday U shape of equities (heavy at open and close, thin in extended
 //! hours); spot FX carries no volume, as IB reports none for FX quotes.
 
-use chrono::{Datelike, Days, NaiveDate, TimeZone, Timelike};
+use chrono::{Datelike, Days, NaiveDate, Offset, TimeZone, Timelike};
 
 use super::rng::{hash_str, key, normal, uniform};
 use crate::calendar::{Calendar, CalendarError, Session, SessionHours};
@@ -315,8 +315,20 @@ impl Instrument {
         out: &mut Vec<Bar>,
     ) {
         let step = timeframe.seconds();
+        // The grid follows the exchange's wall clock (a 2h bar at 10:00 New York in winter and
+        // in summer), as IB's bars and the gap analysis' expected slots do.
+        let offset = self
+            .calendar
+            .time_zone()
+            .offset_from_utc_datetime(
+                &chrono::DateTime::from_timestamp(session.open, 0)
+                    .unwrap_or_default()
+                    .naive_utc(),
+            )
+            .fix()
+            .local_minus_utc();
         let mut starts = vec![session.open];
-        let mut g = (session.open.div_euclid(step) + 1) * step;
+        let mut g = session.open + step - (session.open + i64::from(offset)).rem_euclid(step);
         while g < session.close {
             starts.push(g);
             g += step;
