@@ -61,33 +61,36 @@ where
     let id = op.registration.id().to_owned();
     let token = op.registration.token().clone();
     let mut took = None;
-    let ending =
-        match inner
-            .registry
-            .transition(&id, &[Pending], Running, &TransitionPatch::default())
-        {
-            Ok(()) => {
-                let ctx = OperationContext {
-                    id: id.clone(),
-                    token: token.clone(),
-                    progress: op.progress.clone(),
-                };
-                let started = Instant::now();
-                let work = tokio::spawn(async move { work(ctx).await });
-                let result = watch_work(&inner, &id, &token, &op.progress, work).await;
-                took = Some(started.elapsed());
-                classify(result, &token)
-            }
-            // Cancelled before it started: the work never runs.
-            Err(RegistryError::Conflict {
-                actual: Cancelling, ..
-            }) => Ending::Cancelled {
-                reason: token.reason().unwrap_or(CancelReason::User),
+    let start = inner
+        .registry
+        .transition(&id, &[Pending], Running, &TransitionPatch::default());
+    let ending = match start {
+        Ok(()) => {
+            let progress = op.progress.clone();
+            let ctx = OperationContext {
+                id: id.clone(),
+                token: token.clone(),
+                progress,
+            };
+            let started = Instant::now();
+            let work = tokio::spawn(async move { work(ctx).await });
+            let result = watch_work(&inner, &id, &token, &op.progress, work).await;
+            took = Some(started.elapsed());
+            classify(result, &token)
+        }
+        // Cancelled before it started: the work never runs.
+        Err(RegistryError::Conflict {
+            actual: Cancelling, ..
+        }) => {
+            let reason = token.reason().unwrap_or(CancelReason::User);
+            Ending::Cancelled {
+                reason,
                 kept: None,
                 error: None,
-            },
-            Err(error) => Ending::Failed(format!("could not record the start: {error}")),
-        };
+            }
+        }
+        Err(error) => Ending::Failed(format!("could not record the start: {error}")),
+    };
     let outcome = record_ending(&inner, &id, &token, &op.progress, ending);
     drop(op.registration);
     // Only a recorded success teaches the estimator; a cancelled or failed run's duration says
@@ -122,7 +125,9 @@ async fn watch_work(
                 cancel_seen = true;
                 mark_cancelling(inner, id, reason);
             }
-            changed = updates.changed(), if updates_open => match changed {
+            // While a write is already due, further updates change nothing: the write reads
+            // the latest state, so the task need not wake for each one.
+            changed = updates.changed(), if updates_open && !dirty => match changed {
                 Ok(()) => dirty = true,
                 Err(_) => updates_open = false,
             },
