@@ -807,3 +807,68 @@ async fn bars_follow_the_exchange_wall_clock_across_daylight_saving() {
         .collect();
     assert_eq!(summer.ts(), expected);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_full_fetch_leaves_no_gap_for_the_gap_analysis() {
+    use ktrdr_data::gaps::{analyze, GapKind, GapOptions};
+    for hours in [SessionHours::Regular, SessionHours::Extended] {
+        let p = paced(SimConfig {
+            session_hours: hours,
+            ..config()
+        });
+        // From Sunday to Sunday (UTC), so that no session straddles the ends of the range
+        // (Friday's extended hours end at 01:00 UTC on Saturday in winter).
+        for (symbol, calendar, tf, from, to) in [
+            (
+                "AAPL",
+                Calendar::Xnys,
+                Timeframe::H1,
+                "2024-11-03",
+                "2024-12-01",
+            ),
+            (
+                "AAPL",
+                Calendar::Xnys,
+                Timeframe::H4,
+                "2024-03-03",
+                "2024-03-31",
+            ),
+            (
+                "EURUSD",
+                Calendar::Fx,
+                Timeframe::M30,
+                "2024-03-03",
+                "2024-03-31",
+            ),
+            (
+                "MSFT",
+                Calendar::Xnys,
+                Timeframe::D1,
+                "2024-01-01",
+                "2024-06-30",
+            ),
+        ] {
+            let r = range(from, to);
+            let bars = fetch(&p, symbol, tf, r).await.unwrap();
+            let opts = GapOptions {
+                hours,
+                start: Some(r.start()),
+                end: Some(r.end() + 1),
+                head: None,
+            };
+            let report = analyze(&bars, calendar, tf, &opts).unwrap();
+            let what = format!("{symbol} {tf} {hours}");
+            assert_eq!(
+                report.unplaced_bars, 0,
+                "{what}: bars off the expected grid"
+            );
+            assert_eq!(
+                report.present_bars,
+                report.expected_bars,
+                "{what} {:?}",
+                report.of_kind(GapKind::Missing).collect::<Vec<_>>()
+            );
+            assert_eq!(report.of_kind(GapKind::Missing).count(), 0, "{what}");
+        }
+    }
+}
