@@ -2,8 +2,9 @@
 //!
 //! Invariants:
 //! 1. The terminal status is written here and nowhere else, once, with a compare-and-set; the
-//!    only other writers are `cancel` (to `cancelling`) and a later `SqliteRegistry::open` (to
-//!    `interrupted`, only if this process is dead).
+//!    only other writers are [`mark_cancelling`] (to `cancelling`, from here or
+//!    `Operations::cancel`) and `SqliteRegistry::interrupt_dead_owners` (to `interrupted`, only
+//!    once this process is dead).
 //! 2. `cancelling` turns into `cancelled` only after the work task has ended (its `JoinHandle`
 //!    resolved), so "cancelled" means "stopped".
 //! 3. Once the token is cancelled, any ending except a panic is `cancelled`: a late success
@@ -256,7 +257,7 @@ fn record_ending(
     {
         // A cancel landed between the work's success and this write: the operation was asked to
         // stop before it was recorded as done, so it ends cancelled, keeping what it produced.
-        // The token fired before `cancelling` was written (invariant 4 of `Operations::cancel`).
+        // Whoever wrote `cancelling` cancelled the token first, so its reason is there.
         status = Cancelled;
         patch.cancel_reason = token.reason();
         result = inner
@@ -265,6 +266,13 @@ fn record_ending(
     }
     if let Err(error) = result {
         tracing::error!(%id, %status, %error, "could not record the end of the operation");
+        // Someone else wrote a terminal status (only `interrupt_dead_owners` may, wrongly
+        // believing this process dead): report what the registry says, not what was meant.
+        if let RegistryError::Conflict { actual, .. } = error {
+            if actual.is_terminal() {
+                status = actual;
+            }
+        }
     }
     OperationOutcome {
         id: id.to_owned(),
