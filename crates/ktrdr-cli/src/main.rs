@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod calendar;
 mod data;
 mod output;
 
@@ -36,6 +37,9 @@ struct Cli {
 enum Command {
     /// Market data in the local store (show, range, ...).
     Data(data::DataArgs),
+    /// Exchange calendars: sessions as CSV, and which calendar a symbol trades on.
+    #[command(subcommand)]
+    Calendar(calendar::CalendarCommand),
 }
 
 /// What every subcommand may need from the global options.
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Data(args) => data::run(args, &ctx),
+        Command::Calendar(command) => calendar::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,8 +2,10 @@
 //! analysis and request planning. Builds on [`ktrdr_ops`] for operations.
 
 pub mod calendar;
+pub mod gaps;
 pub mod pacing;
 pub mod planner;
 pub mod provider;
 pub mod store;
 pub mod types;
+pub mod validate;

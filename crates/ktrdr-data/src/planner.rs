@@ -32,6 +32,8 @@
 
 use std::ops::Range;
 
+use crate::types::Timeframe;
+
 /// One request to the provider: bars with timestamps in `[start, end)`, unix seconds UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FetchRequest {
@@ -91,6 +93,37 @@ pub enum PlanError {
         /// End of the offending gap.
         end: i64,
     },
+}
+
+/// Maximum span per request for Interactive Brokers, in seconds, by bar size.
+///
+/// The table of `contracts/host-service.md` (1m 1 day, 5m 7 days, 15m 14 days, 30m 30 days,
+/// 1h 30 days, 4h 120 days, 1d 365 days, 1w 730 days). IB also serves `2h` bars, which the
+/// Python table rejected (pitfall 13); we give them 60 days, between the 1h and 4h rows and
+/// what the working `nautilus-fetch` loader uses ("2 M" for 2 hours).
+pub fn ib_max_span(tf: Timeframe) -> i64 {
+    const DAY: i64 = 86_400;
+    match tf {
+        Timeframe::M1 => DAY,
+        Timeframe::M5 => 7 * DAY,
+        Timeframe::M15 => 14 * DAY,
+        Timeframe::M30 => 30 * DAY,
+        Timeframe::H1 => 30 * DAY,
+        Timeframe::H2 => 60 * DAY,
+        Timeframe::H4 => 120 * DAY,
+        Timeframe::D1 => 365 * DAY,
+        Timeframe::W1 => 730 * DAY,
+    }
+}
+
+/// Plans the requests for `gaps` (half-open `[start, end)` intervals in unix seconds) under
+/// the IB span limit for `tf`. See [`plan_requests`].
+pub fn plan_ib(
+    gaps: impl IntoIterator<Item = Range<i64>>,
+    tf: Timeframe,
+    order: PlanOrder,
+) -> Result<RequestPlan, PlanError> {
+    plan_requests(gaps, ib_max_span(tf), order)
 }
 
 /// Plans the minimal number of requests of at most `max_span` seconds that together cover

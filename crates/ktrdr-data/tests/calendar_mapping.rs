@@ -4,6 +4,11 @@
 use std::path::Path;
 
 use ktrdr_data::calendar::{Calendar, CalendarConfigError, CalendarMap, MappingRule};
+use ktrdr_data::types::Symbol;
+
+fn sym(s: &str) -> Symbol {
+    Symbol::new(s).unwrap()
+}
 
 fn parse(text: &str) -> Result<CalendarMap, CalendarConfigError> {
     CalendarMap::from_toml(text, Path::new("/home/u/.ktrdr/calendars.toml"))
@@ -21,18 +26,27 @@ fn config_overrides_rules_and_default() {
          \"BRK.B\" = \"XNYS\"\n",
     )
     .unwrap();
-    assert_eq!(map.resolve("XAUUSD"), (Calendar::Fx, MappingRule::Config));
+    assert_eq!(
+        map.resolve(&sym("XAUUSD")),
+        (Calendar::Fx, MappingRule::Config)
+    );
     // Config beats the currency-pair rule, and keys are case-insensitive.
     assert_eq!(
-        map.resolve("EURUSD"),
+        map.resolve(&sym("EURUSD")),
         (Calendar::Crypto, MappingRule::Config)
     );
-    assert_eq!(map.resolve("brk.b"), (Calendar::Xnys, MappingRule::Config));
     assert_eq!(
-        map.resolve("GBPJPY"),
+        map.resolve(&sym("brk.b")),
+        (Calendar::Xnys, MappingRule::Config)
+    );
+    assert_eq!(
+        map.resolve(&sym("GBPJPY")),
         (Calendar::Fx, MappingRule::CurrencyPair)
     );
-    assert_eq!(map.resolve("AAPL"), (Calendar::Xnas, MappingRule::Default));
+    assert_eq!(
+        map.resolve(&sym("AAPL")),
+        (Calendar::Xnas, MappingRule::Default)
+    );
     assert_eq!(
         map.source(),
         Some(Path::new("/home/u/.ktrdr/calendars.toml"))
@@ -42,9 +56,9 @@ fn config_overrides_rules_and_default() {
 #[test]
 fn empty_config_is_the_builtin_rules() {
     let map = parse("").unwrap();
-    assert_eq!(map.calendar_for("MSFT"), Calendar::Xnys);
-    assert_eq!(map.calendar_for("USDJPY"), Calendar::Fx);
-    assert_eq!(map.calendar_for("BTCUSD"), Calendar::Crypto);
+    assert_eq!(map.calendar_for(&sym("MSFT")), Calendar::Xnys);
+    assert_eq!(map.calendar_for(&sym("USDJPY")), Calendar::Fx);
+    assert_eq!(map.calendar_for(&sym("BTCUSD")), Calendar::Crypto);
 }
 
 #[test]
@@ -96,6 +110,16 @@ fn unknown_keys_are_rejected() {
 }
 
 #[test]
+fn invalid_symbol_keys_are_rejected() {
+    let err = parse("[symbols]\n\"EUR/USD\" = \"FX\"\n").unwrap_err();
+    assert!(
+        matches!(&err, CalendarConfigError::Field { line: 2, field, .. } if field == "symbols.EUR/USD"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("'/'"), "{err}");
+}
+
+#[test]
 fn duplicate_symbols_after_case_folding() {
     let err = parse("[symbols]\nspy = \"XNYS\"\nSPY = \"XNAS\"\n").unwrap_err();
     let text = err.to_string();
@@ -114,7 +138,7 @@ fn load_from_files() {
 
     std::fs::write(&missing, "[symbols]\nQQQ = \"XNAS\"\n").unwrap();
     let map = CalendarMap::load_or_builtin(&missing).unwrap();
-    assert_eq!(map.calendar_for("QQQ"), Calendar::Xnas);
+    assert_eq!(map.calendar_for(&sym("QQQ")), Calendar::Xnas);
     assert_eq!(map.source(), Some(missing.as_path()));
 
     // A directory where the file should be: a read error naming the path.

@@ -1,1 +1,271 @@
-//! (being written)
+//! The operation runner: one owner for the lifecycle of every long job.
+//!
+//! [`Operations::run`] records an operation `pending`, spawns its work on tokio with an
+//! [`OperationContext`] (id, [`CancellationToken`](crate::cancel::CancellationToken),
+//! [`ProgressHandle`] whose ETA is seeded from history), moves it to `running`, persists its
+//! progress at most every 250 ms, and writes its terminal status exactly once when the work
+//! ends: `completed` with the summary the work returned, `failed` with its error or panic
+//! message, `cancelled` with the reason (and what it kept). [`Operations::cancel`] shows
+//! `cancelling` until the work has really stopped.
+//!
+//! ```
+//! use ktrdr_ops::operations::{OperationError, Operations};
+//! use ktrdr_ops::progress::StepPlan;
+//! use ktrdr_ops::registry::{MemoryRegistry, OperationStatus};
+//! use serde_json::json;
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let ops = Operations::new(Arc::new(MemoryRegistry::new()), None);
+//! let plan = StepPlan::new([("count", 100)])?;
+//! let handle = ops.run("demo", json!({"symbol": "AAPL"}), plan, |ctx| async move {
+//!     let mut counted = 0;
+//!     for _ in 0..1000 {
+//!         ctx.token.check()?;
+//!         counted += 1;
+//!     }
+//!     Ok::<_, OperationError>(json!({ "counted": counted }))
+//! })?;
+//! let outcome = handle.wait().await;
+//! assert_eq!(outcome.status, OperationStatus::Completed);
+//! assert_eq!(outcome.result_summary, Some(json!({"counted": 1000})));
+//! # Ok(()) }
+//! ```
+
+mod context;
+mod error;
+mod handle;
+mod history;
+mod supervisor;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+pub use context::{OperationContext, OperationError};
+pub use error::OperationsError;
+pub use handle::{OperationHandle, OperationOutcome};
+
+use crate::cancel::{CancelReason, CancellationCoordinator};
+use crate::eta::{EtaHistory, TimeEstimator};
+use crate::progress::{ProgressHandle, StepPlan};
+use crate::registry::OperationStatus::{self, *};
+use crate::registry::{OperationRecord, Registry};
+use supervisor::{mark_cancelling, supervise, Supervised};
+
+/// Runs operations and records them in a [`Registry`]. One per process; cheap to clone.
+///
+/// The work of an operation must check its token: the runner reflects a cancel in the
+/// registry at once, but the work decides when it has stopped.
+#[derive(Clone)]
+pub struct Operations {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Arc<dyn Registry>,
+    history: Option<Arc<dyn EtaHistory>>,
+    coordinator: CancellationCoordinator,
+    /// How many supervisors are running, for [`Operations::wait_idle`].
+    active: watch::Sender<usize>,
+}
+
+/// The answer to an accepted cancel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CancelAck {
+    /// The operation.
+    pub id: String,
+    /// `cancelling` (the work has not stopped yet) or `cancelled` (it already has).
+    pub status: OperationStatus,
+    /// The reason that took effect (the first one given, if it was cancelled twice).
+    pub reason: CancelReason,
+}
+
+impl Operations {
+    /// A runner recording into `registry`, learning durations into `history` when given.
+    pub fn new(registry: Arc<dyn Registry>, history: Option<Arc<dyn EtaHistory>>) -> Self {
+        let inner = Inner {
+            registry,
+            history,
+            coordinator: CancellationCoordinator::new(),
+            active: watch::Sender::new(0),
+        };
+        Operations {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The registry this runner records into.
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.inner.registry
+    }
+
+    /// Starts an operation of type `kind` and returns at once with its handle.
+    ///
+    /// The metadata factors `symbol`, `timeframe`, `mode` (strings) and `items` (the expected
+    /// item count, for the size bucket), when present, select the ETA history this run learns
+    /// from and adds to. Must be called inside a tokio runtime.
+    pub fn run<F, Fut>(
+        &self,
+        kind: impl Into<String>,
+        metadata: Value,
+        plan: StepPlan,
+        work: F,
+    ) -> Result<OperationHandle, OperationsError>
+    where
+        F: FnOnce(OperationContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Value, OperationError>> + Send + 'static,
+    {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| OperationsError::NoRuntime)?;
+        let kind = kind.into();
+        let id = new_operation_id(&kind);
+        let registration = self.inner.coordinator.register(id.clone())?;
+        self.inner
+            .registry
+            .insert(&OperationRecord::pending(&id, &kind, metadata.clone()))?;
+
+        let progress = ProgressHandle::new(id.clone(), plan);
+        let eta_key = history::eta_key(&kind, &metadata)
+            .inspect_err(|error| tracing::warn!(%id, %error, "no ETA history for this operation"))
+            .ok();
+        let prior = match (&self.inner.history, &eta_key) {
+            (Some(history), Some(key)) => history::prior(history.as_ref(), key),
+            _ => None,
+        };
+        progress.set_eta_source(Box::new(TimeEstimator::new(prior)));
+
+        let (outcome_tx, outcome_rx) = watch::channel(None);
+        let handle = OperationHandle {
+            id,
+            token: registration.token().clone(),
+            progress: progress.clone(),
+            outcome: outcome_rx,
+        };
+        let supervised = Supervised {
+            registration,
+            progress,
+            eta_key,
+            metadata,
+            outcome: outcome_tx,
+        };
+        let inner = Arc::clone(&self.inner);
+        inner.active.send_modify(|n| *n += 1);
+        runtime.spawn(async move {
+            let _active = ActiveGuard(Arc::clone(&inner));
+            supervise(inner, supervised, work).await;
+        });
+        Ok(handle)
+    }
+
+    /// Asks operation `id` to stop: its token is cancelled and its status becomes `cancelling`
+    /// until the work has stopped, then `cancelled`.
+    ///
+    /// Refused with [`OperationsError::AlreadyFinished`] for an operation that has ended,
+    /// [`OperationsError::NotOwned`] for one run by another process, `NotFound` for an unknown
+    /// id. Cancelling an operation already being cancelled is accepted and keeps the first
+    /// reason.
+    pub fn cancel(&self, id: &str, reason: CancelReason) -> Result<CancelAck, OperationsError> {
+        let registry = &self.inner.registry;
+        let not_found = || OperationsError::NotFound { id: id.to_owned() };
+        let record = registry.get(id)?.ok_or_else(not_found)?;
+        if record.status.is_terminal() {
+            return Err(OperationsError::AlreadyFinished {
+                id: id.to_owned(),
+                status: record.status,
+            });
+        }
+        // The token first, then the status: whoever writes `cancelling` (this call or the
+        // supervisor reacting to the token) finds the token already cancelled, so the reason
+        // in the registry is the token's first-wins reason.
+        let Some(token) = self.inner.coordinator.token(id) else {
+            // Not ours, or it ended in between.
+            let record = registry.get(id)?.ok_or_else(not_found)?;
+            return Err(if record.status.is_terminal() {
+                OperationsError::AlreadyFinished {
+                    id: id.to_owned(),
+                    status: record.status,
+                }
+            } else {
+                OperationsError::NotOwned {
+                    id: id.to_owned(),
+                    owner: record.owner,
+                }
+            });
+        };
+        token.cancel(reason.clone());
+        let reason = token.reason().unwrap_or(reason);
+        mark_cancelling(&self.inner, id, reason.clone());
+        let status = registry.get(id)?.ok_or_else(not_found)?.status;
+        match status {
+            Cancelling | Cancelled => Ok(CancelAck {
+                id: id.to_owned(),
+                status,
+                reason,
+            }),
+            // It completed (or failed) before the work could see the token.
+            _ => Err(OperationsError::AlreadyFinished {
+                id: id.to_owned(),
+                status,
+            }),
+        }
+    }
+
+    /// Cancels every operation this runner has running (for shutdown); returns how many were
+    /// accepted. Operations started afterwards are not affected.
+    pub fn cancel_all(&self, reason: CancelReason) -> usize {
+        let ids = self.inner.coordinator.status().operations;
+        ids.into_iter()
+            .filter(|(id, _)| self.cancel(id, reason.clone()).is_ok())
+            .count()
+    }
+
+    /// Waits until every operation started by this runner has recorded its terminal status.
+    pub async fn wait_idle(&self) {
+        let mut active = self.inner.active.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = active.wait_for(|n| *n == 0).await;
+    }
+}
+
+impl std::fmt::Debug for Operations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operations")
+            .field("running", &*self.inner.active.borrow())
+            .field("history", &self.inner.history.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decrements the active count even if the supervisor is dropped mid-way.
+struct ActiveGuard(Arc<Inner>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// `op_{type}_{YYYYMMDD_HHMMSS}_{8 hex}`, the Python system's id format.
+fn new_operation_id(kind: &str) -> String {
+    let stamp = chrono::Utc::now().format("%Y%m%d_%H%M%S");
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("op_{kind}_{stamp}_{}", &random[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_follow_the_python_format() {
+        let id = super::new_operation_id("data_load");
+        let rest = id.strip_prefix("op_data_load_").unwrap();
+        let (stamp, hex) = rest.rsplit_once('_').unwrap();
+        assert_eq!(stamp.len(), "YYYYMMDD_HHMMSS".len());
+        assert!(chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d_%H%M%S").is_ok());
+        assert_eq!(hex.len(), 8);
+        assert!(hex.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}

@@ -10,13 +10,15 @@ use ktrdr_data::types::{parse_timestamp, Symbol, Timeframe};
 
 use crate::Context;
 
+mod gaps;
 mod range;
 mod show;
+mod validate;
 
 /// Market data in the local store.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  ktrdr data show MSFT 1h --rows 20\n  ktrdr data show EURUSD 1h --start 2025-03-01 --end 2025-03-07 --format csv\n  ktrdr data range AAPL 5m"
+    after_help = "Examples:\n  ktrdr data show MSFT 1h --rows 20\n  ktrdr data show EURUSD 1h --start 2025-03-01 --end 2025-03-07 --format csv\n  ktrdr data range AAPL 5m\n  ktrdr data gaps MSFT 1h --session regular\n  ktrdr data validate MSFT 1h"
 )]
 pub(crate) struct DataArgs {
     #[command(subcommand)]
@@ -29,6 +31,10 @@ enum DataCommand {
     Show(show::ShowArgs),
     /// Print the first and last bar time and the real row count of a stored series.
     Range(range::RangeArgs),
+    /// Classified gaps of a stored series against its exchange calendar.
+    Gaps(gaps::GapsArgs),
+    /// Check a stored series for bad bars (exit status 3 when issues are found); optionally repair.
+    Validate(validate::ValidateArgs),
 }
 
 pub(crate) fn run(args: DataArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -36,6 +42,8 @@ pub(crate) fn run(args: DataArgs, ctx: &Context) -> anyhow::Result<()> {
     match args.command {
         DataCommand::Show(a) => show::run(a, &store),
         DataCommand::Range(a) => range::run(a, &store),
+        DataCommand::Gaps(a) => gaps::run(a, &store),
+        DataCommand::Validate(a) => validate::run(a, &store),
     }
 }
 

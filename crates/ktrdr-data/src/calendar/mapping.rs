@@ -3,7 +3,7 @@
 //!
 //! Resolution order (the first match wins):
 //! 1. the config file's `[symbols]` table (exact symbol, case-insensitive);
-//! 2. a currency pair: six letters (optionally split by `.`, `/`, `-` or `_`, as in `EUR.USD`)
+//! 2. a currency pair: six letters (optionally split by `.`, `-` or `_`, as in `EUR.USD`)
 //!    whose halves are two different ISO 4217 codes of traded currencies → `FX`;
 //! 3. a crypto pair: a known coin followed by a quote currency or stablecoin (`BTCUSD`,
 //!    `ETH-USDT`, `ETHBTC`) → `CRYPTO`. Only whole pairs match, so a stock ticker that merely
@@ -26,6 +26,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Calendar;
+use crate::types::Symbol;
 
 /// The config file's name inside `$KTRDR_HOME`.
 pub const CONFIG_FILE: &str = "calendars.toml";
@@ -46,7 +47,7 @@ const COINS: &[&str] = &[
 /// Quote currencies of crypto pairs.
 const CRYPTO_QUOTES: &[&str] = &["BTC", "ETH", "EUR", "GBP", "USD", "USDC", "USDT"];
 
-const SEPARATORS: &[char] = &['.', '/', '-', '_'];
+const SEPARATORS: &[char] = &['.', '-', '_'];
 
 /// Which rule decided a symbol's calendar (shown by `ktrdr calendar for`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,17 +122,19 @@ struct RawConfig {
 ///
 /// ```
 /// use ktrdr_data::calendar::{Calendar, CalendarMap};
+/// use ktrdr_data::types::Symbol;
 ///
 /// let map = CalendarMap::from_toml("[symbols]\nQQQ = \"XNAS\"\n", "calendars.toml".as_ref())?;
-/// assert_eq!(map.calendar_for("qqq"), Calendar::Xnas);
-/// assert_eq!(map.calendar_for("EURUSD"), Calendar::Fx);
-/// assert_eq!(map.calendar_for("BTC-USD"), Calendar::Crypto);
-/// assert_eq!(map.calendar_for("MSFT"), Calendar::Xnys);
+/// let calendar_of = |s: &str| map.calendar_for(&Symbol::new(s).unwrap());
+/// assert_eq!(calendar_of("qqq"), Calendar::Xnas);
+/// assert_eq!(calendar_of("EURUSD"), Calendar::Fx);
+/// assert_eq!(calendar_of("BTC-USD"), Calendar::Crypto);
+/// assert_eq!(calendar_of("MSFT"), Calendar::Xnys);
 /// # Ok::<(), ktrdr_data::calendar::CalendarConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CalendarMap {
-    symbols: HashMap<String, Calendar>,
+    symbols: HashMap<Symbol, Calendar>,
     default: Calendar,
     source: Option<PathBuf>,
 }
@@ -208,14 +211,8 @@ impl CalendarMap {
         let mut first_line = HashMap::new();
         for (key, value) in &raw.symbols {
             let field = format!("symbols.{}", key.get_ref());
-            let symbol = key.get_ref().trim().to_ascii_uppercase();
-            if symbol.is_empty() || symbol.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(field_error(
-                    key.span(),
-                    field,
-                    "a symbol must be non-empty and contain no spaces".to_string(),
-                ));
-            }
+            let symbol = Symbol::new(key.get_ref())
+                .map_err(|e| field_error(key.span(), field.clone(), e.to_string()))?;
             let calendar = parse_calendar(value, &field)?;
             let line = line_col(text, key.span().start).0;
             if let Some(previous) = first_line.insert(symbol.clone(), line) {
@@ -240,18 +237,17 @@ impl CalendarMap {
     }
 
     /// The calendar `symbol` trades on.
-    pub fn calendar_for(&self, symbol: &str) -> Calendar {
+    pub fn calendar_for(&self, symbol: &Symbol) -> Calendar {
         self.resolve(symbol).0
     }
 
     /// The calendar `symbol` trades on, and the rule that decided it.
-    pub fn resolve(&self, symbol: &str) -> (Calendar, MappingRule) {
-        let symbol = symbol.trim().to_ascii_uppercase();
-        if let Some(&calendar) = self.symbols.get(&symbol) {
+    pub fn resolve(&self, symbol: &Symbol) -> (Calendar, MappingRule) {
+        if let Some(&calendar) = self.symbols.get(symbol) {
             (calendar, MappingRule::Config)
-        } else if is_currency_pair(&symbol) {
+        } else if is_currency_pair(symbol.as_str()) {
             (Calendar::Fx, MappingRule::CurrencyPair)
-        } else if is_crypto_pair(&symbol) {
+        } else if is_crypto_pair(symbol.as_str()) {
             (Calendar::Crypto, MappingRule::CryptoPair)
         } else {
             (self.default, MappingRule::Default)
@@ -267,7 +263,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// `EURUSD`, `EUR.USD`, `eur/usd`: two different ISO currencies (input already upper-case).
+/// `EURUSD`, `EUR.USD`, `EUR_USD`: two different ISO currencies (symbols are upper-case).
 fn is_currency_pair(symbol: &str) -> bool {
     let (base, quote) = match symbol.len() {
         6 => (symbol.get(..3), symbol.get(3..)),
@@ -277,7 +273,7 @@ fn is_currency_pair(symbol: &str) -> bool {
     matches!((base, quote), (Some(b), Some(q)) if b != q && CURRENCIES.contains(&b) && CURRENCIES.contains(&q))
 }
 
-/// `BTCUSD`, `BTC-USD`, `ETHBTC`, `SOLUSDT` (input already upper-case).
+/// `BTCUSD`, `BTC-USD`, `ETHBTC`, `SOLUSDT` (symbols are upper-case).
 fn is_crypto_pair(symbol: &str) -> bool {
     COINS.iter().any(|coin| {
         symbol
@@ -307,7 +303,8 @@ mod tests {
             ("ABCDEF", Calendar::Xnys, MappingRule::Default),
             ("BRK.B", Calendar::Xnys, MappingRule::Default),
         ] {
-            assert_eq!(map.resolve(symbol), (calendar, rule), "{symbol}");
+            let symbol = Symbol::new(symbol).unwrap();
+            assert_eq!(map.resolve(&symbol), (calendar, rule), "{symbol}");
         }
     }
 

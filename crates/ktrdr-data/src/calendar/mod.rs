@@ -212,24 +212,13 @@ impl Calendar {
 
     /// Fails unless the exchange-local date of `ts` is covered.
     fn check_ts(self, ts: i64) -> Result<(), CalendarError> {
-        let coverage = self.coverage();
-        let start = coverage
-            .start()
-            .and_time(chrono::NaiveTime::MIN)
-            .and_utc()
-            .timestamp();
-        let end = coverage
-            .end()
-            .and_time(chrono::NaiveTime::MIN)
-            .and_utc()
-            .timestamp()
-            + DAY;
+        let (start, end) = self.rules().covered_instants();
         // Fast path: a day from either edge, no time-zone offset can move the local date out.
         if start + DAY <= ts && ts < end - DAY {
             return Ok(());
         }
         match table::local_date(self.time_zone(), ts) {
-            Some(date) if coverage.contains(&date) => Ok(()),
+            Some(date) if self.coverage().contains(&date) => Ok(()),
             _ => Err(self.ts_out_of_coverage(ts)),
         }
     }

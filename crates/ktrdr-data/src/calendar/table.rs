@@ -33,11 +33,20 @@ pub(crate) enum RuleSet {
 }
 
 impl RuleSet {
-    pub(crate) fn first_year(self) -> i32 {
+    pub(crate) const fn first_year(self) -> i32 {
         match self {
             RuleSet::UsEquity => us_equity::FIRST_YEAR,
             RuleSet::Fx | RuleSet::Crypto => FIRST_YEAR,
         }
+    }
+
+    /// `[start, end)` in unix seconds: 00:00 UTC of the first covered day to 00:00 UTC after
+    /// the last. Const, because `is_open` checks it on every call.
+    pub(crate) const fn covered_instants(self) -> (i64, i64) {
+        (
+            midnight_utc(self.first_year(), 1, 1),
+            midnight_utc(LAST_YEAR + 1, 1, 1),
+        )
     }
 
     fn index(self) -> usize {
@@ -115,12 +124,17 @@ pub(crate) fn first_closing_after(
 ) -> Option<&'static Day> {
     let year = utc_date(ts)?.year();
     // A session dated the previous (local) year can still be running at `ts` (an evening
-    // extended session past midnight UTC); one dated the next year is the latest candidate,
-    // since every year has trading days.
-    (year - 1..=year + 1).find_map(|y| {
-        let table = year_table(rules, y);
-        table.get(table.partition_point(|d| d.close(hours) <= ts))
-    })
+    // extended session past midnight UTC): only the last day of that year can be.
+    if let Some(last) = year_table(rules, year - 1).last() {
+        if last.close(hours) > ts {
+            return Some(last);
+        }
+    }
+    // Every year has trading days, so the next year's first one is the latest candidate.
+    let table = year_table(rules, year);
+    table
+        .get(table.partition_point(|d| d.close(hours) <= ts))
+        .or_else(|| year_table(rules, year + 1).first())
 }
 
 /// The trading day dated `date`, if the exchange trades that day.
@@ -186,6 +200,14 @@ impl Iterator for DayIter {
 }
 
 impl std::iter::FusedIterator for DayIter {}
+
+/// 00:00 UTC of a constant date, in unix seconds; an invalid date fails the build.
+const fn midnight_utc(year: i32, month: u32, day: u32) -> i64 {
+    match NaiveDate::from_ymd_opt(year, month, day) {
+        Some(date) => date.and_time(NaiveTime::MIN).and_utc().timestamp(),
+        None => panic!("invalid constant date"),
+    }
+}
 
 /// `HH:MM` as a constant; an invalid time fails the build, not the program.
 pub(crate) const fn hm(h: u32, m: u32) -> NaiveTime {

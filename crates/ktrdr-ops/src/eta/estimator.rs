@@ -56,14 +56,24 @@ const WINDOW_SHARE: f64 = 0.5;
 const WINDOW_MIN_GAPS: f64 = 2.0;
 
 /// Weight of the windowed rate against the whole-run average rate.
+///
+/// Mostly the window, which follows a change of pace (slow start, a faster phase); the average
+/// keeps a share because it is the only rate that still sees the stalls and slow steps of the
+/// whole run, and it bounds how far a long stall can push the estimate.
 const WINDOW_WEIGHT: f64 = 0.7;
 
 /// Below this progress and without a prior, the estimator says nothing: one early update is
 /// mostly start-up cost, and a projection from it is noise presented as a number.
 const MIN_LIVE_FRACTION: f64 = 0.02;
 
-/// Relative error of the live projection at full information; grows as `1/sqrt(progress)`.
-const LIVE_ERROR: f64 = 0.2;
+/// Relative error of the live projection with all the evidence in; it grows as
+/// `1/sqrt(progress)` (less data, noisier rate) and with the disagreement between the windowed
+/// and the average rate (a run changing pace).
+///
+/// 0.1 is about the wobble of a steady run's rate over half its length. In `eta_eval` larger
+/// values (0.15, 0.2) let a prior with run-to-run spread override an already accurate steady
+/// projection for longer, and lose on the cases with history.
+const LIVE_ERROR: f64 = 0.1;
 
 /// Relative half-width the live range always has, at the least.
 const LIVE_MIN_SPREAD: f64 = 0.1;

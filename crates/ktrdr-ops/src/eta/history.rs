@@ -77,6 +77,12 @@ pub trait EtaHistory: Send + Sync {
     /// The records of exactly `key`, oldest first.
     fn records(&self, key: &EtaKey) -> Result<Vec<DurationRecord>, EtaError>;
 
+    /// The durations of exactly `key`, oldest first: what a prior needs. Stores override it to
+    /// skip decoding the rest of each record.
+    fn durations(&self, key: &EtaKey) -> Result<Vec<f64>, EtaError> {
+        Ok(self.records(key)?.iter().map(|r| r.duration_secs).collect())
+    }
+
     /// Writes `records` and the import `marker` in one transaction, unless the marker is already
     /// there; returns whether it wrote anything.
     fn import_once(
@@ -89,8 +95,7 @@ pub trait EtaHistory: Send + Sync {
     /// range widened by 25 % per level climbed; `None` when no level has any.
     fn prior(&self, key: &EtaKey) -> Result<Option<Prior>, EtaError> {
         for (level, candidate) in key.fallbacks().iter().enumerate() {
-            let records = self.records(candidate)?;
-            if let Some(prior) = Prior::from_durations(records.iter().map(|r| r.duration_secs)) {
+            if let Some(prior) = Prior::from_durations(self.durations(candidate)?) {
                 return Ok(Some(prior.widened(FALLBACK_WIDENING.powi(level as i32))));
             }
         }

@@ -268,7 +268,7 @@ impl SimProvider {
                 "no security definition has been found for {symbol} (simulated broker)"
             )));
         }
-        let calendar = self.config.calendars.calendar_for(symbol.as_str());
+        let calendar = self.config.calendars.calendar_for(symbol);
         Ok(Instrument::new(symbol, calendar, self.config.market_seed))
     }
 

@@ -1,0 +1,261 @@
+//! `ktrdr data validate SYMBOL TF`.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use ktrdr_data::store::{write_csv_file, BarStore, RawRow};
+use ktrdr_data::types::{format_timestamp, format_timestamp_human, Bar, Symbol};
+use ktrdr_data::validate::{
+    repair, validate_rows, IssueKind, RepairLog, RepairOptions, Severity, ValidateOptions,
+    ValidationReport,
+};
+use serde::Serialize;
+
+use super::gaps::{CalendarArgs, ReportFormat};
+use super::SeriesArgs;
+
+/// Exit status when validation found warnings or errors: distinct from 1 (the command failed)
+/// and from 2 (clap's status for a usage error), so a script can tell them apart.
+pub(crate) const EXIT_ISSUES: i32 = 3;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Checks every row as it stands in the file: OHLC consistency, non-positive prices, \
+NaN, negative volume, duplicates, unsorted rows, bars outside every session of the symbol's calendar \
+(how time-zone errors show), bars off the timeframe's grid, and robust outliers (rolling median/MAD \
+of log returns). Counts affected bars per issue, with examples (file line, time, values).\n\n\
+--repair writes a clean copy to --output (never over the input unless you name it): sorted, one bar \
+per timestamp (the later row wins), impossible bars dropped, plus the kinds you ask to drop. Values \
+are never edited and bars never invented.\n\n\
+Exit status: 0 when no warning or error was found (info such as zero volume does not count), \
+3 when issues were found (also with --repair: the status describes the input), 1 when the command \
+could not run, 2 for a usage error.\n\n\
+Examples:\n  ktrdr data validate MSFT 1h\n  ktrdr data validate MSFT 1h --format json\n  ktrdr data validate MSFT 1h --repair --drop-outside-session --drop-misaligned --output /tmp/MSFT_1h.csv"
+)]
+pub(crate) struct ValidateArgs {
+    #[command(flatten)]
+    series: SeriesArgs,
+    #[command(flatten)]
+    cal: CalendarArgs,
+    /// Write a repaired copy of the series to --output.
+    #[arg(long, requires = "output")]
+    repair: bool,
+    /// Where --repair writes the clean series (CSV, canonical form, written atomically).
+    #[arg(long, value_name = "FILE", requires = "repair")]
+    output: Option<PathBuf>,
+    /// With --repair: also drop bars outside every session.
+    #[arg(long, requires = "repair")]
+    drop_outside_session: bool,
+    /// With --repair: also drop bars off the timeframe's grid.
+    #[arg(long, requires = "repair")]
+    drop_misaligned: bool,
+    /// With --repair: also drop bars with negative volume.
+    #[arg(long, requires = "repair")]
+    drop_negative_volume: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Table)]
+    format: ReportFormat,
+}
+
+pub(crate) fn run(a: ValidateArgs, store: &BarStore) -> anyhow::Result<()> {
+    let (sym, tf) = (&a.series.symbol, a.series.timeframe);
+    let calendar = a.cal.calendar(sym)?;
+    let raw = store.read_raw(sym, tf)?;
+    let bars: Vec<Bar> = raw.rows.iter().map(|r| r.bar).collect();
+    let opts = ValidateOptions {
+        hours: a.cal.session,
+    };
+    let report = validate_rows(&bars, calendar, tf, &opts)
+        .with_context(|| format!("validating {}", raw.path.display()))?;
+    let repaired = match (&a.output, a.repair) {
+        (Some(path), true) => {
+            let ropts = RepairOptions {
+                drop_outside_session: a.drop_outside_session,
+                drop_misaligned: a.drop_misaligned,
+                drop_negative_volume: a.drop_negative_volume,
+            };
+            let (series, log) = repair(&bars, &report, ropts)?;
+            write_csv_file(path, &series)
+                .with_context(|| format!("writing the repaired series to {}", path.display()))?;
+            Some((path.clone(), log))
+        }
+        _ => None,
+    };
+
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    match a.format {
+        ReportFormat::Json => {
+            let doc = ValidateJson::new(sym, &raw.path, &raw.rows, &report, repaired.as_ref());
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+        ReportFormat::Table => write_table(
+            &mut out,
+            sym,
+            &raw.path,
+            &raw.rows,
+            &report,
+            repaired.as_ref(),
+        )?,
+    }
+    out.flush()?;
+    drop(out);
+    if report.has_problems() {
+        // The report is the output; the status tells scripts that it found something.
+        std::process::exit(EXIT_ISSUES);
+    }
+    Ok(())
+}
+
+fn write_table(
+    out: &mut impl Write,
+    sym: &Symbol,
+    path: &std::path::Path,
+    rows: &[RawRow],
+    r: &ValidationReport,
+    repaired: Option<&(PathBuf, RepairLog)>,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{sym} {} · {} · {} hours · {} rows · {}",
+        r.timeframe,
+        r.calendar,
+        r.hours,
+        r.rows,
+        path.display()
+    )?;
+    if r.unchecked_bars > 0 {
+        writeln!(
+            out,
+            "{} bars lie outside the calendar's coverage and were not session-checked",
+            r.unchecked_bars
+        )?;
+    }
+    if r.issues.is_empty() {
+        writeln!(out, "no issues found")?;
+    } else {
+        writeln!(out)?;
+        writeln!(out, "{:<20}  {:<8}  {:>8}", "issue", "severity", "bars")?;
+        for i in &r.issues {
+            writeln!(
+                out,
+                "{:<20}  {:<8}  {:>8}",
+                i.kind.as_str(),
+                severity(i.severity),
+                i.affected
+            )?;
+        }
+        writeln!(
+            out,
+            "\n{} distinct bars with a warning or error",
+            r.problem_bars()
+        )?;
+        for i in &r.issues {
+            writeln!(out, "\n{} (first {}):", i.kind, i.examples.len())?;
+            for e in &i.examples {
+                let b = e.bar;
+                writeln!(
+                    out,
+                    "  line {:>6}  {}  o {} h {} l {} c {} v {}  {}",
+                    line_of(rows, e.row),
+                    format_timestamp_human(b.ts),
+                    b.open,
+                    b.high,
+                    b.low,
+                    b.close,
+                    b.volume,
+                    e.detail
+                )?;
+            }
+        }
+    }
+    if let Some((path, log)) = repaired {
+        writeln!(
+            out,
+            "\nrepaired: {} rows → {} bars written to {} ({} rows moved by sorting)",
+            log.input_rows,
+            log.output_bars,
+            path.display(),
+            log.reordered
+        )?;
+        for kind in IssueKind::ALL {
+            let n = log.dropped_for(kind);
+            if n > 0 {
+                writeln!(out, "  dropped {n} × {kind}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Error => "error",
+    }
+}
+
+fn line_of(rows: &[RawRow], row: usize) -> u64 {
+    rows.get(row).map_or(0, |r| r.line)
+}
+
+#[derive(Serialize)]
+struct ValidateJson<'a> {
+    symbol: &'a str,
+    file: &'a std::path::Path,
+    #[serde(flatten)]
+    report: &'a ValidationReport,
+    problem_bars: usize,
+    has_problems: bool,
+    example_lines: Vec<ExampleLine>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repair: Option<RepairJson<'a>>,
+}
+
+/// File line and readable time of each example, in the order of the report's examples.
+#[derive(Serialize)]
+struct ExampleLine {
+    kind: IssueKind,
+    line: u64,
+    time: String,
+}
+
+#[derive(Serialize)]
+struct RepairJson<'a> {
+    output: &'a std::path::Path,
+    #[serde(flatten)]
+    log: &'a RepairLog,
+}
+
+impl<'a> ValidateJson<'a> {
+    fn new(
+        sym: &'a Symbol,
+        file: &'a std::path::Path,
+        rows: &[RawRow],
+        report: &'a ValidationReport,
+        repaired: Option<&'a (PathBuf, RepairLog)>,
+    ) -> Self {
+        ValidateJson {
+            symbol: sym.as_str(),
+            file,
+            report,
+            problem_bars: report.problem_bars(),
+            has_problems: report.has_problems(),
+            example_lines: report
+                .issues
+                .iter()
+                .flat_map(|i| {
+                    i.examples.iter().map(|e| ExampleLine {
+                        kind: i.kind,
+                        line: line_of(rows, e.row),
+                        time: format_timestamp(e.bar.ts),
+                    })
+                })
+                .collect(),
+            repair: repaired.map(|(output, log)| RepairJson { output, log }),
+        }
+    }
+}

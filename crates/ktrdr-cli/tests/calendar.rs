@@ -1,0 +1,204 @@
+//! `ktrdr calendar …` through the built binary: the sessions CSV diffs empty against the
+//! exchange_calendars reference files, and bad input gives a clear error and a non-zero exit.
+
+use std::process::{Command, Output};
+
+const REFERENCE_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/calendars"
+);
+
+fn ktrdr(args: &[&str], home: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ktrdr"))
+        .args(args)
+        .env("KTRDR_HOME", home)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run ktrdr")
+}
+
+fn check_reference(exchange: &str) {
+    let home = tempfile::tempdir().unwrap();
+    let out = ktrdr(
+        &[
+            "calendar",
+            "sessions",
+            exchange,
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2030-12-31",
+        ],
+        home.path(),
+    );
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference = std::fs::read(format!("{REFERENCE_DIR}/{exchange}_sessions.csv")).unwrap();
+    // Guard against a vacuous pass on a truncated reference.
+    assert_eq!(reference.iter().filter(|&&b| b == b'\n').count(), 7795);
+    if out.stdout != reference {
+        let ours = String::from_utf8_lossy(&out.stdout);
+        let theirs = String::from_utf8_lossy(&reference);
+        let first = ours
+            .lines()
+            .zip(theirs.lines())
+            .position(|(a, b)| a != b)
+            .map(|i| i + 1);
+        panic!(
+            "{exchange}: output differs from the reference (first differing line {first:?}, \
+             {} vs {} lines)",
+            ours.lines().count(),
+            theirs.lines().count()
+        );
+    }
+}
+
+#[test]
+fn xnys_sessions_diff_empty_against_reference() {
+    check_reference("XNYS");
+}
+
+#[test]
+fn xnas_sessions_diff_empty_against_reference() {
+    check_reference("XNAS");
+}
+
+#[test]
+fn extended_hours_and_lowercase_names() {
+    let home = tempfile::tempdir().unwrap();
+    let out = ktrdr(
+        &[
+            "calendar",
+            "sessions",
+            "xnys",
+            "--from",
+            "2024-11-29",
+            "--to",
+            "2024-12-02",
+            "--hours",
+            "extended",
+        ],
+        home.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "session,open_utc,close_utc\n\
+         2024-11-29,2024-11-29T09:00:00Z,2024-11-29T22:00:00Z\n\
+         2024-12-02,2024-12-02T09:00:00Z,2024-12-03T01:00:00Z\n"
+    );
+}
+
+#[test]
+fn unknown_exchange_lists_known_calendars() {
+    let home = tempfile::tempdir().unwrap();
+    let out = ktrdr(
+        &[
+            "calendar",
+            "sessions",
+            "NYSE",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-31",
+        ],
+        home.path(),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown calendar `NYSE`"), "{err}");
+    assert!(err.contains("XNYS, XNAS, FX, CRYPTO"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_dates_fail_clearly() {
+    let home = tempfile::tempdir().unwrap();
+    let out = ktrdr(
+        &[
+            "calendar",
+            "sessions",
+            "XNYS",
+            "--from",
+            "2024-13-01",
+            "--to",
+            "2024-12-31",
+        ],
+        home.path(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY-MM-DD"));
+
+    let out = ktrdr(
+        &[
+            "calendar",
+            "sessions",
+            "XNYS",
+            "--from",
+            "2024-12-31",
+            "--to",
+            "2024-01-01",
+        ],
+        home.path(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid date range"));
+
+    let out = ktrdr(
+        &[
+            "calendar",
+            "sessions",
+            "XNYS",
+            "--from",
+            "1990-01-01",
+            "--to",
+            "2000-12-31",
+        ],
+        home.path(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("covers 2000-01-01"));
+}
+
+#[test]
+fn calendar_for_symbol_uses_rules_and_user_config() {
+    let home = tempfile::tempdir().unwrap();
+    let stdout = |args: &[&str]| {
+        let out = ktrdr(args, home.path());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        stdout(&["calendar", "for", "eurusd"]),
+        "EURUSD\tFX\t(currency pair)\n"
+    );
+    assert_eq!(
+        stdout(&["calendar", "for", "MSFT"]),
+        "MSFT\tXNYS\t(default)\n"
+    );
+
+    let config = home.path().join("calendars.toml");
+    std::fs::write(&config, "[symbols]\nQQQ = \"XNAS\"\n").unwrap();
+    assert_eq!(
+        stdout(&["calendar", "for", "QQQ"]),
+        format!("QQQ\tXNAS\t(listed in {})\n", config.display())
+    );
+
+    std::fs::write(&config, "[symbols]\nQQQ = \"NASDAQ\"\n").unwrap();
+    let out = ktrdr(&["calendar", "for", "QQQ"], home.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("calendars.toml:2"), "{err}");
+    assert!(err.contains("unknown calendar `NASDAQ`"), "{err}");
+}

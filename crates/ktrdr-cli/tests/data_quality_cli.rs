@@ -1,0 +1,176 @@
+//! Runs the built `ktrdr` binary: `data gaps` and `data validate` on the real IB files
+//! (read-only; repaired copies go to a temporary directory).
+
+use std::process::{Command, Output};
+
+const IB_DIR: &str = "/work/shared/data/ib";
+
+fn ktrdr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ktrdr"))
+        .args(["--data-dir", IB_DIR])
+        .args(args)
+        .env_remove("KTRDR_DATA_DIR")
+        // An empty home: the built-in symbol → calendar mapping, whatever the user has.
+        .env(
+            "KTRDR_HOME",
+            std::env::temp_dir().join("ktrdr-cli-test-no-home"),
+        )
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn gaps_table_lists_missing_bars_and_a_summary() {
+    let o = ktrdr(&["data", "gaps", "AAPL", "5m"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = text(&o);
+    assert!(out.starts_with("AAPL 5m · XNYS · extended hours"), "{out}");
+    assert!(
+        out.contains("2025-06-05 08:00:00  2025-06-06 00:00:00  missing            192"),
+        "{out}"
+    );
+    assert!(out.contains("unplaced bars 0"), "{out}");
+    let summary = out.lines().find(|l| l.starts_with("missing ")).unwrap();
+    assert_eq!(
+        summary.split_whitespace().collect::<Vec<_>>()[..3],
+        ["missing", "1", "192"]
+    );
+}
+
+#[test]
+fn gaps_json_respects_session_and_range() {
+    let o = ktrdr(&[
+        "data",
+        "gaps",
+        "MSFT",
+        "1h",
+        "--session",
+        "regular",
+        "--start",
+        "2025-03-03",
+        "--end",
+        "2025-03-07",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["session"], "regular");
+    assert_eq!(doc["calendar"], "XNYS");
+    // Five regular sessions of 7 hourly bars each.
+    assert_eq!(doc["expected_bars"], 35);
+    let gaps = doc["gaps"].as_array().unwrap();
+    assert!(gaps
+        .iter()
+        .all(|g| g["kind"] == "missing" || g["kind"] == "outside_hours"));
+    let missing: u64 = gaps
+        .iter()
+        .filter(|g| g["kind"] == "missing")
+        .map(|g| g["missing_bars"].as_u64().unwrap())
+        .sum();
+    assert_eq!(missing, 35 - doc["present_bars"].as_u64().unwrap());
+}
+
+#[test]
+fn gaps_errors_are_clear() {
+    let o = ktrdr(&["data", "gaps", "MSFT", "1h", "--session", "overnight"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("regular, extended"), "{err}");
+    let o = ktrdr(&["data", "gaps", "NOPE", "1h"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("NOPE"));
+}
+
+#[test]
+fn validate_reports_affected_bars_and_exits_3() {
+    let o = ktrdr(&["data", "validate", "MSFT", "1h"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = text(&o);
+    let row = |kind: &str| {
+        out.lines()
+            .find(|l| l.starts_with(kind))
+            .unwrap_or_else(|| panic!("no {kind} row in {out}"))
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(row("outside_session "), "13244");
+    assert_eq!(row("misaligned "), "2800");
+    // Examples carry the file line: the file's first data row is line 2.
+    assert!(out.contains("line      2  2013-12-31 00:30:00"), "{out}");
+}
+
+#[test]
+fn validate_clean_file_exits_0() {
+    let o = ktrdr(&["data", "validate", "MSFT", "1d", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["rows"], 11);
+    assert_eq!(doc["has_problems"], false);
+    assert_eq!(doc["issues"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn validate_repair_writes_a_clean_copy_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("MSFT_1h.csv");
+    let o = ktrdr(&[
+        "data",
+        "validate",
+        "MSFT",
+        "1h",
+        "--repair",
+        "--drop-outside-session",
+        "--drop-misaligned",
+        "--output",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["repair"]["output_bars"], 4714);
+    // The repaired copy validates clean of session problems.
+    let o = Command::new(env!("CARGO_BIN_EXE_ktrdr"))
+        .args(["--data-dir", dir.path().to_str().unwrap()])
+        .args(["data", "validate", "MSFT", "1h", "--format", "json"])
+        .env("KTRDR_HOME", dir.path())
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["rows"], 4714);
+    let kinds: Vec<&str> = doc["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        !kinds.contains(&"outside_session") && !kinds.contains(&"misaligned"),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn validate_output_needs_repair() {
+    let o = ktrdr(&["data", "validate", "MSFT", "1h", "--output", "/tmp/x.csv"]);
+    // A usage error (clap's status 2), not "issues found".
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--repair"));
+}

@@ -1,0 +1,41 @@
+//! The runner's error type.
+
+use crate::cancel::DuplicateOperation;
+use crate::registry::{OperationStatus, Owner, RegistryError};
+
+/// What [`Operations`](super::Operations) can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OperationsError {
+    /// No operation has this id.
+    #[error("operation {id} not found")]
+    NotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// The operation has already ended, so it cannot be cancelled.
+    #[error("operation {id} has already ended ({status}); nothing to cancel")]
+    AlreadyFinished {
+        /// The operation.
+        id: String,
+        /// Its terminal status.
+        status: OperationStatus,
+    },
+    /// The operation is active but run by another process, which alone can stop it.
+    #[error("operation {id} runs in process {} on {}, not in this one", owner.pid, owner.host)]
+    NotOwned {
+        /// The operation.
+        id: String,
+        /// Who runs it.
+        owner: Owner,
+    },
+    /// The generated id is already in use in this process.
+    #[error(transparent)]
+    Duplicate(#[from] DuplicateOperation),
+    /// `run` was called outside a tokio runtime.
+    #[error("operations must be started from inside a tokio runtime")]
+    NoRuntime,
+    /// The registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}

@@ -1,0 +1,284 @@
+//! The task that owns one operation's lifecycle, from `pending` to its terminal status.
+//!
+//! Invariants:
+//! 1. The terminal status is written here and nowhere else, once, with a compare-and-set; the
+//!    only other writers are [`mark_cancelling`] (to `cancelling`, from here or
+//!    `Operations::cancel`) and `SqliteRegistry::interrupt_dead_owners` (to `interrupted`, only
+//!    once this process is dead).
+//! 2. `cancelling` turns into `cancelled` only after the work task has ended (its `JoinHandle`
+//!    resolved), so "cancelled" means "stopped".
+//! 3. Once the token is cancelled, any ending except a panic is `cancelled`: a late success
+//!    keeps its summary as what was kept, a late error is kept as the error.
+//! 4. The registration (and so the id in the coordinator) lives until the terminal status is
+//!    written, so a cancel racing the end either lands or sees the terminal status.
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinError;
+use tokio::time::Instant;
+
+use super::history;
+use super::{Inner, OperationContext, OperationError, OperationOutcome};
+use crate::cancel::{CancelReason, CancellationToken, Registration};
+use crate::eta::EtaKey;
+use crate::progress::ProgressHandle;
+use crate::registry::OperationStatus::{self, *};
+use crate::registry::{RegistryError, TransitionPatch};
+
+/// Progress reaches the registry at most this often (plus the final state), so a chatty
+/// operation costs the database a few writes per second, not one per update.
+pub(super) const PERSIST_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Everything the supervisor needs besides the work.
+pub(super) struct Supervised {
+    pub(super) registration: Registration,
+    pub(super) progress: ProgressHandle,
+    pub(super) eta_key: Option<EtaKey>,
+    pub(super) metadata: Value,
+    pub(super) outcome: watch::Sender<Option<OperationOutcome>>,
+}
+
+/// How the work ended, before it is written down.
+enum Ending {
+    Completed(Value),
+    Failed(String),
+    Cancelled {
+        reason: CancelReason,
+        kept: Option<Value>,
+        error: Option<String>,
+    },
+}
+
+pub(super) async fn supervise<F, Fut>(inner: Arc<Inner>, op: Supervised, work: F)
+where
+    F: FnOnce(OperationContext) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Value, OperationError>> + Send + 'static,
+{
+    let id = op.registration.id().to_owned();
+    let token = op.registration.token().clone();
+    let mut took = None;
+    let start = inner
+        .registry
+        .transition(&id, &[Pending], Running, &TransitionPatch::default());
+    let ending = match start {
+        Ok(()) => {
+            let progress = op.progress.clone();
+            let ctx = OperationContext {
+                id: id.clone(),
+                token: token.clone(),
+                progress,
+            };
+            let started = Instant::now();
+            let work = tokio::spawn(async move { work(ctx).await });
+            let result = watch_work(&inner, &id, &token, &op.progress, work).await;
+            took = Some(started.elapsed());
+            classify(result, &token)
+        }
+        // Cancelled before it started: the work never runs.
+        Err(RegistryError::Conflict {
+            actual: Cancelling, ..
+        }) => {
+            let reason = token.reason().unwrap_or(CancelReason::User);
+            Ending::Cancelled {
+                reason,
+                kept: None,
+                error: None,
+            }
+        }
+        Err(error) => Ending::Failed(format!("could not record the start: {error}")),
+    };
+    let outcome = record_ending(&inner, &id, &token, &op.progress, ending);
+    drop(op.registration);
+    // Only a recorded success teaches the estimator; a cancelled or failed run's duration says
+    // nothing about how long the work takes.
+    if let (Completed, Some(history), Some(key), Some(took)) =
+        (outcome.status, &inner.history, &op.eta_key, took)
+    {
+        history::record_success(history.as_ref(), key, took, &op.metadata);
+    }
+    op.outcome.send_replace(Some(outcome));
+}
+
+/// Waits for the work while persisting progress (throttled) and reflecting a cancel as
+/// `cancelling` as soon as the token fires.
+async fn watch_work(
+    inner: &Inner,
+    id: &str,
+    token: &CancellationToken,
+    progress: &ProgressHandle,
+    mut work: tokio::task::JoinHandle<Result<Value, OperationError>>,
+) -> Result<Result<Value, OperationError>, JoinError> {
+    let mut updates = progress.subscribe();
+    let mut updates_open = true;
+    let mut cancel_seen = false;
+    let mut dirty = false;
+    let mut next_persist = Instant::now();
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut work => return result,
+            reason = token.cancelled(), if !cancel_seen => {
+                cancel_seen = true;
+                mark_cancelling(inner, id, reason);
+            }
+            // While a write is already due, further updates change nothing: the write reads
+            // the latest state, so the task need not wake for each one.
+            changed = updates.changed(), if updates_open && !dirty => match changed {
+                Ok(()) => dirty = true,
+                Err(_) => updates_open = false,
+            },
+            () = tokio::time::sleep_until(next_persist), if dirty => {}
+        }
+        if dirty && Instant::now() >= next_persist {
+            dirty = false;
+            next_persist = Instant::now() + PERSIST_INTERVAL;
+            if let Err(error) = inner.registry.update_progress(id, &updates.latest()) {
+                tracing::warn!(%id, %error, "could not persist progress");
+            }
+        }
+    }
+}
+
+/// `running → cancelling`; a conflict means someone (`Operations::cancel`) already did it.
+pub(super) fn mark_cancelling(inner: &Inner, id: &str, reason: CancelReason) {
+    let patch = TransitionPatch {
+        cancel_reason: Some(reason),
+        ..TransitionPatch::default()
+    };
+    match inner
+        .registry
+        .transition(id, &[Pending, Running], Cancelling, &patch)
+    {
+        Ok(()) | Err(RegistryError::Conflict { .. }) => {}
+        Err(error) => tracing::error!(%id, %error, "could not record the cancel request"),
+    }
+}
+
+fn classify(
+    result: Result<Result<Value, OperationError>, JoinError>,
+    token: &CancellationToken,
+) -> Ending {
+    let cancelled = token.reason();
+    match (result, cancelled) {
+        (Ok(Ok(summary)), None) => Ending::Completed(summary),
+        (Ok(Ok(summary)), Some(reason)) => Ending::Cancelled {
+            reason,
+            kept: Some(summary),
+            error: None,
+        },
+        (Ok(Err(OperationError::Cancelled(c))), reason) => Ending::Cancelled {
+            reason: reason.unwrap_or(c.reason),
+            kept: None,
+            error: None,
+        },
+        (Ok(Err(OperationError::Failed(message))), None) => Ending::Failed(message),
+        (Ok(Err(OperationError::Failed(message))), Some(reason)) => Ending::Cancelled {
+            reason,
+            kept: None,
+            error: Some(message),
+        },
+        (Err(join), _) if join.is_panic() => {
+            Ending::Failed(format!("panicked: {}", panic_message(join.into_panic())))
+        }
+        (Err(_), _) => Ending::Failed("the work task was aborted".to_owned()),
+    }
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map_or_else(|| "(no message)".to_owned(), |s| (*s).to_owned()),
+    }
+}
+
+/// Writes the terminal status (exactly once) and returns the outcome as recorded.
+fn record_ending(
+    inner: &Inner,
+    id: &str,
+    token: &CancellationToken,
+    progress: &ProgressHandle,
+    ending: Ending,
+) -> OperationOutcome {
+    let (status, expected, patch): (OperationStatus, &[OperationStatus], TransitionPatch) =
+        match ending {
+            Ending::Completed(summary) => {
+                progress.complete();
+                (
+                    Completed,
+                    &[Running],
+                    TransitionPatch {
+                        result_summary: Some(summary),
+                        ..Default::default()
+                    },
+                )
+            }
+            Ending::Failed(message) => {
+                progress.fail(message.clone());
+                (
+                    Failed,
+                    &[Pending, Running, Cancelling],
+                    TransitionPatch {
+                        error: Some(message),
+                        ..Default::default()
+                    },
+                )
+            }
+            Ending::Cancelled {
+                reason,
+                kept,
+                error,
+            } => (
+                Cancelled,
+                &[Pending, Running, Cancelling],
+                TransitionPatch {
+                    cancel_reason: Some(reason),
+                    result_summary: kept,
+                    error,
+                    ..Default::default()
+                },
+            ),
+        };
+    let mut patch = TransitionPatch {
+        progress: Some(progress.snapshot()),
+        ..patch
+    };
+    let mut status = status;
+    let mut result = inner.registry.transition(id, expected, status, &patch);
+    if let Err(RegistryError::Conflict {
+        actual: Cancelling, ..
+    }) = result
+    {
+        // A cancel landed between the work's success and this write: the operation was asked to
+        // stop before it was recorded as done, so it ends cancelled, keeping what it produced.
+        // Whoever wrote `cancelling` cancelled the token first, so its reason is there.
+        status = Cancelled;
+        patch.cancel_reason = token.reason();
+        result = inner
+            .registry
+            .transition(id, &[Cancelling], Cancelled, &patch);
+    }
+    if let Err(error) = result {
+        tracing::error!(%id, %status, %error, "could not record the end of the operation");
+        // Someone else wrote a terminal status (only `interrupt_dead_owners` may, wrongly
+        // believing this process dead): report what the registry says, not what was meant.
+        if let RegistryError::Conflict { actual, .. } = error {
+            if actual.is_terminal() {
+                status = actual;
+            }
+        }
+    }
+    OperationOutcome {
+        id: id.to_owned(),
+        status,
+        result_summary: patch.result_summary,
+        error: patch.error,
+        cancel_reason: patch.cancel_reason,
+    }
+}

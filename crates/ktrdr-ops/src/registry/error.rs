@@ -1,0 +1,101 @@
+//! The registry's error type.
+
+use std::path::PathBuf;
+
+use super::OperationStatus;
+
+/// What can go wrong in a [`Registry`](super::Registry).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// No operation has this id.
+    #[error("operation {id} not found")]
+    NotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// An operation with this id is already recorded.
+    #[error("operation {id} already exists")]
+    Duplicate {
+        /// The id.
+        id: String,
+    },
+    /// The compare-and-set failed: the operation was not in any of the expected statuses (for
+    /// example a completion arriving after a cancel).
+    #[error("operation {id} is {actual}, not one of {expected:?}, so it cannot become {to}")]
+    Conflict {
+        /// The operation.
+        id: String,
+        /// Its status as read right after the failed compare-and-set.
+        actual: OperationStatus,
+        /// The statuses the caller expected.
+        expected: Vec<OperationStatus>,
+        /// The status the caller asked for.
+        to: OperationStatus,
+    },
+    /// The caller asked for a move the state machine forbids (a bug in the caller).
+    #[error("illegal operation transition {from} -> {to}")]
+    IllegalTransition {
+        /// One of the expected statuses.
+        from: OperationStatus,
+        /// The requested status.
+        to: OperationStatus,
+    },
+    /// A transition named no expected status.
+    #[error("a transition to {to} must name at least one expected status")]
+    NoExpectedStatus {
+        /// The requested status.
+        to: OperationStatus,
+    },
+    /// A record given to `insert` breaks an invariant.
+    #[error("invalid operation record {id:?}: {reason}")]
+    InvalidRecord {
+        /// The record's id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A stored row could not be read back.
+    #[error("corrupt operation row {id:?}, column {column}: {reason}")]
+    Corrupt {
+        /// The row's id (or its sequence number if the id itself is unreadable).
+        id: String,
+        /// The column.
+        column: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A value could not be encoded as JSON for storage.
+    #[error("cannot encode {column} of operation {id} as JSON: {source}")]
+    Encode {
+        /// The operation.
+        id: String,
+        /// The column.
+        column: &'static str,
+        /// The encoder's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The database failed.
+    #[error("operations database {path}: {source}")]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer ktrdr.
+    #[error(
+        "operations database {path} has schema version {found}; this ktrdr supports up to \
+         {supported}"
+    )]
+    SchemaTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The version found.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+}

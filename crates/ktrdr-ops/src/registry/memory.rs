@@ -1,0 +1,175 @@
+//! An in-memory [`Registry`], for tests and for processes that need no persistence.
+//!
+//! Invariants:
+//! 1. Every record lives in `Inner::records` under its id, with the sequence number it was
+//!    inserted with; sequence numbers only grow, so they order records created in the same
+//!    microsecond.
+//! 2. The one mutex guards all of it, so a compare-and-set is a read and a write under one lock
+//!    acquisition. No user code runs under the lock.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use super::record::now;
+use super::{
+    check_transition, cleanup_cutoff, OperationFilter, OperationList, OperationRecord,
+    OperationStatus, Registry, RegistryError, TransitionPatch,
+};
+use crate::progress::ProgressState;
+
+/// A [`Registry`] in memory. Records vanish with it.
+#[derive(Debug, Default)]
+pub struct MemoryRegistry {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next_seq: u64,
+    records: HashMap<String, (u64, OperationRecord)>,
+}
+
+impl MemoryRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every mutation below completes before anything can panic, so a poisoned map is
+        // still consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Registry for MemoryRegistry {
+    fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError> {
+        if let Some(reason) = record.invariant_violation() {
+            return Err(RegistryError::InvalidRecord {
+                id: record.id.clone(),
+                reason,
+            });
+        }
+        let mut inner = self.lock();
+        if inner.records.contains_key(&record.id) {
+            return Err(RegistryError::Duplicate {
+                id: record.id.clone(),
+            });
+        }
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner
+            .records
+            .insert(record.id.clone(), (seq, record.clone()));
+        Ok(())
+    }
+
+    fn transition(
+        &self,
+        id: &str,
+        expected: &[OperationStatus],
+        to: OperationStatus,
+        patch: &TransitionPatch,
+    ) -> Result<(), RegistryError> {
+        check_transition(expected, to)?;
+        let mut inner = self.lock();
+        let (_, record) = inner
+            .records
+            .get_mut(id)
+            .ok_or_else(|| RegistryError::NotFound { id: id.to_owned() })?;
+        if !expected.contains(&record.status) {
+            return Err(RegistryError::Conflict {
+                id: id.to_owned(),
+                actual: record.status,
+                expected: expected.to_vec(),
+                to,
+            });
+        }
+        let now = now();
+        record.status = to;
+        record.updated_at = now;
+        if to == OperationStatus::Running && record.started_at.is_none() {
+            record.started_at = Some(now);
+        }
+        if to.is_terminal() {
+            record.finished_at = Some(now);
+        }
+        if let Some(progress) = &patch.progress {
+            record.progress = Some(progress.clone());
+        }
+        if let Some(summary) = &patch.result_summary {
+            record.result_summary = Some(summary.clone());
+        }
+        if let Some(error) = &patch.error {
+            record.error = Some(error.clone());
+        }
+        if let Some(reason) = &patch.cancel_reason {
+            record.cancel_reason = Some(reason.clone());
+        }
+        Ok(())
+    }
+
+    fn update_progress(&self, id: &str, progress: &ProgressState) -> Result<bool, RegistryError> {
+        let mut inner = self.lock();
+        let (_, record) = inner
+            .records
+            .get_mut(id)
+            .ok_or_else(|| RegistryError::NotFound { id: id.to_owned() })?;
+        if record.status.is_terminal() {
+            return Ok(false);
+        }
+        record.progress = Some(progress.clone());
+        record.updated_at = now();
+        Ok(true)
+    }
+
+    fn get(&self, id: &str) -> Result<Option<OperationRecord>, RegistryError> {
+        Ok(self
+            .lock()
+            .records
+            .get(id)
+            .map(|(_, record)| record.clone()))
+    }
+
+    fn list(&self, filter: &OperationFilter) -> Result<OperationList, RegistryError> {
+        let inner = self.lock();
+        let active_count = inner
+            .records
+            .values()
+            .filter(|(_, r)| r.status.is_active())
+            .count();
+        let mut matching: Vec<&(u64, OperationRecord)> = inner
+            .records
+            .values()
+            .filter(|(_, r)| filter.matches(r))
+            .collect();
+        matching.sort_unstable_by(|(sa, a), (sb, b)| {
+            b.created_at.cmp(&a.created_at).then_with(|| sb.cmp(sa))
+        });
+        let total_count = matching.len();
+        let operations = matching
+            .into_iter()
+            .skip(filter.offset)
+            .take(filter.limit.unwrap_or(usize::MAX))
+            .map(|(_, r)| r.clone())
+            .collect();
+        Ok(OperationList {
+            operations,
+            total_count,
+            active_count,
+        })
+    }
+
+    fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {
+        let Some(cutoff) = cleanup_cutoff(older_than) else {
+            return Ok(0);
+        };
+        let mut inner = self.lock();
+        let before = inner.records.len();
+        inner.records.retain(|_, (_, r)| {
+            !(r.status.is_terminal() && r.finished_at.is_some_and(|f| f <= cutoff))
+        });
+        Ok(before - inner.records.len())
+    }
+}

@@ -1,0 +1,573 @@
+//! Black-box tests of the operation runner: lifecycle, cancellation, panics, progress
+//! persistence and ETA history, on the in-memory and SQLite registries.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ktrdr_ops::cancel::CancelReason;
+use ktrdr_ops::cancel::CancellationToken;
+use ktrdr_ops::eta::{DurationRecord, EtaHistory, EtaKey, MemoryEtaHistory};
+use ktrdr_ops::operations::{OperationError, Operations, OperationsError};
+use ktrdr_ops::progress::ProgressState;
+use ktrdr_ops::progress::StepPlan;
+use ktrdr_ops::registry::OperationStatus::*;
+use ktrdr_ops::registry::{
+    MemoryRegistry, OperationFilter, OperationList, OperationRecord, OperationStatus, Owner,
+    Registry, RegistryError, SqliteRegistry, TransitionPatch,
+};
+use serde_json::{json, Value};
+use tokio::time::sleep;
+
+fn plan() -> StepPlan {
+    StepPlan::new([("fetch", 80), ("save", 20)]).unwrap()
+}
+
+fn memory_ops() -> (Operations, Arc<MemoryRegistry>) {
+    let registry = Arc::new(MemoryRegistry::new());
+    (Operations::new(registry.clone(), None), registry)
+}
+
+fn load_metadata() -> Value {
+    json!({"symbol": "AAPL", "timeframe": "1h", "mode": "tail"})
+}
+
+/// The ETA key the runner derives from [`load_metadata`].
+fn load_key() -> EtaKey {
+    EtaKey::new("data_load")
+        .unwrap()
+        .with_symbol("AAPL")
+        .unwrap()
+        .with_timeframe("1h")
+        .unwrap()
+        .with_mode("tail")
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn completed_operation_records_summary_timestamps_and_history() {
+    let registry = Arc::new(MemoryRegistry::new());
+    let history = Arc::new(MemoryEtaHistory::new());
+    for secs in [4.0, 5.0, 6.0] {
+        history
+            .record(&load_key(), DurationRecord::now(secs))
+            .unwrap();
+    }
+    let ops = Operations::new(registry.clone(), Some(history.clone()));
+    let handle = ops
+        .run("data_load", load_metadata(), plan(), |_ctx| async move {
+            sleep(Duration::from_secs(5)).await;
+            Ok(json!({"fetched_bars": 1400, "segments": 7}))
+        })
+        .unwrap();
+    assert!(handle.id().starts_with("op_data_load_"));
+    // The prior learned from the three earlier runs gives an ETA before any progress.
+    assert!(
+        handle.progress().snapshot().eta.is_some(),
+        "ETA seeded from history"
+    );
+
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.status, Completed);
+    assert_eq!(
+        outcome.result_summary,
+        Some(json!({"fetched_bars": 1400, "segments": 7}))
+    );
+    let record = registry.get(handle.id()).unwrap().unwrap();
+    assert_eq!(record.status, Completed);
+    assert_eq!(record.metadata, load_metadata());
+    assert_eq!(record.result_summary, outcome.result_summary);
+    assert!(record.started_at.is_some() && record.finished_at.is_some());
+    assert_eq!(record.owner, Owner::current());
+    let progress = record
+        .progress
+        .expect("final progress is stored with the terminal status");
+    assert_eq!(progress.percent, 100.0);
+
+    let records = history.records(&load_key()).unwrap();
+    assert_eq!(records.len(), 4);
+    let learned = &records[3];
+    assert!(
+        (learned.duration_secs - 5.0).abs() < 0.01,
+        "{}",
+        learned.duration_secs
+    );
+    assert_eq!(Value::Object(learned.context.clone()), load_metadata());
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_history_there_is_no_eta_before_progress() {
+    let registry = Arc::new(MemoryRegistry::new());
+    let history = Arc::new(MemoryEtaHistory::new());
+    let ops = Operations::new(registry, Some(history.clone()));
+    let handle = ops
+        .run("data_load", load_metadata(), plan(), |ctx| async move {
+            ctx.token.cancelled().await;
+            Ok(json!({}))
+        })
+        .unwrap();
+    assert_eq!(handle.progress().snapshot().eta, None);
+    ops.cancel(handle.id(), CancelReason::User).unwrap();
+    assert_eq!(handle.wait().await.status, Cancelled);
+    // A cancelled run teaches nothing.
+    assert!(history.records(&load_key()).unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_work_is_recorded_failed_and_teaches_nothing() {
+    let registry = Arc::new(MemoryRegistry::new());
+    let history = Arc::new(MemoryEtaHistory::new());
+    let ops = Operations::new(registry.clone(), Some(history.clone()));
+    let handle = ops
+        .run("data_load", load_metadata(), plan(), |_ctx| async move {
+            sleep(Duration::from_millis(30)).await;
+            Err(OperationError::failed("disk full while saving AAPL_1h.csv"))
+        })
+        .unwrap();
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.status, Failed);
+    let record = registry.get(handle.id()).unwrap().unwrap();
+    assert_eq!(
+        (record.status, record.error.as_deref()),
+        (Failed, Some("disk full while saving AAPL_1h.csv"))
+    );
+    assert_eq!(record.result_summary, None);
+    assert!(history.records(&load_key()).unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn panicking_work_is_recorded_failed_with_the_message() {
+    let (ops, registry) = memory_ops();
+    let handle = ops
+        .run("training", json!({}), plan(), |_ctx| async move {
+            sleep(Duration::from_millis(10)).await;
+            let bars: Vec<u32> = Vec::new();
+            if bars.is_empty() {
+                panic!("no bars for segment {}", 3);
+            }
+            Ok(json!({}))
+        })
+        .unwrap();
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.status, Failed);
+    let error = registry.get(handle.id()).unwrap().unwrap().error.unwrap();
+    assert!(
+        error.contains("panicked") && error.contains("no bars for segment 3"),
+        "{error}"
+    );
+    // The runner survives a panicking operation.
+    let next = ops
+        .run("training", json!({}), plan(), |_| async {
+            Ok(json!({"ok": true}))
+        })
+        .unwrap();
+    assert_eq!(next.wait().await.status, Completed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_mid_work_shows_cancelling_until_the_work_stops() {
+    let (ops, registry) = memory_ops();
+    let handle = ops
+        .run("data_load", load_metadata(), plan(), |ctx| async move {
+            let mut segments = 0;
+            loop {
+                if ctx.token.is_cancelled() {
+                    // Saving what was fetched takes a while; the operation must stay
+                    // `cancelling` meanwhile.
+                    sleep(Duration::from_secs(2)).await;
+                    return Ok(json!({ "segments_kept": segments }));
+                }
+                sleep(Duration::from_millis(100)).await;
+                segments += 1;
+            }
+        })
+        .unwrap();
+    sleep(Duration::from_millis(1050)).await;
+    assert_eq!(registry.get(handle.id()).unwrap().unwrap().status, Running);
+
+    let ack = ops.cancel(handle.id(), CancelReason::User).unwrap();
+    assert_eq!(
+        (ack.status, ack.reason.clone()),
+        (Cancelling, CancelReason::User)
+    );
+    assert!(handle.token().is_cancelled());
+    sleep(Duration::from_secs(1)).await;
+    let record = registry.get(handle.id()).unwrap().unwrap();
+    assert_eq!(
+        (record.status, record.cancel_reason),
+        (Cancelling, Some(CancelReason::User))
+    );
+    assert_eq!(record.finished_at, None);
+
+    // Cancelling twice is accepted and keeps the first reason.
+    let again = ops.cancel(handle.id(), CancelReason::Shutdown).unwrap();
+    assert_eq!(
+        (again.status, again.reason),
+        (Cancelling, CancelReason::User)
+    );
+
+    // Cancelled at 1.05 s: the segment in flight (the 11th) finishes, then the work stops.
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.status, Cancelled);
+    assert_eq!(outcome.cancel_reason, Some(CancelReason::User));
+    assert_eq!(outcome.result_summary, Some(json!({"segments_kept": 11})));
+    let record = registry.get(handle.id()).unwrap().unwrap();
+    assert_eq!(record.status, Cancelled);
+    assert_eq!(record.result_summary, Some(json!({"segments_kept": 11})));
+    assert!(record.finished_at.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn work_returning_cancelled_is_recorded_cancelled_not_failed() {
+    let (ops, registry) = memory_ops();
+    let handle = ops
+        .run("data_load", json!({}), plan(), |ctx| async move {
+            loop {
+                ctx.token.check()?;
+                sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .unwrap();
+    sleep(Duration::from_millis(55)).await;
+    // Cancelling through the handle's token (as a Ctrl-C handler would) is reflected too.
+    handle.token().cancel(CancelReason::Timeout);
+    let outcome = handle.wait().await;
+    assert_eq!(
+        (outcome.status, outcome.cancel_reason),
+        (Cancelled, Some(CancelReason::Timeout))
+    );
+    let record = registry.get(handle.id()).unwrap().unwrap();
+    assert_eq!(
+        (record.status, record.error, record.result_summary),
+        (Cancelled, None, None)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_after_cancel_is_cancelled_and_keeps_the_error() {
+    let (ops, registry) = memory_ops();
+    let handle = ops
+        .run("data_load", json!({}), plan(), |ctx| async move {
+            ctx.token.cancelled().await;
+            Err(OperationError::failed("connection reset while stopping"))
+        })
+        .unwrap();
+    sleep(Duration::from_millis(5)).await;
+    ops.cancel(handle.id(), CancelReason::User).unwrap();
+    assert_eq!(handle.wait().await.status, Cancelled);
+    let record = registry.get(handle.id()).unwrap().unwrap();
+    assert_eq!(
+        record.error.as_deref(),
+        Some("connection reset while stopping")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_before_start_never_runs_the_work() {
+    let (ops, registry) = memory_ops();
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    let handle = ops
+        .run("data_load", json!({}), plan(), move |_ctx| async move {
+            flag.store(true, Ordering::SeqCst);
+            Ok(json!({}))
+        })
+        .unwrap();
+    // On a current-thread runtime the supervisor has not run yet.
+    let ack = ops.cancel(handle.id(), CancelReason::User).unwrap();
+    assert_eq!(ack.status, Cancelling);
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.status, Cancelled);
+    assert!(!ran.load(Ordering::SeqCst));
+    assert_eq!(registry.get(handle.id()).unwrap().unwrap().started_at, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_is_refused_for_finished_unknown_and_foreign_operations() {
+    let (ops, registry) = memory_ops();
+    let handle = ops
+        .run("data_load", json!({}), plan(), |_| async {
+            Ok(json!({"n": 1}))
+        })
+        .unwrap();
+    handle.wait().await;
+    let err = ops.cancel(handle.id(), CancelReason::User).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OperationsError::AlreadyFinished {
+                status: Completed,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("already ended"), "{err}");
+    let record = registry.get(handle.id()).unwrap().unwrap();
+    assert_eq!((record.status, record.cancel_reason), (Completed, None));
+
+    let err = ops.cancel("op_nope", CancelReason::User).unwrap_err();
+    assert!(matches!(err, OperationsError::NotFound { .. }), "{err}");
+
+    let mut foreign = OperationRecord::pending("op_foreign", "training", json!({}));
+    foreign.owner = Owner {
+        pid: 4242,
+        host: "gpu-box.example".into(),
+        start_token: None,
+    };
+    registry.insert(&foreign).unwrap();
+    registry
+        .transition(
+            "op_foreign",
+            &[Pending],
+            Running,
+            &TransitionPatch::default(),
+        )
+        .unwrap();
+    let err = ops.cancel("op_foreign", CancelReason::User).unwrap_err();
+    assert!(matches!(err, OperationsError::NotOwned { .. }), "{err}");
+    assert!(err.to_string().contains("gpu-box.example"), "{err}");
+    assert_eq!(registry.get("op_foreign").unwrap().unwrap().status, Running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_all_stops_what_runs_and_spares_later_operations() {
+    let (ops, registry) = memory_ops();
+    let mut handles = Vec::new();
+    for _ in 0..3 {
+        handles.push(
+            ops.run("data_load", json!({}), plan(), |ctx| async move {
+                let reason = ctx.token.cancelled().await;
+                Err(OperationError::Cancelled(ktrdr_ops::cancel::Cancelled {
+                    reason,
+                }))
+            })
+            .unwrap(),
+        );
+    }
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(ops.cancel_all(CancelReason::Shutdown), 3);
+    ops.wait_idle().await;
+    for handle in &handles {
+        let record = registry.get(handle.id()).unwrap().unwrap();
+        assert_eq!(
+            (record.status, record.cancel_reason),
+            (Cancelled, Some(CancelReason::Shutdown))
+        );
+    }
+    let later = ops.run("data_load", json!({}), plan(), |ctx| async move {
+        ctx.token.check()?;
+        Ok(json!({"done": true}))
+    });
+    assert_eq!(later.unwrap().wait().await.status, Completed);
+    assert_eq!(ops.cancel_all(CancelReason::Shutdown), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn progress_reaches_the_registry_throttled_and_final() {
+    let (ops, registry) = memory_ops();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = ops
+        .run("data_load", json!({}), plan(), |ctx| async move {
+            sleep(Duration::from_secs(1)).await;
+            // The first step weighs 80 %: each eighth of it is 10 %.
+            ctx.progress.set_sub_progress(1, 8);
+            sleep(Duration::from_millis(10)).await;
+            ctx.progress.set_sub_progress(2, 8);
+            sleep(Duration::from_millis(10)).await;
+            ctx.progress.set_sub_progress(3, 8);
+            let _ = go_rx.await;
+            Ok(json!({}))
+        })
+        .unwrap();
+    let persisted = || {
+        registry
+            .get(handle.id())
+            .unwrap()
+            .unwrap()
+            .progress
+            .map(|p| p.percent)
+    };
+    sleep(Duration::from_millis(1100)).await;
+    // After a quiet second the first update is written at once; the next ones wait for the
+    // 250 ms interval.
+    assert_eq!(persisted(), Some(10.0));
+    sleep(Duration::from_millis(200)).await;
+    assert_eq!(persisted(), Some(30.0));
+    go_tx.send(()).unwrap();
+    handle.wait().await;
+    assert_eq!(persisted(), Some(100.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn operations_are_listed_newest_first_and_cleaned_up() {
+    let (ops, registry) = memory_ops();
+    let mut ids = Vec::new();
+    for (i, kind) in ["data_load", "training", "data_load"]
+        .into_iter()
+        .enumerate()
+    {
+        let handle = ops
+            .run(kind, json!({ "n": i }), plan(), |_| async { Ok(json!({})) })
+            .unwrap();
+        handle.wait().await;
+        ids.push(handle.id().to_owned());
+    }
+    let blocked = ops
+        .run("data_load", json!({}), plan(), |ctx| async move {
+            ctx.token.cancelled().await;
+            Ok(json!({}))
+        })
+        .unwrap();
+    sleep(Duration::from_millis(1)).await;
+    ids.push(blocked.id().to_owned());
+
+    let list = registry.list(&OperationFilter::default()).unwrap();
+    let listed: Vec<String> = list.operations.iter().map(|r| r.id.clone()).collect();
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(listed, newest_first);
+    assert_eq!((list.total_count, list.active_count), (4, 1));
+    let loads = registry
+        .list(&OperationFilter {
+            operation_type: Some("data_load".into()),
+            limit: Some(1),
+            offset: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        loads
+            .operations
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        [ids[2].as_str()]
+    );
+    assert_eq!(loads.total_count, 3);
+
+    assert_eq!(registry.cleanup(Duration::ZERO).unwrap(), 3);
+    assert_eq!(
+        registry
+            .list(&OperationFilter::default())
+            .unwrap()
+            .operations
+            .len(),
+        1
+    );
+    ops.cancel(blocked.id(), CancelReason::Shutdown).unwrap();
+    blocked.wait().await;
+}
+
+#[tokio::test]
+async fn sqlite_registry_keeps_runner_outcomes_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ktrdr.db");
+    let id = {
+        let ops = Operations::new(Arc::new(SqliteRegistry::open(&path).unwrap()), None);
+        let done = ops
+            .run("data_load", load_metadata(), plan(), |_| async {
+                Ok(json!({"fetched_bars": 12}))
+            })
+            .unwrap();
+        let outcome = done.wait().await;
+        assert_eq!(outcome.status, Completed);
+        done.id().to_owned()
+    };
+    let reopened = SqliteRegistry::open(&path).unwrap();
+    let record = reopened.get(&id).unwrap().unwrap();
+    assert_eq!(record.status, Completed);
+    assert_eq!(record.result_summary, Some(json!({"fetched_bars": 12})));
+    assert!(reopened.interrupted_at_open().is_empty());
+}
+
+#[test]
+fn run_outside_a_runtime_is_a_typed_error() {
+    let (ops, registry) = memory_ops();
+    let err = ops
+        .run("data_load", json!({}), plan(), |_| async { Ok(json!({})) })
+        .unwrap_err();
+    assert!(matches!(err, OperationsError::NoRuntime), "{err}");
+    assert_eq!(
+        registry
+            .list(&OperationFilter::default())
+            .unwrap()
+            .total_count,
+        0
+    );
+}
+
+/// A registry where a cancel from elsewhere (another thread, the API) lands exactly between the
+/// work's success and the runner's `completed` write: the tightest race there is.
+struct CancelRacesCompletion {
+    inner: MemoryRegistry,
+    token: std::sync::Mutex<Option<CancellationToken>>,
+}
+
+impl Registry for CancelRacesCompletion {
+    fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError> {
+        self.inner.insert(record)
+    }
+    fn transition(
+        &self,
+        id: &str,
+        expected: &[OperationStatus],
+        to: OperationStatus,
+        patch: &TransitionPatch,
+    ) -> Result<(), RegistryError> {
+        if to == Completed {
+            if let Some(token) = self.token.lock().unwrap().as_ref() {
+                token.cancel(CancelReason::Remote("api".into()));
+            }
+            let cancel = TransitionPatch {
+                cancel_reason: Some(CancelReason::Remote("api".into())),
+                ..TransitionPatch::default()
+            };
+            self.inner.transition(id, &[Running], Cancelling, &cancel)?;
+        }
+        self.inner.transition(id, expected, to, patch)
+    }
+    fn update_progress(&self, id: &str, progress: &ProgressState) -> Result<bool, RegistryError> {
+        self.inner.update_progress(id, progress)
+    }
+    fn get(&self, id: &str) -> Result<Option<OperationRecord>, RegistryError> {
+        self.inner.get(id)
+    }
+    fn list(&self, filter: &OperationFilter) -> Result<OperationList, RegistryError> {
+        self.inner.list(filter)
+    }
+    fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {
+        self.inner.cleanup(older_than)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_racing_the_completed_write_wins_and_keeps_the_summary() {
+    let registry = Arc::new(CancelRacesCompletion {
+        inner: MemoryRegistry::new(),
+        token: std::sync::Mutex::new(None),
+    });
+    let history = Arc::new(MemoryEtaHistory::new());
+    let ops = Operations::new(registry.clone(), Some(history.clone()));
+    let handle = ops
+        .run("data_load", load_metadata(), plan(), |_ctx| async move {
+            sleep(Duration::from_secs(1)).await;
+            Ok(json!({"fetched_bars": 99}))
+        })
+        .unwrap();
+    *registry.token.lock().unwrap() = Some(handle.token().clone());
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.status, Cancelled);
+    assert_eq!(outcome.result_summary, Some(json!({"fetched_bars": 99})));
+    assert_eq!(
+        outcome.cancel_reason,
+        Some(CancelReason::Remote("api".into()))
+    );
+    let record = registry.get(handle.id()).unwrap().unwrap();
+    assert_eq!(
+        (record.status, record.result_summary),
+        (Cancelled, Some(json!({"fetched_bars": 99})))
+    );
+    // It did not end as a success, so it teaches the estimator nothing.
+    assert!(history.records(&load_key()).unwrap().is_empty());
+}

@@ -1,0 +1,454 @@
+//! Black-box tests of the two registry stores, run against both through one suite.
+
+use std::time::Duration;
+
+use ktrdr_ops::cancel::CancelReason;
+use ktrdr_ops::progress::{ProgressHandle, ProgressState, StepPlan};
+use ktrdr_ops::registry::OperationStatus::{self, *};
+use ktrdr_ops::registry::{
+    MemoryRegistry, OperationFilter, OperationRecord, Owner, Registry, RegistryError,
+    SqliteRegistry, TransitionPatch,
+};
+use serde_json::json;
+use tempfile::TempDir;
+
+/// A progress snapshot at `percent` (each call has its own start time, so compare a snapshot
+/// with itself, not with another call's).
+fn sample_progress(id: &str, percent: u64) -> ProgressState {
+    let handle = ProgressHandle::new(id, StepPlan::new([("fetch", 100)]).unwrap());
+    handle.set_sub_progress(percent, 100);
+    handle.set_step_detail("segment 3/7");
+    let state = handle.snapshot();
+    assert!(
+        (state.percent - percent as f64).abs() < 1e-9,
+        "{}",
+        state.percent
+    );
+    state
+}
+
+fn pending(id: &str, kind: &str) -> OperationRecord {
+    OperationRecord::pending(id, kind, json!({"symbol": "AAPL", "timeframe": "1h"}))
+}
+
+fn none() -> TransitionPatch {
+    TransitionPatch::default()
+}
+
+/// A registry under test, with whatever keeps its storage alive.
+struct Store {
+    registry: Box<dyn Registry>,
+    _dir: Option<TempDir>,
+}
+
+fn memory() -> Store {
+    Store {
+        registry: Box::new(MemoryRegistry::new()),
+        _dir: None,
+    }
+}
+
+fn sqlite() -> Store {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = SqliteRegistry::open(dir.path().join("ktrdr.db")).unwrap();
+    Store {
+        registry: Box::new(registry),
+        _dir: Some(dir),
+    }
+}
+
+/// Runs a test body against both stores.
+macro_rules! both_stores {
+    ($($name:ident($reg:ident) $body:block)*) => {
+        mod memory_store { use super::*; $(#[test] fn $name() { let s = memory(); let $reg = &*s.registry; $body })* }
+        mod sqlite_store { use super::*; $(#[test] fn $name() { let s = sqlite(); let $reg = &*s.registry; $body })* }
+    };
+}
+
+both_stores! {
+    insert_then_get_returns_the_same_record(reg) {
+        let mut record = pending("op_a", "data_load");
+        record.progress = Some(sample_progress("op_a", 12));
+        record.cancel_reason = Some(CancelReason::Parent(Box::new(CancelReason::Remote("api".into()))));
+        reg.insert(&record).unwrap();
+        assert_eq!(reg.get("op_a").unwrap(), Some(record));
+        assert_eq!(reg.get("op_missing").unwrap(), None);
+    }
+
+    duplicate_ids_are_refused(reg) {
+        reg.insert(&pending("op_a", "data_load")).unwrap();
+        let err = reg.insert(&pending("op_a", "training")).unwrap_err();
+        assert!(matches!(err, RegistryError::Duplicate { ref id } if id == "op_a"), "{err}");
+        assert_eq!(reg.get("op_a").unwrap().unwrap().operation_type, "data_load");
+    }
+
+    records_breaking_invariants_are_refused(reg) {
+        let mut record = pending("op_a", "data_load");
+        record.status = Completed;
+        let err = reg.insert(&record).unwrap_err();
+        assert!(matches!(err, RegistryError::InvalidRecord { .. }), "{err}");
+        assert!(err.to_string().contains("finished_at"), "{err}");
+        assert_eq!(reg.get("op_a").unwrap(), None);
+    }
+
+    lifecycle_sets_timestamps_and_outcome(reg) {
+        reg.insert(&pending("op_a", "data_load")).unwrap();
+        reg.transition("op_a", &[Pending], Running, &none()).unwrap();
+        let running = reg.get("op_a").unwrap().unwrap();
+        assert_eq!(running.status, Running);
+        let started = running.started_at.expect("started_at set on running");
+        assert!(started >= running.created_at);
+        assert_eq!(running.finished_at, None);
+
+        let last = sample_progress("op_a", 100);
+        let patch = TransitionPatch {
+            result_summary: Some(json!({"fetched_bars": 1400, "segments": 7})),
+            progress: Some(last.clone()),
+            ..none()
+        };
+        reg.transition("op_a", &[Running], Completed, &patch).unwrap();
+        let done = reg.get("op_a").unwrap().unwrap();
+        assert_eq!(done.status, Completed);
+        assert_eq!(done.started_at, Some(started));
+        assert!(done.finished_at.unwrap() >= started);
+        assert_eq!(done.result_summary, Some(json!({"fetched_bars": 1400, "segments": 7})));
+        assert_eq!(done.progress, Some(last));
+        assert!(done.duration().unwrap() >= chrono::Duration::zero());
+    }
+
+    late_completion_cannot_overwrite_a_cancel(reg) {
+        reg.insert(&pending("op_a", "data_load")).unwrap();
+        reg.transition("op_a", &[Pending], Running, &none()).unwrap();
+        let cancel = TransitionPatch { cancel_reason: Some(CancelReason::User), ..none() };
+        reg.transition("op_a", &[Pending, Running], Cancelling, &cancel).unwrap();
+        let late = TransitionPatch { result_summary: Some(json!({"bars": 1})), ..none() };
+        let err = reg.transition("op_a", &[Running], Completed, &late).unwrap_err();
+        match err {
+            RegistryError::Conflict { actual, to, .. } => {
+                assert_eq!((actual, to), (Cancelling, Completed));
+            }
+            other => panic!("expected a conflict, got {other}"),
+        }
+        let kept = TransitionPatch { result_summary: Some(json!({"kept_bars": 600})), ..none() };
+        reg.transition("op_a", &[Cancelling], Cancelled, &kept).unwrap();
+        let finished = reg.get("op_a").unwrap().unwrap().finished_at;
+        // A second terminal write of any kind is refused and changes nothing.
+        for to in [Completed, Failed, Cancelled, Interrupted] {
+            let expected: Vec<OperationStatus> =
+                OperationStatus::ACTIVE.into_iter().filter(|s| s.can_become(to)).collect();
+            let err = reg.transition("op_a", &expected, to, &late).unwrap_err();
+            assert!(matches!(err, RegistryError::Conflict { actual: Cancelled, .. }), "{err}");
+        }
+        let record = reg.get("op_a").unwrap().unwrap();
+        assert_eq!(record.status, Cancelled);
+        assert_eq!(record.cancel_reason, Some(CancelReason::User));
+        assert_eq!(record.result_summary, Some(json!({"kept_bars": 600})));
+        assert_eq!(record.finished_at, finished);
+    }
+
+    illegal_and_malformed_transitions_are_refused(reg) {
+        reg.insert(&pending("op_a", "data_load")).unwrap();
+        let err = reg.transition("op_a", &[Pending], Completed, &none()).unwrap_err();
+        assert!(matches!(err, RegistryError::IllegalTransition { from: Pending, to: Completed }), "{err}");
+        let err = reg.transition("op_a", &[], Running, &none()).unwrap_err();
+        assert!(matches!(err, RegistryError::NoExpectedStatus { to: Running }), "{err}");
+        let err = reg.transition("op_nope", &[Pending], Running, &none()).unwrap_err();
+        assert!(matches!(err, RegistryError::NotFound { ref id } if id == "op_nope"), "{err}");
+        assert_eq!(reg.get("op_a").unwrap().unwrap().status, Pending);
+    }
+
+    progress_is_stored_only_while_active(reg) {
+        reg.insert(&pending("op_a", "data_load")).unwrap();
+        let forty = sample_progress("op_a", 40);
+        assert!(reg.update_progress("op_a", &forty).unwrap());
+        assert_eq!(reg.get("op_a").unwrap().unwrap().progress, Some(forty));
+        reg.transition("op_a", &[Pending], Running, &none()).unwrap();
+        let hundred = sample_progress("op_a", 100);
+        let last = TransitionPatch { progress: Some(hundred.clone()), ..none() };
+        reg.transition("op_a", &[Running], Completed, &last).unwrap();
+        assert!(!reg.update_progress("op_a", &sample_progress("op_a", 55)).unwrap());
+        assert_eq!(reg.get("op_a").unwrap().unwrap().progress, Some(hundred));
+        let err = reg.update_progress("op_nope", &sample_progress("op_nope", 1)).unwrap_err();
+        assert!(matches!(err, RegistryError::NotFound { .. }), "{err}");
+    }
+
+    list_filters_orders_and_pages(reg) {
+        // Six operations, created in this order; even ones are data loads.
+        for i in 0..6 {
+            let kind = if i % 2 == 0 { "data_load" } else { "training" };
+            reg.insert(&pending(&format!("op_{i}"), kind)).unwrap();
+        }
+        reg.transition("op_0", &[Pending], Running, &none()).unwrap();
+        reg.transition("op_0", &[Running], Completed, &none()).unwrap();
+        reg.transition("op_1", &[Pending], Running, &none()).unwrap();
+        reg.transition("op_2", &[Pending], Failed, &none()).unwrap();
+        reg.transition("op_3", &[Pending], Cancelling, &none()).unwrap();
+
+        let ids = |filter: OperationFilter| -> (Vec<String>, usize, usize) {
+            let list = reg.list(&filter).unwrap();
+            (list.operations.into_iter().map(|r| r.id).collect(), list.total_count, list.active_count)
+        };
+        let all = ids(OperationFilter::default());
+        assert_eq!(all.0, ["op_5", "op_4", "op_3", "op_2", "op_1", "op_0"]);
+        assert_eq!((all.1, all.2), (6, 4));
+
+        let page = ids(OperationFilter { limit: Some(2), offset: 1, ..Default::default() });
+        assert_eq!(page, (vec!["op_4".to_owned(), "op_3".to_owned()], 6, 4));
+        let beyond = ids(OperationFilter { offset: 10, ..Default::default() });
+        assert_eq!(beyond, (vec![], 6, 4));
+
+        let active = ids(OperationFilter { active_only: true, ..Default::default() });
+        assert_eq!(active.0, ["op_5", "op_4", "op_3", "op_1"]);
+        let loads = ids(OperationFilter { operation_type: Some("data_load".into()), ..Default::default() });
+        assert_eq!((loads.0, loads.1), (vec!["op_4".into(), "op_2".into(), "op_0".into()], 3));
+        let active_loads = ids(OperationFilter {
+            operation_type: Some("data_load".into()),
+            active_only: true,
+            ..Default::default()
+        });
+        assert_eq!(active_loads.0, ["op_4"]);
+        let failed = ids(OperationFilter { status: Some(Failed), ..Default::default() });
+        assert_eq!(failed.0, ["op_2"]);
+        let none_match = ids(OperationFilter { status: Some(Completed), active_only: true, ..Default::default() });
+        assert_eq!(none_match, (vec![], 0, 4));
+    }
+
+    list_orders_by_creation_time_not_insertion(reg) {
+        let mut old = pending("op_old", "data_load");
+        old.created_at -= chrono::Duration::hours(1);
+        reg.insert(&pending("op_new", "data_load")).unwrap();
+        reg.insert(&old).unwrap();
+        let list = reg.list(&OperationFilter::default()).unwrap();
+        let ids: Vec<&str> = list.operations.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["op_new", "op_old"]);
+    }
+
+    cleanup_removes_only_old_terminal_records(reg) {
+        let mut old = pending("op_old", "data_load");
+        old.status = Completed;
+        old.created_at -= chrono::Duration::days(3);
+        old.finished_at = Some(old.created_at + chrono::Duration::minutes(5));
+        reg.insert(&old).unwrap();
+        reg.insert(&pending("op_recent", "data_load")).unwrap();
+        reg.transition("op_recent", &[Pending], Running, &none()).unwrap();
+        reg.transition("op_recent", &[Running], Completed, &none()).unwrap();
+        reg.insert(&pending("op_active", "data_load")).unwrap();
+
+        assert_eq!(reg.cleanup(Duration::from_secs(24 * 3600)).unwrap(), 1);
+        assert_eq!(reg.get("op_old").unwrap(), None);
+        assert!(reg.get("op_recent").unwrap().is_some());
+        assert_eq!(reg.cleanup(Duration::ZERO).unwrap(), 1);
+        assert_eq!(reg.get("op_recent").unwrap(), None);
+        assert_eq!(reg.get("op_active").unwrap().unwrap().status, Pending);
+        assert_eq!(reg.cleanup(Duration::MAX).unwrap(), 0);
+    }
+}
+
+#[test]
+fn sqlite_records_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/ktrdr.db");
+    let record = {
+        let reg = SqliteRegistry::open(&path).unwrap();
+        reg.insert(&pending("op_a", "data_load")).unwrap();
+        reg.transition("op_a", &[Pending], Running, &none())
+            .unwrap();
+        let patch = TransitionPatch {
+            result_summary: Some(json!({"fetched_bars": 3})),
+            ..none()
+        };
+        reg.transition("op_a", &[Running], Completed, &patch)
+            .unwrap();
+        reg.get("op_a").unwrap().unwrap()
+    };
+    let reg = SqliteRegistry::open(&path).unwrap();
+    assert_eq!(reg.get("op_a").unwrap(), Some(record));
+    assert!(reg.interrupted_at_open().is_empty());
+}
+
+#[test]
+fn sqlite_open_interrupts_operations_of_dead_local_processes_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ktrdr.db");
+    {
+        let reg = SqliteRegistry::open(&path).unwrap();
+        let me = Owner::current();
+        // Linux caps pids at 2^22, so this owner cannot be running.
+        let dead = Owner {
+            pid: 999_999_999,
+            ..me.clone()
+        };
+        let remote = Owner {
+            host: "gpu-box.example".into(),
+            pid: 999_999_999,
+            ..me.clone()
+        };
+        for (id, owner, status) in [
+            ("op_dead_running", &dead, Running),
+            ("op_dead_cancelling", &dead, Cancelling),
+            ("op_dead_pending", &dead, Pending),
+            ("op_mine", &me, Running),
+            ("op_remote", &remote, Running),
+        ] {
+            let mut record = pending(id, "data_load");
+            record.owner = owner.clone();
+            reg.insert(&record).unwrap();
+            if status != Pending {
+                reg.transition(id, &[Pending], status, &none()).unwrap();
+            }
+        }
+        let mut done = pending("op_dead_done", "data_load");
+        done.owner = dead.clone();
+        reg.insert(&done).unwrap();
+        reg.transition("op_dead_done", &[Pending], Failed, &none())
+            .unwrap();
+    }
+    let reg = SqliteRegistry::open(&path).unwrap();
+    let mut interrupted = reg.interrupted_at_open().to_vec();
+    interrupted.sort();
+    assert_eq!(
+        interrupted,
+        ["op_dead_cancelling", "op_dead_pending", "op_dead_running"]
+    );
+    let status = |id| reg.get(id).unwrap().unwrap();
+    let record = status("op_dead_running");
+    assert_eq!(record.status, Interrupted);
+    assert!(record.finished_at.is_some());
+    assert!(record.error.unwrap().contains("999999999"));
+    assert_eq!(status("op_mine").status, Running);
+    assert_eq!(status("op_remote").status, Running);
+    assert_eq!(status("op_dead_done").status, Failed);
+    // Nothing left to interrupt: a second sweep changes nothing.
+    assert!(reg.interrupt_dead_owners().unwrap().is_empty());
+}
+
+#[test]
+fn sqlite_corrupt_rows_are_typed_errors_naming_row_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ktrdr.db");
+    let reg = SqliteRegistry::open(&path).unwrap();
+    reg.insert(&pending("op_bad_status", "data_load")).unwrap();
+    reg.insert(&pending("op_bad_json", "data_load")).unwrap();
+    reg.insert(&pending("op_bad_time", "data_load")).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute(
+        "UPDATE operations SET status = 'done' WHERE id = 'op_bad_status'",
+        [],
+    )
+    .unwrap();
+    raw.execute(
+        "UPDATE operations SET metadata = '{oops' WHERE id = 'op_bad_json'",
+        [],
+    )
+    .unwrap();
+    raw.execute(
+        "UPDATE operations SET created_at = 'yesterday' WHERE id = 'op_bad_time'",
+        [],
+    )
+    .unwrap();
+
+    for (id, column) in [
+        ("op_bad_status", "status"),
+        ("op_bad_json", "metadata"),
+        ("op_bad_time", "created_at"),
+    ] {
+        match reg.get(id) {
+            Err(RegistryError::Corrupt {
+                id: row,
+                column: col,
+                ..
+            }) => {
+                assert_eq!((row.as_str(), col), (id, column));
+            }
+            other => panic!("{id}: expected a corrupt-row error, got {other:?}"),
+        }
+    }
+    let err = reg.list(&OperationFilter::default()).unwrap_err();
+    assert!(err.to_string().contains("corrupt operation row"), "{err}");
+    // A CAS against a row with an unknown status reports it too, and changes nothing.
+    let err = reg
+        .transition("op_bad_status", &[Pending], Running, &none())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::Corrupt {
+                column: "status",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn sqlite_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ktrdr.db");
+    drop(SqliteRegistry::open(&path).unwrap());
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute(
+        "UPDATE schema_version SET version = 99 WHERE component = 'operations'",
+        [],
+    )
+    .unwrap();
+    let err = SqliteRegistry::open(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::SchemaTooNew {
+                found: 99,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn sqlite_cas_holds_across_connections() {
+    // Two registries on one file (as two processes would have): for each operation one thread
+    // completes while another cancels; exactly one terminal outcome wins, and it is consistent.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ktrdr.db");
+    let setup = SqliteRegistry::open(&path).unwrap();
+    let ids: Vec<String> = (0..40).map(|i| format!("op_{i}")).collect();
+    for id in &ids {
+        setup.insert(&pending(id, "data_load")).unwrap();
+        setup.transition(id, &[Pending], Running, &none()).unwrap();
+    }
+    let completer = {
+        let (path, ids) = (path.clone(), ids.clone());
+        std::thread::spawn(move || {
+            let reg = SqliteRegistry::open(&path).unwrap();
+            ids.iter()
+                .filter(|id| reg.transition(id, &[Running], Completed, &none()).is_ok())
+                .count()
+        })
+    };
+    let canceller = {
+        let (path, ids) = (path.clone(), ids.clone());
+        std::thread::spawn(move || {
+            let reg = SqliteRegistry::open(&path).unwrap();
+            let mut won = 0;
+            for id in ids.iter().rev() {
+                if reg
+                    .transition(id, &[Pending, Running], Cancelling, &none())
+                    .is_ok()
+                {
+                    reg.transition(id, &[Cancelling], Cancelled, &none())
+                        .unwrap();
+                    won += 1;
+                }
+            }
+            won
+        })
+    };
+    let (completed, cancelled) = (completer.join().unwrap(), canceller.join().unwrap());
+    assert_eq!(completed + cancelled, ids.len());
+    let list = setup.list(&OperationFilter::default()).unwrap();
+    let count = |s| list.operations.iter().filter(|r| r.status == s).count();
+    assert_eq!((count(Completed), count(Cancelled)), (completed, cancelled));
+    assert!(list.operations.iter().all(|r| r.finished_at.is_some()));
+}
