@@ -265,6 +265,11 @@ fn an_inverted_range_is_an_error() {
     )
     .unwrap_err();
     assert!(matches!(err, GapError::InvalidRange { .. }));
+    assert!(
+        err.to_string()
+            .contains("start 2025-01-02 00:00:00 is not before end 2025-01-01 00:00:00"),
+        "{err}"
+    );
 }
 
 // ---- the real IB files ----

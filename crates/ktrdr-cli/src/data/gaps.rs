@@ -2,7 +2,7 @@
 
 use std::io::{BufWriter, Write};
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use clap::{Args, ValueEnum};
 use ktrdr_data::calendar::{Calendar, CalendarMap, SessionHours};
 use ktrdr_data::gaps::{analyze, Gap, GapKind, GapOptions, GapReport};
@@ -88,10 +88,31 @@ pub(crate) fn run(a: GapsArgs, store: &BarStore) -> anyhow::Result<()> {
     } else {
         SessionHours::Regular
     });
+    // Bounds left open default to the stored bars; say which bound went wrong, in dates.
+    let start = lo.or(series.first_ts());
+    let end = hi.map(|h| h + 1).or(series.last_ts().map(|t| t + 1));
+    let (Some(start), Some(end)) = (start, end) else {
+        bail!("{sym} {tf} has no bars stored; give --start and --end to see what a range lacks");
+    };
+    if start >= end {
+        match (lo, hi) {
+            (Some(l), None) => bail!(
+                "--start {} is after the last stored bar ({}); give --end as well",
+                format_timestamp_human(l),
+                format_timestamp_human(end - 1)
+            ),
+            (None, Some(h)) => bail!(
+                "--end {} is before the first stored bar ({}); give --start as well",
+                format_timestamp_human(h),
+                format_timestamp_human(start)
+            ),
+            _ => {}
+        }
+    }
     let opts = GapOptions {
         hours,
-        start: lo.or(series.first_ts()),
-        end: hi.map(|h| h + 1).or(series.last_ts().map(|t| t + 1)),
+        start: Some(start),
+        end: Some(end),
         head: None,
     };
     let report = analyze(&series, calendar, tf, &opts)

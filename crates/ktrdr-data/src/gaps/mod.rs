@@ -34,7 +34,7 @@ use chrono::{Datelike, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{Calendar, CalendarError, SessionHours};
-use crate::types::{BarSeries, Timeframe};
+use crate::types::{format_timestamp_human, BarSeries, Timeframe};
 use grid::Slot;
 
 /// What an interval without bars is.
@@ -126,7 +126,11 @@ pub enum GapError {
     #[error(transparent)]
     Calendar(#[from] CalendarError),
     /// The analysed range is empty or inverted.
-    #[error("invalid range: start {start} is not before end {end}")]
+    #[error(
+        "invalid range: start {} is not before end {} (UTC)",
+        format_timestamp_human(*start),
+        format_timestamp_human(*end)
+    )]
     InvalidRange {
         /// Start of the range (unix seconds).
         start: i64,
