@@ -240,6 +240,20 @@ fn unsorted_files_load_sorted_and_raw_rows_keep_file_order() {
     assert_eq!(order, vec![(2, t0 + 7200), (3, t0), (4, t0 + 7200)]);
     let (_, report) = raw.into_series();
     assert_eq!((report.out_of_order, report.duplicates), (1, 1));
+    // A file whose last row is before its first: the range is the series', not the file's ends.
+    write_file(
+        dir.path(),
+        "R_1h.csv",
+        "timestamp,open,high,low,close,volume
+         2025-01-01T05:00:00Z,2,2,2,2,2
+         2025-01-01T09:00:00Z,0,0,0,0,0
+         2025-01-01T01:00:00Z,9,9,9,9,9
+",
+    );
+    let range = store.date_range(&sym("R"), Timeframe::H1).unwrap().unwrap();
+    assert_eq!((range.first, range.last), (t0 + 3600, t0 + 9 * 3600));
+    let info = store.series_info(&sym("R"), Timeframe::H1).unwrap();
+    assert_eq!((info.range, info.rows), (Some(range), 3));
     // The first write through the store is a rewrite (invariant 5), which sorts the file and
     // drops the shadowed duplicate.
     let rep = store

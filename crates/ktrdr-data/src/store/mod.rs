@@ -209,8 +209,10 @@ impl BarStore {
     }
 
     /// First and last timestamp, from the header, the first data line and the file's tail only
-    /// (no full read). `None` for a file with no rows. Trusts file order: the store always
-    /// writes sorted files, and the validator reports foreign files that are not.
+    /// (no full read). `None` for a file with no rows. Trusts file order (the store always
+    /// writes sorted files, and the validator reports foreign files that are not), except when
+    /// the first row is after the last: then the file is parsed whole and the true ends are
+    /// returned.
     pub fn date_range(
         &self,
         symbol: &Symbol,
@@ -522,6 +524,14 @@ fn read_range(file: &mut File, len: u64, path: &Path) -> Result<Option<DateRange
     let tail_start = len.saturating_sub(PROBE);
     let tail = read_at(file, tail_start, len - tail_start, path)?;
     let last = last_row(&tail, tail_start, &header, path, file)?.map_or(first, |(ts, _)| ts);
+    if last < first {
+        // Provably unsorted (a foreign file): the ends of the file are not the ends of the
+        // series, so pay for a full parse rather than report a backwards range.
+        let (series, _) = parse_series(&read_at(file, 0, len, path)?, path)?;
+        if let (Some(first), Some(last)) = (series.first_ts(), series.last_ts()) {
+            return Ok(Some(DateRange { first, last }));
+        }
+    }
     Ok(Some(DateRange { first, last }))
 }
 
