@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ktrdr_ops::cancel::CancelReason;
 use ktrdr_ops::cancel::CancellationToken;
-use ktrdr_ops::eta::{DurationRecord, EtaHistory, EtaKey, MemoryEtaHistory};
+use ktrdr_ops::eta::{DurationRecord, EtaHistory, EtaKey, MemoryEtaHistory, SqliteEtaHistory};
 use ktrdr_ops::operations::{OperationError, Operations, OperationsError};
 use ktrdr_ops::progress::ProgressState;
 use ktrdr_ops::progress::StepPlan;
@@ -464,7 +464,12 @@ async fn sqlite_registry_keeps_runner_outcomes_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ktrdr.db");
     let id = {
-        let ops = Operations::new(Arc::new(SqliteRegistry::open(&path).unwrap()), None);
+        // The registry and the ETA history share the one kernel database file.
+        let history = Arc::new(SqliteEtaHistory::open(&path).unwrap());
+        let ops = Operations::new(
+            Arc::new(SqliteRegistry::open(&path).unwrap()),
+            Some(history),
+        );
         let done = ops
             .run("data_load", load_metadata(), plan(), |_| async {
                 Ok(json!({"fetched_bars": 12}))
@@ -479,6 +484,10 @@ async fn sqlite_registry_keeps_runner_outcomes_across_reopen() {
     assert_eq!(record.status, Completed);
     assert_eq!(record.result_summary, Some(json!({"fetched_bars": 12})));
     assert!(reopened.interrupted_at_open().is_empty());
+    // The success taught the history in the same file, and it survives the process.
+    let history = SqliteEtaHistory::open(&path).unwrap();
+    assert_eq!(history.records(&load_key()).unwrap().len(), 1);
+    assert!(history.prior(&load_key()).unwrap().is_some());
 }
 
 #[test]

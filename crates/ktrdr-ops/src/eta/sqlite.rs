@@ -103,22 +103,35 @@ impl SqliteEtaHistory {
         key: &str,
         record: &DurationRecord,
     ) -> Result<(), EtaError> {
-        let context = serde_json::Value::Object(record.context.clone()).to_string();
-        tx.execute(
+        // Serialised in place (no clone into a `Value`); a map of JSON values with string keys
+        // cannot fail to encode, but an error would still be reported, not unwrapped.
+        let context =
+            serde_json::to_string(&record.context).map_err(|e| EtaError::InvalidRecord {
+                key: key.to_owned(),
+                reason: format!("context cannot be encoded: {e}"),
+            })?;
+        tx.prepare_cached(
             "INSERT INTO eta_history (key, duration_secs, finished_at, context) VALUES (?1, ?2, ?3, ?4)",
-            params![key, record.duration_secs, record.finished_at.timestamp_micros(), context],
         )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                key,
+                record.duration_secs,
+                record.finished_at.timestamp_micros(),
+                context
+            ])
+        })
         .map_err(|e| self.db_err(e))?;
         Ok(())
     }
 
     fn prune(&self, tx: &rusqlite::Transaction<'_>, key: &str) -> Result<(), EtaError> {
-        tx.execute(
+        tx.prepare_cached(
             "DELETE FROM eta_history WHERE key = ?1 AND id NOT IN (
                  SELECT id FROM eta_history WHERE key = ?1
                  ORDER BY finished_at DESC, id DESC LIMIT ?2)",
-            params![key, self.keep as i64],
         )
+        .and_then(|mut stmt| stmt.execute(params![key, self.keep as i64]))
         .map_err(|e| self.db_err(e))?;
         Ok(())
     }
