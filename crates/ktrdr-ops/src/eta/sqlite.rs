@@ -126,10 +126,14 @@ impl SqliteEtaHistory {
     }
 
     fn prune(&self, tx: &rusqlite::Transaction<'_>, key: &str) -> Result<(), EtaError> {
+        // Deletes what is at or below the first record past the newest `keep`: two short walks
+        // of the `(key, finished_at, id)` index. (`id NOT IN (newest keep)` built a temporary
+        // list and scanned the key's rows on every write: 38 of a record's 73 µs.) With `keep`
+        // records or fewer the subquery is NULL and nothing is deleted.
         tx.prepare_cached(
-            "DELETE FROM eta_history WHERE key = ?1 AND id NOT IN (
-                 SELECT id FROM eta_history WHERE key = ?1
-                 ORDER BY finished_at DESC, id DESC LIMIT ?2)",
+            "DELETE FROM eta_history WHERE key = ?1 AND (finished_at, id) <= (
+                 SELECT finished_at, id FROM eta_history WHERE key = ?1
+                 ORDER BY finished_at DESC, id DESC LIMIT 1 OFFSET ?2)",
         )
         .and_then(|mut stmt| stmt.execute(params![key, self.keep as i64]))
         .map_err(|e| self.db_err(e))?;
@@ -286,6 +290,14 @@ mod tests {
             .map(|r| r.duration_secs)
             .collect();
         assert_eq!(got, [3.0, 4.0, 5.0]);
+        // Ties on `finished_at` keep the later insertions, other keys are untouched.
+        let tied = EtaKey::new("tied").unwrap();
+        for d in [1.0, 2.0, 3.0, 4.0] {
+            h.record(&tied, rec(7, 0, d)).unwrap();
+        }
+        let got: Vec<f64> = h.durations(&tied).unwrap();
+        assert_eq!(got, [2.0, 3.0, 4.0]);
+        assert_eq!(h.records(&coarse).unwrap().len(), 3);
         let exact = coarse.clone().with_symbol("X").unwrap();
         // Weighted median of [3, 4, 5] with weights 1, 2, 3.
         assert_eq!(h.prior(&exact).unwrap().unwrap().duration_secs, 4.0);
