@@ -34,10 +34,12 @@
 //!    validator reports it).
 //!
 //! 5. Readers never create files (a data directory may be read-only or shared). A reader that
-//!    finds no lock file reads without a lock; that is safe because the writer that creates the
-//!    lock file never appends (it rewrites by rename), so the only changes an unlocked reader can
-//!    race with are renames, which it cannot observe half-done. Every later writer finds the lock
-//!    file, and so does every later reader.
+//!    finds no lock file reads without one, then looks again: if a lock file appeared meanwhile,
+//!    a writer may have been appending during the read, so it reads again under the shared
+//!    lock. An append needs the lock file to exist, so "absent before and after" means no append
+//!    overlapped the read; renames cannot be observed half-done anyway.
+//! 6. The writer that creates a series' lock file rewrites instead of appending, so a file from
+//!    elsewhere (the Python system's) is put in the canonical form by its first save.
 //!
 //! Lock order: one series lock at a time; never nested, never held across series.
 
@@ -215,26 +217,28 @@ impl BarStore {
         tf: Timeframe,
     ) -> Result<Option<DateRange>, StoreError> {
         let path = self.path(symbol, tf);
-        let _guard = lock::shared(&self.sidecars(symbol, tf).lock)?;
-        let mut file = self.open_series(symbol, tf, &path)?;
-        let len = self.committed_len(symbol, tf, &file, &path)?;
-        read_range(&mut file, len, &path)
+        self.read_consistently(symbol, tf, || {
+            let mut file = self.open_series(symbol, tf, &path)?;
+            let len = self.committed_len(symbol, tf, &file, &path)?;
+            read_range(&mut file, len, &path)
+        })
     }
 
     /// [`date_range`](Self::date_range) plus the real row count (a newline count over the file,
     /// no parsing) and the file size.
     pub fn series_info(&self, symbol: &Symbol, tf: Timeframe) -> Result<SeriesInfo, StoreError> {
         let path = self.path(symbol, tf);
-        let _guard = lock::shared(&self.sidecars(symbol, tf).lock)?;
-        let mut file = self.open_series(symbol, tf, &path)?;
-        let len = self.committed_len(symbol, tf, &file, &path)?;
-        let range = read_range(&mut file, len, &path)?;
-        let lines = count_lines(&mut file, len, &path)?;
-        Ok(SeriesInfo {
-            path,
-            range,
-            rows: lines.saturating_sub(1),
-            bytes: len,
+        self.read_consistently(symbol, tf, || {
+            let mut file = self.open_series(symbol, tf, &path)?;
+            let len = self.committed_len(symbol, tf, &file, &path)?;
+            let range = read_range(&mut file, len, &path)?;
+            let lines = count_lines(&mut file, len, &path)?;
+            Ok(SeriesInfo {
+                path: path.clone(),
+                range,
+                rows: lines.saturating_sub(1),
+                bytes: len,
+            })
         })
     }
 
@@ -384,21 +388,36 @@ impl BarStore {
         })
     }
 
+    /// Runs the read `f` under the shared lock, or without it when there is no lock file
+    /// (invariant 5).
+    fn read_consistently<T>(
+        &self,
+        symbol: &Symbol,
+        tf: Timeframe,
+        mut f: impl FnMut() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let lock_path = self.sidecars(symbol, tf).lock;
+        if let Some(_guard) = lock::shared(&lock_path)? {
+            return f();
+        }
+        let unlocked = f()?;
+        match lock::shared(&lock_path)? {
+            Some(_guard) => f(),
+            None => Ok(unlocked),
+        }
+    }
+
     fn read_committed(
         &self,
         symbol: &Symbol,
         tf: Timeframe,
         path: &Path,
     ) -> Result<Vec<u8>, StoreError> {
-        let _guard = lock::shared(&self.sidecars(symbol, tf).lock)?;
-        let mut file = self.open_series(symbol, tf, path)?;
-        let len = self.committed_len(symbol, tf, &file, path)?;
-        let mut buf = Vec::with_capacity(len as usize);
-        (&mut file)
-            .take(len)
-            .read_to_end(&mut buf)
-            .map_err(StoreError::io("read", path))?;
-        Ok(buf)
+        self.read_consistently(symbol, tf, || {
+            let mut file = self.open_series(symbol, tf, path)?;
+            let len = self.committed_len(symbol, tf, &file, path)?;
+            read_at(&mut file, 0, len, path)
+        })
     }
 }
 
