@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod calendar;
 mod data;
 mod output;
+mod progress_display;
 
 /// ktrdr: research platform for systematic traders.
 #[derive(Debug, Parser)]

@@ -323,7 +323,12 @@ impl DataManager {
             "provider": self.provider_info().map(|p| p.name),
         });
         let manager = self.clone();
-        ops.run(
+        let renderer = Arc::new(DataProgressRenderer::new(
+            request.symbol.clone(),
+            Some(request.timeframe),
+            request.mode,
+        ));
+        let handle = ops.run(
             OPERATION_KIND,
             metadata,
             Self::plan(request.mode),
@@ -334,7 +339,10 @@ impl DataManager {
                     .map_err(OperationError::failed)?;
                 serde_json::to_value(&summary).map_err(OperationError::failed)
             },
-        )
+        )?;
+        // Also set here, so a watcher that reads before the work starts sees our messages.
+        handle.progress().set_renderer(renderer);
+        Ok(handle)
     }
 
     /// Loads one series, reporting on `progress` (created with [`plan`](Self::plan) for the
