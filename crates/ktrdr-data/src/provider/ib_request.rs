@@ -254,7 +254,10 @@ impl IbContractSpec {
 fn split_pair(s: &str, base_len: usize) -> (String, String) {
     const SEPARATORS: [char; 3] = ['.', '-', '_'];
     let base = s.get(..base_len).unwrap_or(s).trim_end_matches(SEPARATORS);
-    let quote = s.get(base_len..).unwrap_or("").trim_start_matches(SEPARATORS);
+    let quote = s
+        .get(base_len..)
+        .unwrap_or("")
+        .trim_start_matches(SEPARATORS);
     (base.to_owned(), quote.to_owned())
 }
 
@@ -298,6 +301,66 @@ impl IbHistoricalRequest {
     }
 }
 
+/// A trading session read off IB's contract details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IbHours {
+    /// `HH:MM`, exchange time, of the first open session listed.
+    pub start: String,
+    /// `HH:MM`, exchange time, of the first open session listed.
+    pub end: String,
+    /// Weekdays (`0` = Monday) on which a listed session opens.
+    pub trading_days: Vec<u8>,
+}
+
+/// Reads IB's `tradingHours` / `liquidHours` (`20240108:0930-20240108:1600;20240113:CLOSED`,
+/// or the older `20090507:0700-1830,1830-2330`): the first open session's bounds and the
+/// weekdays with a session. `None` when no entry is open or none parses.
+///
+/// ```
+/// use ktrdr_data::provider::ib_request::parse_ib_hours;
+///
+/// let h = parse_ib_hours(&["20240106:CLOSED;20240108:0930-20240108:1600;20240109:0930-20240109:1600"]).unwrap();
+/// assert_eq!((h.start.as_str(), h.end.as_str()), ("09:30", "16:00"));
+/// assert_eq!(h.trading_days, [0, 1]);
+/// ```
+pub fn parse_ib_hours(entries: &[impl AsRef<str>]) -> Option<IbHours> {
+    let hhmm = |s: &str| {
+        let digits = s.get(s.len().checked_sub(4)?..)?;
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(format!("{}:{}", &digits[..2], &digits[2..]))
+    };
+    let mut first: Option<(String, String)> = None;
+    let mut days = Vec::new();
+    for entry in entries.iter().flat_map(|e| e.as_ref().split(';')) {
+        let Some((date, hours)) = entry.trim().split_once(':') else {
+            continue;
+        };
+        if hours.eq_ignore_ascii_case("CLOSED") {
+            continue;
+        }
+        let Ok(date) = chrono::NaiveDate::parse_from_str(date, "%Y%m%d") else {
+            continue;
+        };
+        let Some((open, close)) = hours.split(',').next().and_then(|r| r.split_once('-')) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (hhmm(open), hhmm(close)) else {
+            continue;
+        };
+        first.get_or_insert((open, close));
+        days.push(chrono::Datelike::weekday(&date).num_days_from_monday() as u8);
+    }
+    days.sort_unstable();
+    days.dedup();
+    first.map(|(start, end)| IbHours {
+        start,
+        end,
+        trading_days: days,
+    })
+}
+
 /// What an IB error means for a historical-data request.
 #[derive(Debug)]
 pub enum IbAnswer {
@@ -337,9 +400,7 @@ pub fn classify_ib_error(code: i32, message: &str) -> IbAnswer {
         200 => ProviderError::not_found(full()),
         321 => ProviderError::invalid_request(full()),
         354 | 10090 | 10167 | 10197 => ProviderError::fatal(full()),
-        326 | 366 | 502 | 504 | 507 | 1100 | 2103 | 2105 | 2107 => {
-            ProviderError::transient(full())
-        }
+        326 | 366 | 502 | 504 | 507 | 1100 | 2103 | 2105 | 2107 => ProviderError::transient(full()),
         _ => ProviderError::transient(full()),
     };
     IbAnswer::Error(error)
@@ -377,7 +438,12 @@ pub fn classify_ib_text(message: &str) -> IbAnswer {
         "unavailable",
     ]) {
         ProviderError::transient(message)
-    } else if has(&["invalid", "not available before", "not supported", "exceeds"]) {
+    } else if has(&[
+        "invalid",
+        "not available before",
+        "not supported",
+        "exceeds",
+    ]) {
         ProviderError::invalid_request(message)
     } else {
         ProviderError::fatal(message)
@@ -503,7 +569,10 @@ mod tests {
         assert!(!r.use_rth);
 
         let btc = IbContractSpec::for_symbol(&"BTC-USDT".parse().unwrap(), &calendars);
-        assert_eq!((btc.symbol.as_str(), btc.currency.as_str()), ("BTC", "USDT"));
+        assert_eq!(
+            (btc.symbol.as_str(), btc.currency.as_str()),
+            ("BTC", "USDT")
+        );
         assert_eq!(btc.what_to_show(), WhatToShow::AggTrades);
     }
 
@@ -558,5 +627,25 @@ mod tests {
         }
         assert_eq!(ib_code_in("errorCode=354 whatever"), Some(354));
         assert_eq!(ib_code_in("an error occurred"), None);
+    }
+
+    #[test]
+    fn ib_hours_in_both_formats() {
+        // FX: sessions from Sunday 17:15 to Monday 17:00 New York.
+        let fx = parse_ib_hours(&[
+            "20240107:1715-20240108:1700",
+            "20240108:1715-20240109:1700",
+            "20240113:CLOSED",
+        ])
+        .unwrap();
+        assert_eq!((fx.start.as_str(), fx.end.as_str()), ("17:15", "17:00"));
+        assert_eq!(fx.trading_days, [0, 6]);
+        let old = parse_ib_hours(&["20090507:0700-1830,1830-2330;20090508:0700-1830"]).unwrap();
+        assert_eq!((old.start.as_str(), old.end.as_str()), ("07:00", "18:30"));
+        assert_eq!(old.trading_days, [3, 4]);
+        assert!(parse_ib_hours(&["20240113:CLOSED"]).is_none());
+        assert!(parse_ib_hours(&["garbage", "2024:0930-1600"]).is_none());
+        let none: [&str; 0] = [];
+        assert!(parse_ib_hours(&none).is_none());
     }
 }

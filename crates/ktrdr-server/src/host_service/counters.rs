@@ -71,7 +71,10 @@ impl Counters {
     /// A data request was answered with an error.
     pub(crate) fn error(&self, text: &str) {
         self.errors.fetch_add(1, Ordering::Relaxed);
-        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(text.to_owned());
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(text.to_owned());
     }
 
     pub(crate) fn snapshot(&self) -> ServiceStats {
@@ -105,7 +108,10 @@ mod tests {
         c.error("second");
         drop(b);
         let s = c.snapshot();
-        assert_eq!((s.total_requests, s.error_count, s.active_requests), (2, 2, 0));
+        assert_eq!(
+            (s.total_requests, s.error_count, s.active_requests),
+            (2, 2, 0)
+        );
         assert_eq!(s.last_error.as_deref(), Some("second"));
     }
 }

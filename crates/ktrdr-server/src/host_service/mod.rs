@@ -111,6 +111,11 @@ impl HostService {
         }
     }
 
+    /// The provider's name, e.g. `sim (simulated data)`.
+    pub fn provider_name(&self) -> &str {
+        &self.state.provider_name
+    }
+
     /// The routes of the protocol, for embedding in another server or for tests.
     pub fn router(&self) -> Router {
         routes::router(self.state.clone())

@@ -60,7 +60,10 @@ async fn health(AxumState(state): AxumState<Shared>) -> Json<Health> {
 async fn health_detailed(AxumState(state): AxumState<Shared>) -> Json<DetailedHealth> {
     let stats = state.counters.snapshot();
     let mut pool = Map::new();
-    pool.insert("provider".into(), Value::String(state.provider_name.clone()));
+    pool.insert(
+        "provider".into(),
+        Value::String(state.provider_name.clone()),
+    );
     // The provider lives in this process: its "connection" is up while we answer.
     pool.insert("pool_initialized".into(), Value::Bool(true));
     if let Some(status) = &state.status {
@@ -104,7 +107,11 @@ impl Refusal {
         let text = match kind {
             // Keep IB's wording, so that any client (the Python one reads only the text)
             // recognises a pacing violation.
-            ErrorKind::Pacing if e.message().to_ascii_lowercase().contains("pacing violation") => {
+            ErrorKind::Pacing
+                if e.message()
+                    .to_ascii_lowercase()
+                    .contains("pacing violation") =>
+            {
                 e.message().to_owned()
             }
             ErrorKind::Pacing => format!(
@@ -161,7 +168,8 @@ fn parse_request_time(field: &str, s: &str, bound: Bound) -> Result<i64, Refusal
                 .map(|t| t.and_utc())
         })
         .or_else(|_| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d").map(|d| d.and_time(Default::default()).and_utc())
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(|d| d.and_time(Default::default()).and_utc())
         })
         .map_err(|_| {
             Refusal::invalid(format!(
@@ -376,17 +384,26 @@ mod tests {
             "2025-01-02 14:30:00",
             "2025-01-02T14:30:00.000Z",
         ] {
-            assert_eq!(parse_request_time("start", s, Bound::Start).ok(), Some(t), "{s}");
+            assert_eq!(
+                parse_request_time("start", s, Bound::Start).ok(),
+                Some(t),
+                "{s}"
+            );
         }
         // datetime.now().isoformat(): a fraction of a second.
         let s = "2025-01-02T14:30:00.123456+00:00";
-        assert_eq!(parse_request_time("start", s, Bound::Start).ok(), Some(t + 1));
+        assert_eq!(
+            parse_request_time("start", s, Bound::Start).ok(),
+            Some(t + 1)
+        );
         assert_eq!(parse_request_time("end", s, Bound::End).ok(), Some(t));
         assert_eq!(
             parse_request_time("start", "2025-01-02", Bound::Start).ok(),
             Some(1_735_776_000)
         );
-        let r = parse_request_time("end", "yesterday", Bound::End).err().unwrap();
+        let r = parse_request_time("end", "yesterday", Bound::End)
+            .err()
+            .unwrap();
         assert_eq!(r.kind, ErrorKind::InvalidRequest);
         assert!(r.text.contains("end \"yesterday\""), "{}", r.text);
     }

@@ -67,7 +67,9 @@ use self::wire::{
     HistoricalDataResponse, ValidationRequest, ValidationResponse,
 };
 use super::ib_request::{classify_ib_text, IbAnswer, DEFAULT_PACING_RETRY_AFTER};
-use super::{AssetType, DataProvider, ProviderError, ProviderInfo, SpanLimits, SymbolInfo, TimeRange};
+use super::{
+    AssetType, DataProvider, ProviderError, ProviderInfo, SpanLimits, SymbolInfo, TimeRange,
+};
 use crate::calendar::SessionHours;
 use crate::pacing::PacingRules;
 use crate::types::{format_timestamp, parse_timestamp, BarSeries, Symbol, Timeframe};
@@ -190,7 +192,10 @@ impl HostProvider {
         let text = text.unwrap_or_else(|| "the host service gave no reason".to_owned());
         let retry_after = retry_after_seconds
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map_or(self.config.default_pacing_retry_after, Duration::from_secs_f64);
+            .map_or(
+                self.config.default_pacing_retry_after,
+                Duration::from_secs_f64,
+            );
         let error = match kind {
             Some(ErrorKind::NotFound) => ProviderError::not_found(text),
             Some(ErrorKind::InvalidRequest) => ProviderError::invalid_request(text),
@@ -345,9 +350,7 @@ impl DataProvider for HostProvider {
             timeframe: timeframe.as_str().to_owned(),
             start: format_timestamp(range.start()),
             end: format_timestamp(range.end()),
-            instrument_type: self
-                .known_asset_type(symbol)
-                .map(|a| a.as_str().to_owned()),
+            instrument_type: self.known_asset_type(symbol).map(|a| a.as_str().to_owned()),
         };
         let request = HostRequest::post(routes::HISTORICAL)
             .json(&body)
@@ -424,7 +427,12 @@ mod tests {
         let text = |s: &str| Some(s.to_owned());
         // Our server's kind wins over the text.
         assert_eq!(
-            kind(p.refusal(Some(ErrorKind::Transient), text("pacing violation"), None, &t)),
+            kind(p.refusal(
+                Some(ErrorKind::Transient),
+                text("pacing violation"),
+                None,
+                &t
+            )),
             "transient"
         );
         // A Python server: only the text.
@@ -458,7 +466,12 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.retry_after(), Some(DEFAULT_PACING_RETRY_AFTER));
         let e = p
-            .refusal(Some(ErrorKind::Pacing), Some("x".into()), Some(f64::NAN), &t)
+            .refusal(
+                Some(ErrorKind::Pacing),
+                Some("x".into()),
+                Some(f64::NAN),
+                &t,
+            )
             .unwrap_err();
         assert_eq!(e.retry_after(), Some(DEFAULT_PACING_RETRY_AFTER));
     }

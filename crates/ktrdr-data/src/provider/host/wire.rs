@@ -410,7 +410,10 @@ mod tests {
         ])
         .unwrap();
         let data = encode_bars(&series);
-        assert!(data.starts_with(r#"{"2025-01-02T14:30:00.000Z":{"open":"#), "{data}");
+        assert!(
+            data.starts_with(r#"{"2025-01-02T14:30:00.000Z":{"open":"#),
+            "{data}"
+        );
         assert_eq!(decode_bars(&data).unwrap(), series);
     }
 
@@ -472,7 +475,10 @@ mod tests {
     fn non_finite_prices_are_refused_after_encoding() {
         let s = BarSeries::from_bars([bar(0, f64::NAN)]).unwrap();
         let e = decode_bars(&encode_bars(&s)).unwrap_err();
-        assert!(e.to_string().contains("bar 1970-01-01T00:00:00.000Z"), "{e}");
+        assert!(
+            e.to_string().contains("bar 1970-01-01T00:00:00.000Z"),
+            "{e}"
+        );
     }
 
     #[test]
