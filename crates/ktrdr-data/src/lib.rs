@@ -3,9 +3,11 @@
 
 pub mod calendar;
 pub mod gaps;
+pub mod manager;
 pub mod pacing;
 pub mod planner;
 pub mod provider;
+pub mod render;
 pub mod store;
 pub mod types;
 pub mod validate;

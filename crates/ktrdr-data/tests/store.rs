@@ -612,3 +612,29 @@ fn readers_never_create_files() {
         .collect();
     assert_eq!(names, ["AAPL_5m.csv"]);
 }
+
+#[test]
+fn row_counts_skip_blank_lines_in_every_line_ending() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = "2025-01-01,1,1,1,1,1\n\n2025-01-02,1,1,1,1,1\n\n\n2025-01-03,1,1,1,1,1";
+    write_file(
+        dir.path(),
+        "LF_1d.csv",
+        &format!("timestamp,open,high,low,close,volume\n{rows}"),
+    );
+    write_file(
+        dir.path(),
+        "CR_1d.csv",
+        &format!(
+            "timestamp,open,high,low,close,volume\r\n{}\r\n\r\n",
+            rows.replace('\n', "\r\n")
+        ),
+    );
+    let store = BarStore::new(dir.path());
+    for s in ["LF", "CR"] {
+        let info = store.series_info(&sym(s), Timeframe::D1).unwrap();
+        assert_eq!(info.rows, 3, "{s}");
+        assert_eq!(info.range.unwrap().last, ts("2025-01-03"), "{s}");
+        assert_eq!(store.load(&sym(s), Timeframe::D1).unwrap().len(), 3, "{s}");
+    }
+}

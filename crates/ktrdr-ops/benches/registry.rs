@@ -6,13 +6,19 @@
 //! - `lifecycle`: what the runner writes for every operation: insert `pending`, CAS to
 //!   `running`, CAS to `completed` with the summary (three writes);
 //! - `sqlite_floor`: the same three autocommit statements on a bare two-column table through the
-//!   same connection settings, i.e. what any SQLite registry pays on this machine.
+//!   same connection settings, i.e. what any SQLite registry pays on this machine;
+//! - `runner/*`: a whole `Operations::run` of empty work and `wait()` for its outcome (id,
+//!   coordinator, progress, two spawned tasks, the registry writes) on a current-thread runtime.
 //!
 //! The Python system's figure is 330 µs (it rewrote a pickle cache each time); target ≤ 50 µs.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use std::sync::Arc;
+
+use ktrdr_ops::operations::{OperationError, Operations};
+use ktrdr_ops::progress::StepPlan;
 use ktrdr_ops::registry::OperationStatus::{Completed, Pending, Running};
 use ktrdr_ops::registry::{
     MemoryRegistry, OperationRecord, Registry, SqliteRegistry, TransitionPatch,
@@ -91,5 +97,35 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn runner(c: &mut Criterion) {
+    let mut group = c.benchmark_group("runner");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stores: [(&str, Arc<dyn Registry>); 2] = [
+        (
+            "sqlite",
+            Arc::new(SqliteRegistry::open(dir.path().join("runner.db")).unwrap()),
+        ),
+        ("memory", Arc::new(MemoryRegistry::new())),
+    ];
+    for (store, registry) in stores {
+        let ops = Operations::new(registry, None);
+        group.bench_function(format!("{store}/run_and_wait"), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let plan = StepPlan::new([("work", 100)]).unwrap();
+                    let work = |_| async { Ok::<_, OperationError>(json!({"items": 1})) };
+                    let handle = ops.run("bench", json!({}), plan, work).unwrap();
+                    assert_eq!(handle.wait().await.status, Completed);
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, runner);
 criterion_main!(benches);

@@ -1,11 +1,12 @@
 //! The operation runner: one owner for the lifecycle of every long job.
 //!
 //! [`Operations::run`] records an operation `pending`, spawns its work on tokio with an
-//! [`OperationContext`] (id, [`CancellationToken`], [`ProgressHandle`] whose ETA is seeded from
-//! history), moves it to `running`, persists its progress at most every 250 ms, and writes its
-//! terminal status exactly once when the work ends: `completed` with the summary the work
-//! returned, `failed` with its error or panic message, `cancelled` with the reason (and what it
-//! kept). [`Operations::cancel`] shows `cancelling` until the work has really stopped.
+//! [`OperationContext`] (id, [`CancellationToken`](crate::cancel::CancellationToken),
+//! [`ProgressHandle`] whose ETA is seeded from history), moves it to `running`, persists its
+//! progress at most every 250 ms, and writes its terminal status exactly once when the work
+//! ends: `completed` with the summary the work returned, `failed` with its error or panic
+//! message, `cancelled` with the reason (and what it kept). [`Operations::cancel`] shows
+//! `cancelling` until the work has really stopped.
 //!
 //! ```
 //! use ktrdr_ops::operations::{OperationError, Operations};

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ktrdr_ops::cancel::CancelReason;
+use ktrdr_ops::cancel::CancellationToken;
 use ktrdr_ops::eta::{DurationRecord, EtaHistory, EtaKey, MemoryEtaHistory};
 use ktrdr_ops::operations::{OperationError, Operations, OperationsError};
+use ktrdr_ops::progress::ProgressState;
 use ktrdr_ops::progress::StepPlan;
 use ktrdr_ops::registry::OperationStatus::*;
 use ktrdr_ops::registry::{
-    MemoryRegistry, OperationFilter, OperationRecord, Owner, Registry, SqliteRegistry,
-    TransitionPatch,
+    MemoryRegistry, OperationFilter, OperationList, OperationRecord, OperationStatus, Owner,
+    Registry, RegistryError, SqliteRegistry, TransitionPatch,
 };
 use serde_json::{json, Value};
 use tokio::time::sleep;
@@ -493,4 +495,79 @@ fn run_outside_a_runtime_is_a_typed_error() {
             .total_count,
         0
     );
+}
+
+/// A registry where a cancel from elsewhere (another thread, the API) lands exactly between the
+/// work's success and the runner's `completed` write: the tightest race there is.
+struct CancelRacesCompletion {
+    inner: MemoryRegistry,
+    token: std::sync::Mutex<Option<CancellationToken>>,
+}
+
+impl Registry for CancelRacesCompletion {
+    fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError> {
+        self.inner.insert(record)
+    }
+    fn transition(
+        &self,
+        id: &str,
+        expected: &[OperationStatus],
+        to: OperationStatus,
+        patch: &TransitionPatch,
+    ) -> Result<(), RegistryError> {
+        if to == Completed {
+            if let Some(token) = self.token.lock().unwrap().as_ref() {
+                token.cancel(CancelReason::Remote("api".into()));
+            }
+            let cancel = TransitionPatch {
+                cancel_reason: Some(CancelReason::Remote("api".into())),
+                ..TransitionPatch::default()
+            };
+            self.inner.transition(id, &[Running], Cancelling, &cancel)?;
+        }
+        self.inner.transition(id, expected, to, patch)
+    }
+    fn update_progress(&self, id: &str, progress: &ProgressState) -> Result<bool, RegistryError> {
+        self.inner.update_progress(id, progress)
+    }
+    fn get(&self, id: &str) -> Result<Option<OperationRecord>, RegistryError> {
+        self.inner.get(id)
+    }
+    fn list(&self, filter: &OperationFilter) -> Result<OperationList, RegistryError> {
+        self.inner.list(filter)
+    }
+    fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {
+        self.inner.cleanup(older_than)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_racing_the_completed_write_wins_and_keeps_the_summary() {
+    let registry = Arc::new(CancelRacesCompletion {
+        inner: MemoryRegistry::new(),
+        token: std::sync::Mutex::new(None),
+    });
+    let history = Arc::new(MemoryEtaHistory::new());
+    let ops = Operations::new(registry.clone(), Some(history.clone()));
+    let handle = ops
+        .run("data_load", load_metadata(), plan(), |_ctx| async move {
+            sleep(Duration::from_secs(1)).await;
+            Ok(json!({"fetched_bars": 99}))
+        })
+        .unwrap();
+    *registry.token.lock().unwrap() = Some(handle.token().clone());
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.status, Cancelled);
+    assert_eq!(outcome.result_summary, Some(json!({"fetched_bars": 99})));
+    assert_eq!(
+        outcome.cancel_reason,
+        Some(CancelReason::Remote("api".into()))
+    );
+    let record = registry.get(handle.id()).unwrap().unwrap();
+    assert_eq!(
+        (record.status, record.result_summary),
+        (Cancelled, Some(json!({"fetched_bars": 99})))
+    );
+    // It did not end as a success, so it teaches the estimator nothing.
+    assert!(history.records(&load_key()).unwrap().is_empty());
 }

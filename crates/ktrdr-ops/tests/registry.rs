@@ -318,6 +318,8 @@ fn sqlite_open_interrupts_operations_of_dead_local_processes_only() {
     assert_eq!(status("op_mine").status, Running);
     assert_eq!(status("op_remote").status, Running);
     assert_eq!(status("op_dead_done").status, Failed);
+    // Nothing left to interrupt: a second sweep changes nothing.
+    assert!(reg.interrupt_dead_owners().unwrap().is_empty());
 }
 
 #[test]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{ProviderError, TimeRange};
 use crate::calendar::SessionHours;
 use crate::pacing::PacingRules;
+use crate::planner::ib_max_span;
 use crate::types::{Symbol, Timeframe};
 
 const DAY: i64 = 86_400;
@@ -48,22 +49,11 @@ pub struct SpanLimits {
 }
 
 impl SpanLimits {
-    /// Interactive Brokers' maximum duration per bar size: 1m 1 day, 5m 7 days, 15m 14 days,
-    /// 30m 30 days, 1h 30 days, 4h 120 days, 1d 365 days, 1w 730 days (host-service.md, the
-    /// Python `IbLimitsRegistry`), plus 2h 60 days (IB's "2 M" duration, as used by a working
-    /// IB loader, anchors.md §4.1; the Python table lacked 2h and rejected it).
+    /// Interactive Brokers' maximum duration per bar size, from the planner's table
+    /// ([`crate::planner::ib_max_span`]: 1m 1 day, 5m 7 days, … 1w 730 days), for every
+    /// timeframe.
     pub fn ib() -> Self {
-        Self::new([
-            (Timeframe::M1, DAY),
-            (Timeframe::M5, 7 * DAY),
-            (Timeframe::M15, 14 * DAY),
-            (Timeframe::M30, 30 * DAY),
-            (Timeframe::H1, 30 * DAY),
-            (Timeframe::H2, 60 * DAY),
-            (Timeframe::H4, 120 * DAY),
-            (Timeframe::D1, 365 * DAY),
-            (Timeframe::W1, 730 * DAY),
-        ])
+        Self::new(Timeframe::ALL.map(|tf| (tf, ib_max_span(tf))))
     }
 
     /// Limits from `(timeframe, max span in seconds)` pairs.

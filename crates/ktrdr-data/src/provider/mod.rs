@@ -94,6 +94,19 @@ impl TimeRange {
         Ok(TimeRange { start, end })
     }
 
+    /// The closed range of the half-open `[start, end)` (the planner's requests): `[start,
+    /// end - 1]`, since timestamps are whole seconds.
+    pub fn half_open(start: i64, end: i64) -> Result<Self, ProviderError> {
+        if start >= end {
+            return Err(ProviderError::invalid_request(format!(
+                "time range [{}, {}) is empty",
+                format_timestamp(start),
+                format_timestamp(end)
+            )));
+        }
+        Self::new(start, end - 1)
+    }
+
     /// First second of the range.
     pub fn start(&self) -> i64 {
         self.start
@@ -175,5 +188,9 @@ mod tests {
         assert_eq!((r.start(), r.end(), r.span()), (5, 7, 2));
         assert!(r.contains(5) && r.contains(7) && !r.contains(8));
         assert!(serde_json::from_str::<TimeRange>(r#"{"start":8,"end":7}"#).is_err());
+
+        let h = TimeRange::half_open(0, 3600).unwrap();
+        assert_eq!((h.start(), h.end()), (0, 3599));
+        assert!(TimeRange::half_open(5, 5).unwrap_err().is_invalid_request());
     }
 }

@@ -25,7 +25,7 @@ fn open(path: &Path) -> io::Result<File> {
 }
 
 /// Blocks until the exclusive lock is ours. The flag is true when this call created the lock
-/// file, i.e. no writer of this store has touched the series before (see invariant 5).
+/// file, i.e. no writer of this store has touched the series before (see invariant 6).
 pub(crate) fn exclusive(path: &Path) -> Result<(SeriesLock, bool), StoreError> {
     let (file, fresh) = match OpenOptions::new().write(true).create_new(true).open(path) {
         Ok(f) => (f, true),
@@ -50,8 +50,8 @@ pub(crate) fn try_exclusive(path: &Path) -> Result<Option<SeriesLock>, StoreErro
 }
 
 /// Blocks until a shared (reader) lock is ours. Readers never create files: without a lock
-/// file no writer of this store has touched the series yet, so there is no append to wait for
-/// (invariant 5), and `None` is returned. Same when the lock file is not readable to us.
+/// file `None` is returned and the caller follows invariant 5. Same when the lock file is not
+/// readable to us.
 pub(crate) fn shared(path: &Path) -> Result<Option<SeriesLock>, StoreError> {
     let file = match File::open(path) {
         Ok(f) => f,

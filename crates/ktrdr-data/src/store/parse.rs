@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::StoreError;
-use crate::types::time::parse_ts_bytes;
+use crate::types::time::{parse_date_bytes, parse_time_bytes, parse_ts_bytes};
 use crate::types::{Bar, BarSeries, OrderReport};
 
 /// What a column of the file holds.
@@ -189,10 +189,20 @@ pub(crate) fn parse_rows<S: RowSink>(
     sink: &mut S,
 ) -> Result<(), StoreError> {
     let canonical = header.is_canonical_order();
+    let mut days = DayCache::new();
     let mut pos = header.data_start;
     let mut line_no = 1u64;
     while pos < buf.len() {
         line_no += 1;
+        if canonical {
+            // One pass over the row, ending at its newline; anything unusual (or an error) goes
+            // through the line-based parser below, which has every slow path and error message.
+            if let Some((bar, next)) = fast_canonical_row(&buf[pos..], &mut days) {
+                sink.row(line_no, bar);
+                pos += next;
+                continue;
+            }
+        }
         let end = memchr_nl(buf, pos).unwrap_or(buf.len());
         let line = strip_cr(&buf[pos..end]);
         pos = end + 1;
@@ -200,7 +210,7 @@ pub(crate) fn parse_rows<S: RowSink>(
             continue;
         }
         let bar = if canonical {
-            parse_canonical_row(line)
+            parse_canonical_row(line, &mut days)
         } else {
             parse_mapped_row(line, &header.slots)
         }
@@ -208,6 +218,62 @@ pub(crate) fn parse_rows<S: RowSink>(
         sink.row(line_no, bar);
     }
     Ok(())
+}
+
+/// The fast path of a canonical row at the start of `rest`: plain decimals, a timestamp the
+/// day cache and [`parse_time_bytes`] accept, a `\n`, `\r\n` or the end of input after the
+/// volume. Returns the bar and the bytes consumed, or `None` to take the general path.
+#[inline]
+fn fast_canonical_row(rest: &[u8], days: &mut DayCache) -> Option<(Bar, usize)> {
+    // The two forms we meet most end at fixed offsets: `…:SSZ` (20 bytes, ours) and
+    // `…:SS+00:00` (25, the Python files'); other forms are searched for, within 40 bytes so a
+    // comma-less line cannot make the search run into the next one.
+    let comma = if rest.get(20) == Some(&b',') && rest[19] == b'Z' {
+        20
+    } else if rest.get(25) == Some(&b',') && rest[19] == b'+' {
+        25
+    } else {
+        let head = &rest[..rest.len().min(40)];
+        let c = head.iter().position(|&b| b == b',' || b == b'\n')?;
+        if head[c] != b',' {
+            return None;
+        }
+        c
+    };
+    let ts = days.parse(&rest[..comma]).ok()?;
+    let mut pos = comma + 1;
+    let open = fast_number(rest, &mut pos, false)?;
+    let high = fast_number(rest, &mut pos, false)?;
+    let low = fast_number(rest, &mut pos, false)?;
+    let close = fast_number(rest, &mut pos, false)?;
+    let volume = fast_number(rest, &mut pos, true)?;
+    Some((
+        Bar {
+            ts,
+            open,
+            high,
+            low,
+            close,
+            volume,
+        },
+        pos,
+    ))
+}
+
+/// A fast-path number at `*pos` ending at a comma, or (`last`) at the end of the line; moves
+/// `*pos` past the terminator.
+#[inline(always)]
+fn fast_number(rest: &[u8], pos: &mut usize, last: bool) -> Option<f64> {
+    let (v, stop) = scan_decimal(&rest[*pos..]);
+    let end = *pos + stop;
+    *pos = match (rest.get(end), last) {
+        (Some(b','), false) => end + 1,
+        (None, true) => end,
+        (Some(b'\n'), true) => end + 1,
+        (Some(b'\r'), true) if rest.get(end + 1) == Some(&b'\n') => end + 2,
+        _ => return None,
+    };
+    v
 }
 
 /// A row error before the file and line are attached.
@@ -241,27 +307,29 @@ impl RowError {
 pub(crate) fn parse_row(line: &[u8], header: &Header) -> Result<Bar, RowError> {
     let line = strip_cr(line);
     if header.is_canonical_order() {
-        parse_canonical_row(line)
+        parse_canonical_row(line, &mut DayCache::new())
     } else {
         parse_mapped_row(line, &header.slots)
     }
 }
 
-/// The common layout: `ts,open,high,low,close,volume`.
+/// The common layout: `ts,open,high,low,close,volume`, parsed in one pass: each number is
+/// scanned once and must end at the next comma; only unusual fields take the general path.
 #[inline]
-pub(crate) fn parse_canonical_row(line: &[u8]) -> Result<Bar, RowError> {
-    let mut fields = Fields { line, pos: 0 };
-    let ts_field = fields.next_field(Slot::Ts)?;
-    let ts = parse_ts_field(ts_field)?;
-    let open = parse_f64_field(fields.next_field(Slot::Open)?, Slot::Open)?;
-    let high = parse_f64_field(fields.next_field(Slot::High)?, Slot::High)?;
-    let low = parse_f64_field(fields.next_field(Slot::Low)?, Slot::Low)?;
-    let close = parse_f64_field(fields.next_field(Slot::Close)?, Slot::Close)?;
-    let volume = parse_f64_field(fields.next_field(Slot::Volume)?, Slot::Volume)?;
-    if fields.pos <= line.len() {
+pub(crate) fn parse_canonical_row(line: &[u8], days: &mut DayCache) -> Result<Bar, RowError> {
+    let comma = line.iter().position(|&b| b == b',');
+    let ts_end = comma.unwrap_or(line.len());
+    let ts = days.parse(&line[..ts_end])?;
+    let mut pos = ts_end + 1;
+    let open = next_number(line, &mut pos, Slot::Open, false)?;
+    let high = next_number(line, &mut pos, Slot::High, false)?;
+    let low = next_number(line, &mut pos, Slot::Low, false)?;
+    let close = next_number(line, &mut pos, Slot::Close, false)?;
+    let volume = next_number(line, &mut pos, Slot::Volume, true)?;
+    if pos <= line.len() {
         return Err(RowError::new(
             Slot::Extra,
-            &line[fields.pos.min(line.len())..],
+            &line[pos.min(line.len())..],
             "more fields than the header has",
         ));
     }
@@ -273,6 +341,72 @@ pub(crate) fn parse_canonical_row(line: &[u8]) -> Result<Bar, RowError> {
         close,
         volume,
     })
+}
+
+/// The number at `*pos`, which must end at a comma (or at the end of the line when `last`);
+/// advances `*pos` past the comma. `*pos > line.len()` means the line is used up.
+#[inline]
+fn next_number(line: &[u8], pos: &mut usize, slot: Slot, last: bool) -> Result<f64, RowError> {
+    let start = *pos;
+    if start > line.len() {
+        return Err(RowError::new(
+            slot,
+            b"",
+            "missing (fewer fields than the header has)",
+        ));
+    }
+    let rest = &line[start..];
+    let (fast, stop) = scan_decimal(rest);
+    if let Some(v) = fast {
+        match rest.get(stop) {
+            Some(b',') if !last => {
+                *pos = start + stop + 1;
+                return Ok(v);
+            }
+            None => {
+                *pos = start + stop + 1;
+                return Ok(v);
+            }
+            _ => {}
+        }
+    }
+    let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+    let v = parse_f64_field(&rest[..end], slot)?;
+    *pos = start + end + 1;
+    Ok(v)
+}
+
+/// Timestamps with the day of the previous row: rows of one day share their first ten bytes,
+/// so the calendar arithmetic runs once per day, not once per row.
+pub(crate) struct DayCache {
+    key: [u8; 10],
+    day_secs: i64,
+}
+
+impl DayCache {
+    pub(crate) fn new() -> Self {
+        // No valid date starts with a NUL byte, so the first row always misses.
+        DayCache {
+            key: [0; 10],
+            day_secs: 0,
+        }
+    }
+
+    #[inline]
+    fn parse(&mut self, f: &[u8]) -> Result<i64, RowError> {
+        if f.len() >= 10 && f[..10] == self.key {
+            if let Ok(t) = parse_time_bytes(f) {
+                return Ok(self.day_secs + t);
+            }
+        } else if let Ok(days) = parse_date_bytes(f) {
+            if let Ok(t) = parse_time_bytes(f) {
+                self.key.copy_from_slice(&f[..10]);
+                self.day_secs = days * 86_400;
+                return Ok(self.day_secs + t);
+            }
+        }
+        parse_ts_field(f)
+    }
 }
 
 fn parse_mapped_row(line: &[u8], slots: &[Slot]) -> Result<Bar, RowError> {
@@ -358,14 +492,24 @@ const POW10: [f64; 23] = [
 /// fast path), so the result equals `str::parse`. Everything else goes to `str::parse`.
 #[inline]
 pub(crate) fn parse_f64_field(f: &[u8], slot: Slot) -> Result<f64, RowError> {
-    let (neg, mut i) = match f.first() {
+    match scan_decimal(f) {
+        (Some(v), stop) if stop == f.len() => Ok(v),
+        _ => parse_f64_slow(f, slot),
+    }
+}
+
+/// Scans a plain decimal at the start of `s` and stops at the first byte that cannot continue
+/// it. Returns the value when the fast path applies, and where the scan stopped.
+#[inline(always)]
+fn scan_decimal(s: &[u8]) -> (Option<f64>, usize) {
+    let (neg, mut i) = match s.first() {
         Some(b'-') => (true, 1),
         Some(b'+') => (false, 1),
         _ => (false, 0),
     };
     let mut mant: u64 = 0;
     let mut digits = 0u32;
-    while let Some(&c) = f.get(i) {
+    while let Some(&c) = s.get(i) {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
             break;
@@ -375,9 +519,9 @@ pub(crate) fn parse_f64_field(f: &[u8], slot: Slot) -> Result<f64, RowError> {
         i += 1;
     }
     let mut frac = 0usize;
-    if f.get(i) == Some(&b'.') {
+    if s.get(i) == Some(&b'.') {
         i += 1;
-        while let Some(&c) = f.get(i) {
+        while let Some(&c) = s.get(i) {
             let d = c.wrapping_sub(b'0');
             if d > 9 {
                 break;
@@ -388,11 +532,12 @@ pub(crate) fn parse_f64_field(f: &[u8], slot: Slot) -> Result<f64, RowError> {
             i += 1;
         }
     }
-    if i == f.len() && digits > 0 && digits <= 19 && mant <= (1u64 << 53) && frac < POW10.len() {
+    if digits > 0 && digits <= 19 && mant <= (1u64 << 53) && frac < POW10.len() {
         let v = mant as f64 / POW10[frac];
-        return Ok(if neg { -v } else { v });
+        (Some(if neg { -v } else { v }), i)
+    } else {
+        (None, i)
     }
-    parse_f64_slow(f, slot)
 }
 
 #[cold]
@@ -498,9 +643,10 @@ mod tests {
         assert_eq!(rows[0].bar.close, 4.0);
         assert_eq!(rows[0].bar.open, 1.0);
         assert_eq!(rows[0].line, 2);
-        assert!(parse_canonical_row(b"2025-01-01,1,2,3,4").is_err());
-        assert!(parse_canonical_row(b"2025-01-01,1,2,3,4,5,6").is_err());
-        assert!(parse_canonical_row(b"2025-01-01,1,2,3,4,5,").is_err());
-        assert!(parse_canonical_row(b"2025-01-01,1,2,3,4,5").is_ok());
+        let c = &mut DayCache::new();
+        assert!(parse_canonical_row(b"2025-01-01,1,2,3,4", c).is_err());
+        assert!(parse_canonical_row(b"2025-01-01,1,2,3,4,5,6", c).is_err());
+        assert!(parse_canonical_row(b"2025-01-01,1,2,3,4,5,", c).is_err());
+        assert!(parse_canonical_row(b"2025-01-01,1,2,3,4,5", c).is_ok());
     }
 }

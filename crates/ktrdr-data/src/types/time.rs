@@ -101,6 +101,13 @@ fn expect(b: &[u8], i: usize, c: u8, what: &'static str) -> Result<(), &'static 
 /// The byte-level parser behind [`parse_timestamp`]; the error is the reason text.
 #[inline]
 pub(crate) fn parse_ts_bytes(b: &[u8]) -> Result<i64, &'static str> {
+    Ok(parse_date_bytes(b)? * 86_400 + parse_time_bytes(b)?)
+}
+
+/// Days since the epoch of the `YYYY-MM-DD` that starts `b`. Split from the time of day so the
+/// store can reuse the day of the previous row (most rows share it).
+#[inline]
+pub(crate) fn parse_date_bytes(b: &[u8]) -> Result<i64, &'static str> {
     if b.len() < 10 {
         return Err("too short");
     }
@@ -115,6 +122,13 @@ pub(crate) fn parse_ts_bytes(b: &[u8]) -> Result<i64, &'static str> {
     if day < 1 || day > days_in_month(year, month) {
         return Err("day out of range for the month");
     }
+    Ok(days_from_civil(year, month, day))
+}
+
+/// Seconds from midnight UTC of the date that starts `b`, from everything after the date:
+/// optional time of day, optional offset (subtracted, so the result may be negative).
+#[inline]
+pub(crate) fn parse_time_bytes(b: &[u8]) -> Result<i64, &'static str> {
     let mut secs = 0;
     let mut i = 10;
     if i < b.len() && (b[i] == b'T' || b[i] == b' ') {
@@ -169,7 +183,7 @@ pub(crate) fn parse_ts_bytes(b: &[u8]) -> Result<i64, &'static str> {
         }
         Some(_) => return Err("unexpected characters after the date/time"),
     };
-    Ok(days_from_civil(year, month, day) * 86_400 + secs - offset)
+    Ok(secs - offset)
 }
 
 fn is_leap(y: i64) -> bool {

@@ -44,27 +44,46 @@ pub(crate) fn find(returns: &[f64]) -> Vec<Outlier> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    let mut window = Vec::with_capacity(2 * HALF_WINDOW + 1);
+    // The window as a sorted vector, updated by one removal and one insertion per step
+    // (a memmove of at most 51 values), so the rolling median costs no selection per bar.
+    let mut sorted: Vec<f64> = Vec::with_capacity(2 * HALF_WINDOW + 1);
+    let mut scratch = Vec::with_capacity(2 * HALF_WINDOW + 1);
+    let (mut lo, mut hi) = (0, 0);
     for i in 0..n {
-        let lo = i.saturating_sub(HALF_WINDOW);
-        let hi = (i + HALF_WINDOW + 1).min(n);
-        window.clear();
-        window.extend_from_slice(&returns[lo..hi]);
-        let m = median(&mut window);
+        let (want_lo, want_hi) = (i.saturating_sub(HALF_WINDOW), (i + HALF_WINDOW + 1).min(n));
+        while hi < want_hi {
+            let at = sorted.partition_point(|x| x.total_cmp(&returns[hi]).is_lt());
+            sorted.insert(at, returns[hi]);
+            hi += 1;
+        }
+        while lo < want_lo {
+            let at = sorted.partition_point(|x| x.total_cmp(&returns[lo]).is_lt());
+            sorted.remove(at);
+            lo += 1;
+        }
+        let m = sorted_median(&sorted);
         // Cheap pre-check: even at the floor scale the return is unremarkable.
         if (returns[i] - m).abs() <= THRESHOLD * floor {
             continue;
         }
-        for r in &mut window {
-            *r = (*r - m).abs();
-        }
-        let scale = (MAD_TO_SIGMA * median(&mut window)).max(floor);
+        scratch.clear();
+        scratch.extend(sorted.iter().map(|r| (r - m).abs()));
+        let scale = (MAD_TO_SIGMA * median(&mut scratch)).max(floor);
         let score = (returns[i] - m) / scale;
         if score.abs() > THRESHOLD {
             out.push(Outlier { index: i, score });
         }
     }
     out
+}
+
+fn sorted_median(v: &[f64]) -> f64 {
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
 }
 
 /// Median by selection (reorders `v`); `v` must be non-empty and free of NaN.

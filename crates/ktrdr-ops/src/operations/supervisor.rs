@@ -2,8 +2,9 @@
 //!
 //! Invariants:
 //! 1. The terminal status is written here and nowhere else, once, with a compare-and-set; the
-//!    only other writers are `cancel` (to `cancelling`) and a later `SqliteRegistry::open` (to
-//!    `interrupted`, only if this process is dead).
+//!    only other writers are [`mark_cancelling`] (to `cancelling`, from here or
+//!    `Operations::cancel`) and `SqliteRegistry::interrupt_dead_owners` (to `interrupted`, only
+//!    once this process is dead).
 //! 2. `cancelling` turns into `cancelled` only after the work task has ended (its `JoinHandle`
 //!    resolved), so "cancelled" means "stopped".
 //! 3. Once the token is cancelled, any ending except a panic is `cancelled`: a late success
@@ -61,33 +62,36 @@ where
     let id = op.registration.id().to_owned();
     let token = op.registration.token().clone();
     let mut took = None;
-    let ending =
-        match inner
-            .registry
-            .transition(&id, &[Pending], Running, &TransitionPatch::default())
-        {
-            Ok(()) => {
-                let ctx = OperationContext {
-                    id: id.clone(),
-                    token: token.clone(),
-                    progress: op.progress.clone(),
-                };
-                let started = Instant::now();
-                let work = tokio::spawn(async move { work(ctx).await });
-                let result = watch_work(&inner, &id, &token, &op.progress, work).await;
-                took = Some(started.elapsed());
-                classify(result, &token)
-            }
-            // Cancelled before it started: the work never runs.
-            Err(RegistryError::Conflict {
-                actual: Cancelling, ..
-            }) => Ending::Cancelled {
-                reason: token.reason().unwrap_or(CancelReason::User),
+    let start = inner
+        .registry
+        .transition(&id, &[Pending], Running, &TransitionPatch::default());
+    let ending = match start {
+        Ok(()) => {
+            let progress = op.progress.clone();
+            let ctx = OperationContext {
+                id: id.clone(),
+                token: token.clone(),
+                progress,
+            };
+            let started = Instant::now();
+            let work = tokio::spawn(async move { work(ctx).await });
+            let result = watch_work(&inner, &id, &token, &op.progress, work).await;
+            took = Some(started.elapsed());
+            classify(result, &token)
+        }
+        // Cancelled before it started: the work never runs.
+        Err(RegistryError::Conflict {
+            actual: Cancelling, ..
+        }) => {
+            let reason = token.reason().unwrap_or(CancelReason::User);
+            Ending::Cancelled {
+                reason,
                 kept: None,
                 error: None,
-            },
-            Err(error) => Ending::Failed(format!("could not record the start: {error}")),
-        };
+            }
+        }
+        Err(error) => Ending::Failed(format!("could not record the start: {error}")),
+    };
     let outcome = record_ending(&inner, &id, &token, &op.progress, ending);
     drop(op.registration);
     // Only a recorded success teaches the estimator; a cancelled or failed run's duration says
@@ -122,7 +126,9 @@ async fn watch_work(
                 cancel_seen = true;
                 mark_cancelling(inner, id, reason);
             }
-            changed = updates.changed(), if updates_open => match changed {
+            // While a write is already due, further updates change nothing: the write reads
+            // the latest state, so the task need not wake for each one.
+            changed = updates.changed(), if updates_open && !dirty => match changed {
                 Ok(()) => dirty = true,
                 Err(_) => updates_open = false,
             },
@@ -251,7 +257,7 @@ fn record_ending(
     {
         // A cancel landed between the work's success and this write: the operation was asked to
         // stop before it was recorded as done, so it ends cancelled, keeping what it produced.
-        // The token fired before `cancelling` was written (invariant 4 of `Operations::cancel`).
+        // Whoever wrote `cancelling` cancelled the token first, so its reason is there.
         status = Cancelled;
         patch.cancel_reason = token.reason();
         result = inner
@@ -260,6 +266,13 @@ fn record_ending(
     }
     if let Err(error) = result {
         tracing::error!(%id, %status, %error, "could not record the end of the operation");
+        // Someone else wrote a terminal status (only `interrupt_dead_owners` may, wrongly
+        // believing this process dead): report what the registry says, not what was meant.
+        if let RegistryError::Conflict { actual, .. } = error {
+            if actual.is_terminal() {
+                status = actual;
+            }
+        }
     }
     OperationOutcome {
         id: id.to_owned(),

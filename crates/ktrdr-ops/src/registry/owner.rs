@@ -8,6 +8,9 @@
 //!
 //! Liveness is only decided for owners on this host: an operation owned by a process on another
 //! machine (a shared database) is left alone, as is any owner on a system without `/proc`.
+//! "This host" means the same kernel host name, so containers that share a database file must
+//! have distinct host names (Docker's default): a process in another PID namespace under the
+//! same name would look dead.
 
 use std::sync::OnceLock;
 

@@ -113,7 +113,11 @@ impl SqliteRegistry {
         }
     }
 
-    fn interrupt_dead_owners(&self) -> Result<Vec<String>, RegistryError> {
+    /// Marks `interrupted` every active operation whose owner is a dead process on this host
+    /// (see [`Owner::liveness`]) and returns their ids. [`SqliteRegistry::open`] calls it; a
+    /// long-lived process (the API server) may call it again to notice CLI processes that died
+    /// since.
+    pub fn interrupt_dead_owners(&self) -> Result<Vec<String>, RegistryError> {
         let active = self.select(
             "WHERE status IN (?1, ?2, ?3)",
             &[&"pending", &"running", &"cancelling"],

@@ -11,9 +11,10 @@
 //!    level to its close level across the session's bars, each bar's variance proportional to its
 //!    length. Seeded by symbol, timeframe and date.
 //!
-//! Bars sit on the timeframe's grid (multiples of its length from the UTC epoch) with one
-//! exception, as at IB: the first bar of a session starts at the open (a 09:30 `1h` bar covering
-//! 09:30–10:00). Daily bars are one per session, stamped at 00:00 UTC of the session date; weekly
+//! Bars sit on the timeframe's grid on the exchange's wall clock (local time a multiple of the
+//! bar length) with one exception, as at IB: the first bar of a session starts at the open (a
+//! 09:30 `1h` bar covering 09:30–10:00). The intraday slots come from the gap analysis' grid
+//! (`gaps::grid`), so the simulator serves exactly the bars the gap analysis expects. Daily bars are one per session, stamped at 00:00 UTC of the session date; weekly
 //! bars aggregate a week's sessions, stamped at 00:00 UTC on its Monday. Only finished bars are
 //! served (a bar whose end is after "now" does not exist yet).
 //!
@@ -24,6 +25,7 @@ use chrono::{Datelike, Days, NaiveDate, TimeZone, Timelike};
 
 use super::rng::{hash_str, key, normal, uniform};
 use crate::calendar::{Calendar, CalendarError, Session, SessionHours};
+use crate::gaps::grid;
 use crate::provider::{AssetType, HoursSpan, TimeRange, TradingHours};
 use crate::types::{Bar, BarSeries, Symbol, Timeframe};
 
@@ -226,32 +228,59 @@ impl Instrument {
         from = from.max(self.head_date);
         to = to.min(*coverage.end()).min(utc_date(now) + Days::new(1));
         let mut out = Vec::new();
-        if from <= to {
-            let levels = self.levels(to);
-            let sessions = self.calendar.sessions(from, to, hours)?;
-            let regular = self.calendar.sessions(from, to, SessionHours::Regular)?;
+        if from > to {
+            return Ok(BarSeries::new());
+        }
+        let levels = self.levels(to);
+        if timeframe.is_intraday() {
+            let mut slots = Vec::new();
+            for local in grid::sessions_around(self.calendar, range.start(), range.end(), hours)? {
+                let session = local.session;
+                if session.date < from || session.date > to {
+                    continue;
+                }
+                let regular = match hours {
+                    SessionHours::Regular => session,
+                    SessionHours::Extended => self
+                        .calendar
+                        .session_on(session.date, SessionHours::Regular)?
+                        .unwrap_or(session),
+                };
+                slots.clear();
+                grid::slots(
+                    std::slice::from_ref(&local),
+                    timeframe,
+                    i64::MIN,
+                    i64::MAX,
+                    &mut slots,
+                );
+                let bars = self.session_bars(timeframe, &levels, &session, &regular, &slots);
+                out.extend(
+                    bars.into_iter()
+                        .zip(&slots)
+                        .filter(|(_, slot)| slot.end <= now)
+                        .map(|(bar, _)| bar),
+                );
+            }
+        } else {
             let mut weeks: Vec<Bar> = Vec::new();
-            for (session, regular) in sessions.zip(regular) {
-                match timeframe {
-                    Timeframe::D1 => {
-                        if session.close <= now {
-                            out.push(self.daily_bar(&levels, &session));
-                        }
+            for session in self.calendar.sessions(from, to, hours)? {
+                let day = self.daily_bar(&levels, &session);
+                if timeframe == Timeframe::D1 {
+                    if session.close <= now {
+                        out.push(day);
                     }
-                    Timeframe::W1 => {
-                        let day = self.daily_bar(&levels, &session);
-                        let monday = midnight(monday_of(session.date));
-                        match weeks.last_mut() {
-                            Some(week) if week.ts == monday => {
-                                week.high = week.high.max(day.high);
-                                week.low = week.low.min(day.low);
-                                week.close = day.close;
-                                week.volume += day.volume;
-                            }
-                            _ => weeks.push(Bar { ts: monday, ..day }),
-                        }
+                    continue;
+                }
+                let monday = midnight(monday_of(session.date));
+                match weeks.last_mut() {
+                    Some(week) if week.ts == monday => {
+                        week.high = week.high.max(day.high);
+                        week.low = week.low.min(day.low);
+                        week.close = day.close;
+                        week.volume += day.volume;
                     }
-                    _ => self.session_bars(timeframe, &levels, &session, &regular, now, &mut out),
+                    _ => weeks.push(Bar { ts: monday, ..day }),
                 }
             }
             // A week is finished once its Sunday is over in UTC.
@@ -304,31 +333,24 @@ impl Instrument {
         )
     }
 
-    /// The bars of one session at an intraday timeframe.
+    /// The bars of one session at an intraday timeframe, one per slot (finished or not).
     fn session_bars(
         &self,
         timeframe: Timeframe,
         levels: &[f64],
         session: &Session,
         regular: &Session,
-        now: i64,
-        out: &mut Vec<Bar>,
-    ) {
+        slots: &[grid::Slot],
+    ) -> Vec<Bar> {
         let step = timeframe.seconds();
-        let mut starts = vec![session.open];
-        let mut g = (session.open.div_euclid(step) + 1) * step;
-        while g < session.close {
-            starts.push(g);
-            g += step;
-        }
         let total = (session.close - session.open) as f64;
         let (open_ln, close_ln) = self.open_close(levels, session.date);
         let base = key(&[self.seed, step as u64, day_number(session.date) as u64]);
         // Brownian bridge: walk with variance proportional to bar length, then pin the end.
-        let mut walk = Vec::with_capacity(starts.len());
+        let mut walk = Vec::with_capacity(slots.len());
         let mut w = 0.0;
-        for (i, &start) in starts.iter().enumerate() {
-            let end = starts.get(i + 1).copied().unwrap_or(session.close);
+        for (i, slot) in slots.iter().enumerate() {
+            let (start, end) = (slot.start, slot.end);
             let sd = self.sigma_day * ((end - start) as f64 / total).sqrt();
             w += sd * normal(key(&[base, S_STEP, i as u64]));
             walk.push(w);
@@ -343,27 +365,27 @@ impl Instrument {
             .exp();
         let regular_len = (regular.close - regular.open).max(1) as f64;
         let mut prev = open_ln;
-        for (i, &start) in starts.iter().enumerate() {
-            let end = starts.get(i + 1).copied().unwrap_or(session.close);
+        let mut bars = Vec::with_capacity(slots.len());
+        for (i, slot) in slots.iter().enumerate() {
+            let (start, end) = (slot.start, slot.end);
             let frac = (end - session.open) as f64 / total;
             let level = open_ln + frac * (close_ln - open_ln) + walk[i] - frac * w;
-            if end <= now {
-                let k = key(&[base, S_BAR_VOLUME, i as u64]);
-                let share = (end - start) as f64 / regular_len;
-                let mid = (start + end) / 2;
-                let shape = if regular.contains(mid) {
-                    // U shape, mean 1 over the session: 0.5 at midday, 2 at the open and close.
-                    let x = (mid - regular.open) as f64 / regular_len;
-                    0.5 + 6.0 * (x - 0.5).powi(2)
-                } else {
-                    0.05
-                };
-                let volume = day_volume * share * shape * (0.25 * normal(k)).exp();
-                let sd = self.sigma_day * ((end - start) as f64 / total).sqrt();
-                out.push(self.bar(start, prev, level, sd, k, volume));
-            }
+            let k = key(&[base, S_BAR_VOLUME, i as u64]);
+            let share = (end - start) as f64 / regular_len;
+            let mid = (start + end) / 2;
+            let shape = if regular.contains(mid) {
+                // U shape, mean 1 over the session: 0.5 at midday, 2 at the open and close.
+                let x = (mid - regular.open) as f64 / regular_len;
+                0.5 + 6.0 * (x - 0.5).powi(2)
+            } else {
+                0.05
+            };
+            let volume = day_volume * share * shape * (0.25 * normal(k)).exp();
+            let sd = self.sigma_day * ((end - start) as f64 / total).sqrt();
+            bars.push(self.bar(start, prev, level, sd, k, volume));
             prev = level;
         }
+        bars
     }
 
     /// A bar from log open/close, with wicks of about half a bar's standard deviation.

@@ -1,0 +1,693 @@
+//! DataManager against the in-process simulated broker: modes, resume after cancel, faults,
+//! pacing, head timestamps, empty answers, summary counts and progress.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ktrdr_data::manager::{
+    steps, DataManager, LoadError, LoadMode, LoadRequest, LoadSummary, RetryPolicy,
+};
+use ktrdr_data::provider::sim::{FaultConfig, SimConfig, SimProvider};
+use ktrdr_data::provider::{DataProvider, ProviderError, ProviderInfo, SymbolInfo, TimeRange};
+use ktrdr_data::store::BarStore;
+use ktrdr_data::types::{parse_timestamp, BarSeries, Symbol, Timeframe};
+use ktrdr_ops::cancel::{CancelReason, CancellationToken};
+use ktrdr_ops::progress::{ProgressHandle, ProgressState};
+
+/// 2025-01-01T00:00:00Z, the simulated "now".
+const NOW: i64 = 1_735_689_600;
+
+fn ts(s: &str) -> i64 {
+    parse_timestamp(s).unwrap()
+}
+
+fn sim_with(faults: FaultConfig) -> Arc<SimProvider> {
+    Arc::new(
+        SimProvider::new(SimConfig {
+            now: Some(NOW),
+            faults,
+            ..SimConfig::default()
+        })
+        .unwrap(),
+    )
+}
+
+fn manager(dir: &std::path::Path, provider: Arc<dyn DataProvider>) -> DataManager {
+    DataManager::builder()
+        .data_dir(dir)
+        .provider(provider)
+        .now(NOW)
+        .retry(RetryPolicy {
+            request_timeout: Some(Duration::from_secs(5)),
+            ..RetryPolicy::default()
+        })
+        .build()
+        .unwrap()
+}
+
+/// AAPL 1h over the first half of 2024: 6 requests of at most 30 days.
+fn half_year() -> LoadRequest {
+    LoadRequest::new("AAPL".parse().unwrap(), Timeframe::H1, LoadMode::Full)
+        .with_start(ts("2024-01-01"))
+        .with_end(ts("2024-06-30T23:59:59Z"))
+}
+
+async fn run(m: &DataManager, req: &LoadRequest) -> Result<LoadSummary, LoadError> {
+    let progress = ProgressHandle::new("test", DataManager::plan(req.mode));
+    m.load(req, &CancellationToken::new(), &progress).await
+}
+
+fn stored(dir: &std::path::Path, req: &LoadRequest) -> BarSeries {
+    BarStore::new(dir).load(&req.symbol, req.timeframe).unwrap()
+}
+
+/// Every bar of `part` is in `whole`, identical.
+fn assert_subset(part: &BarSeries, whole: &BarSeries) {
+    for bar in part.iter() {
+        let i = whole.position_at_or_after(bar.ts);
+        assert_eq!(
+            whole.bar(i),
+            Some(bar),
+            "bar at {} differs or is extra",
+            bar.ts
+        );
+    }
+}
+
+/// The series a fault-free load of `req` produces.
+async fn reference(req: &LoadRequest) -> BarSeries {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path(), sim_with(FaultConfig::none()));
+    run(&m, req).await.unwrap();
+    stored(dir.path(), req)
+}
+
+#[tokio::test(start_paused = true)]
+async fn full_load_fills_the_window_and_a_second_run_fetches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim_with(FaultConfig::none());
+    let m = DataManager::builder()
+        .data_dir(dir.path())
+        .provider(sim.clone())
+        .now(NOW)
+        .max_in_flight(8)
+        .build()
+        .unwrap();
+    let req = half_year();
+    let s = run(&m, &req).await.unwrap();
+    let bars = stored(dir.path(), &req);
+
+    assert!(!bars.is_empty());
+    assert_eq!(s.bars_new as usize, bars.len());
+    assert_eq!(s.bars_saved, s.bars_new);
+    assert_eq!(s.bars_fetched, s.bars_new, "nothing fetched twice");
+    assert_eq!(s.bars_stored, bars.len());
+    assert_eq!(s.bars_in_window, bars.len());
+    assert_eq!(
+        s.missing_bars,
+        bars.len(),
+        "the calendar expected exactly the bars served"
+    );
+    // 2024-01-02 14:30 to 2024-06-28 20:00 is 178 days: six 30-day requests.
+    assert_eq!(s.requests_planned, 6);
+    assert_eq!(s.requests_sent, 6);
+    assert_eq!((s.retries, s.segments_failed, s.empty_answers), (0, 0, 0));
+    assert_eq!((s.segments_done, s.segments_saved), (6, 6));
+    assert_eq!(s.provider.as_deref(), Some("sim (simulated data)"));
+    assert!(s.simulated && s.cancelled.is_none());
+    assert!(s.gaps >= 1);
+    assert_eq!(
+        sim.violations(),
+        0,
+        "zero pacing violations with 8 in flight"
+    );
+    assert_eq!(
+        bars.first_ts(),
+        Some(ts("2024-01-02T14:30:00Z")),
+        "Jan 1 is a holiday"
+    );
+
+    let again = run(&m, &req).await.unwrap();
+    assert_eq!(
+        (
+            again.gaps,
+            again.requests_planned,
+            again.requests_sent,
+            again.bars_new
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(again.bars_in_window, bars.len());
+    assert_eq!(stored(dir.path(), &req), bars);
+    assert_eq!(sim.violations(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn progress_is_monotonic_and_segments_are_reported_after_they_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path(), sim_with(FaultConfig::none()));
+    let req = half_year();
+    let progress = ProgressHandle::new("op", DataManager::plan(req.mode));
+    let seen: Arc<Mutex<Vec<ProgressState>>> = Arc::default();
+    let mut watcher = progress.subscribe();
+    let collector = {
+        let seen = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while watcher.changed().await.is_ok() {
+                seen.lock().unwrap().push(watcher.latest());
+            }
+        })
+    };
+    let s = m
+        .load(&req, &CancellationToken::new(), &progress)
+        .await
+        .unwrap();
+    progress.complete();
+    drop(progress);
+    collector.await.unwrap();
+    let states = seen.lock().unwrap().clone();
+
+    assert!(states.len() >= 5, "saw {} states", states.len());
+    for pair in states.windows(2) {
+        assert!(
+            pair[1].percent >= pair[0].percent,
+            "{} then {}",
+            pair[0].percent,
+            pair[1].percent
+        );
+    }
+    assert_eq!(states.last().unwrap().percent, 100.0);
+    let fetching: Vec<_> = states
+        .iter()
+        .filter(|s| s.step_name == steps::FETCH)
+        .collect();
+    assert!(!fetching.is_empty());
+    for st in &fetching {
+        let done = st.sub_progress.map_or(0, |c| c.done);
+        let bars = st.items.map_or(0, |c| c.done);
+        // A segment counts once its bars are in: never "segment 1/7" with 0 bars.
+        assert_eq!(done == 0, bars == 0, "{}", st.message);
+        assert!(
+            st.message.starts_with("Fetching AAPL 1h: "),
+            "{}",
+            st.message
+        );
+        if done > 0 {
+            let planned = s.requests_planned;
+            assert!(
+                st.message.contains(&format!("segment {done}/{planned} (")),
+                "{}",
+                st.message
+            );
+            assert!(st.message.contains(" bars"), "{}", st.message);
+            assert!(st.percent > 11.0 && st.percent <= 96.0, "{}", st.percent);
+        }
+    }
+    let last_fetch = fetching.last().unwrap();
+    assert_eq!(last_fetch.items.unwrap().done, s.bars_fetched);
+    assert_eq!(last_fetch.items.unwrap().total, Some(s.missing_bars as u64));
+}
+
+/// Cancels the operation's token when the `after`-th successful fetch returns.
+struct CancelAfter {
+    inner: Arc<SimProvider>,
+    after: usize,
+    ok: AtomicUsize,
+    token: CancellationToken,
+}
+
+#[async_trait]
+impl DataProvider for CancelAfter {
+    fn describe(&self) -> ProviderInfo {
+        self.inner.describe()
+    }
+    async fn validate_symbol(
+        &self,
+        s: &Symbol,
+        t: &CancellationToken,
+    ) -> Result<SymbolInfo, ProviderError> {
+        self.inner.validate_symbol(s, t).await
+    }
+    async fn head_timestamp(
+        &self,
+        s: &Symbol,
+        tf: Timeframe,
+        t: &CancellationToken,
+    ) -> Result<Option<i64>, ProviderError> {
+        self.inner.head_timestamp(s, tf, t).await
+    }
+    async fn fetch_bars(
+        &self,
+        s: &Symbol,
+        tf: Timeframe,
+        r: TimeRange,
+        t: &CancellationToken,
+    ) -> Result<BarSeries, ProviderError> {
+        let bars = self.inner.fetch_bars(s, tf, r, t).await?;
+        if self.ok.fetch_add(1, Ordering::SeqCst) + 1 == self.after {
+            self.token.cancel(CancelReason::User);
+        }
+        Ok(bars)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_keeps_every_fetched_bar_and_the_next_run_fetches_only_the_rest() {
+    let req = half_year();
+    let full = reference(&req).await;
+    for (after, in_flight) in [(1, 1), (3, 1), (5, 1), (2, 4), (4, 3)] {
+        let dir = tempfile::tempdir().unwrap();
+        let token = CancellationToken::new();
+        let sim = sim_with(FaultConfig::none());
+        let provider = Arc::new(CancelAfter {
+            inner: sim.clone(),
+            after,
+            ok: AtomicUsize::new(0),
+            token: token.clone(),
+        });
+        let m = DataManager::builder()
+            .data_dir(dir.path())
+            .provider(provider)
+            .now(NOW)
+            .max_in_flight(in_flight)
+            .build()
+            .unwrap();
+        let progress = ProgressHandle::new("op", DataManager::plan(req.mode));
+        let first = m.load(&req, &token, &progress).await.unwrap();
+        assert_eq!(first.cancelled, Some(CancelReason::User), "after {after}");
+        assert!(first.segments_done >= after, "{first:?}");
+        assert!(first.segments_done < first.requests_planned, "{first:?}");
+        let kept = stored(dir.path(), &req);
+        assert_eq!(
+            kept.len() as u64,
+            first.bars_saved,
+            "after {after}: the summary says what was kept"
+        );
+        assert_eq!(
+            first.bars_saved, first.bars_fetched,
+            "every fetched bar saved"
+        );
+        assert_subset(&kept, &full);
+        assert!(
+            first.to_string().contains(&format!(
+                "cancelled after segment {}/{}, {} bars saved",
+                first.segments_done,
+                first.requests_planned,
+                ktrdr_data::render::group_thousands(first.bars_saved)
+            )),
+            "{first}"
+        );
+
+        let m2 = manager(dir.path(), sim.clone());
+        let second = run(&m2, &req).await.unwrap();
+        assert_eq!(
+            stored(dir.path(), &req),
+            full,
+            "after {after}: nothing lost, nothing extra"
+        );
+        assert_eq!(second.bars_new as usize, full.len() - kept.len());
+        assert!(
+            second.requests_planned <= first.requests_planned - first.segments_saved + 1,
+            "after {after}: {} requests for what was left",
+            second.requests_planned
+        );
+        assert_eq!(sim.violations(), 0);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_errors_timeouts_and_pacing_are_retried_until_the_load_completes() {
+    let req = half_year();
+    let full = reference(&req).await;
+    let faults = FaultConfig {
+        seed: 7,
+        error_rate: 0.25,
+        timeout_rate: 0.1,
+        hang: Duration::from_secs(60),
+        pacing_rate: 0.15,
+        pacing_retry_after: Duration::from_secs(2),
+        ..FaultConfig::none()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim_with(faults);
+    let m = manager(dir.path(), sim.clone());
+    let s = run(&m, &req).await.unwrap();
+    assert_eq!(stored(dir.path(), &req), full);
+    assert!(s.retries > 0, "{s:?}");
+    assert_eq!(s.requests_sent, s.requests_planned as u64 + s.retries);
+    assert_eq!(s.requests_sent, sim.stats().requests, "every send counted");
+    assert!(sim.stats().faults_injected > 0);
+    assert_eq!(
+        sim.violations(),
+        0,
+        "injected pacing faults are not our violations"
+    );
+    assert_eq!(s.segments_failed, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pacing_violations_wait_for_their_retry_after() {
+    let req = half_year();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim_with(FaultConfig {
+        seed: 3,
+        pacing_rate: 0.5,
+        pacing_retry_after: Duration::from_secs(30),
+        ..FaultConfig::none()
+    });
+    let m = manager(dir.path(), sim.clone());
+    let started = tokio::time::Instant::now();
+    let s = run(&m, &req).await.unwrap();
+    assert!(s.pacing_waits > 0, "{s:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(30),
+        "a pacing violation holds the request for its retry-after"
+    );
+    assert_eq!(stored(dir.path(), &req), reference(&req).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn empty_answers_are_not_failures_and_later_runs_fill_them() {
+    let req = half_year();
+    let full = reference(&req).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim_with(FaultConfig {
+        seed: 11,
+        empty_rate: 0.5,
+        ..FaultConfig::none()
+    });
+    let m = manager(dir.path(), sim.clone());
+    let first = run(&m, &req).await.unwrap();
+    assert!(first.empty_answers > 0, "{first:?}");
+    assert_eq!(first.segments_failed, 0);
+    let mut runs = 1;
+    while stored(dir.path(), &req).len() < full.len() {
+        let before = stored(dir.path(), &req).len();
+        let s = run(&m, &req).await.unwrap();
+        assert_eq!(s.bars_new as usize, stored(dir.path(), &req).len() - before);
+        runs += 1;
+        assert!(runs < 20, "empty answers keep coming");
+    }
+    assert_eq!(stored(dir.path(), &req), full);
+}
+
+/// Fails every request that touches `bad` with a fatal error.
+struct FailOn {
+    inner: Arc<SimProvider>,
+    bad: i64,
+}
+
+#[async_trait]
+impl DataProvider for FailOn {
+    fn describe(&self) -> ProviderInfo {
+        self.inner.describe()
+    }
+    async fn validate_symbol(
+        &self,
+        s: &Symbol,
+        t: &CancellationToken,
+    ) -> Result<SymbolInfo, ProviderError> {
+        self.inner.validate_symbol(s, t).await
+    }
+    async fn head_timestamp(
+        &self,
+        s: &Symbol,
+        tf: Timeframe,
+        t: &CancellationToken,
+    ) -> Result<Option<i64>, ProviderError> {
+        self.inner.head_timestamp(s, tf, t).await
+    }
+    async fn fetch_bars(
+        &self,
+        s: &Symbol,
+        tf: Timeframe,
+        r: TimeRange,
+        t: &CancellationToken,
+    ) -> Result<BarSeries, ProviderError> {
+        if r.contains(self.bad) {
+            return Err(ProviderError::fatal(
+                "contract has no market data permissions",
+            ));
+        }
+        self.inner.fetch_bars(s, tf, r, t).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_segment_fails_the_load_clearly_and_keeps_the_others() {
+    let req = half_year();
+    let full = reference(&req).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim_with(FaultConfig::none());
+    let bad = ts("2024-03-15T15:00:00Z");
+    let m = manager(
+        dir.path(),
+        Arc::new(FailOn {
+            inner: sim.clone(),
+            bad,
+        }),
+    );
+    let err = run(&m, &req).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("1 of 6 requests failed"), "{msg}");
+    assert!(msg.contains("no market data permissions"), "{msg}");
+    assert!(msg.contains("run the load again"), "{msg}");
+    let summary = err.summary().unwrap();
+    assert_eq!((summary.segments_failed, summary.segments_saved), (1, 5));
+    assert_eq!(
+        summary.failures[0].attempts, 1,
+        "fatal errors are not retried"
+    );
+    let kept = stored(dir.path(), &req);
+    assert_eq!(kept.len() as u64, summary.bars_saved);
+    assert_subset(&kept, &full);
+
+    // The source recovers: only the failed segment is fetched.
+    let s = run(&manager(dir.path(), sim.clone()), &req).await.unwrap();
+    // Only the failed segment's gap is fetched. It can take a second, empty request: the
+    // planner cut the first run's window inside an hourly slot (30 days of UTC seconds end at
+    // 14:30 after the DST change, inside the 14:00 slot), and the slot's tail is re-asked.
+    assert!(s.requests_sent <= 2, "{s:?}");
+    assert_eq!(s.bars_new, s.bars_fetched);
+    assert_eq!(stored(dir.path(), &req), full);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_source_stops_after_a_few_failed_segments() {
+    let req = LoadRequest::new("AAPL".parse().unwrap(), Timeframe::M5, LoadMode::Full)
+        .with_start(ts("2024-01-01"))
+        .with_end(ts("2024-06-30"));
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim_with(FaultConfig {
+        error_rate: 1.0,
+        ..FaultConfig::none()
+    });
+    let m = DataManager::builder()
+        .data_dir(dir.path())
+        .provider(sim.clone())
+        .now(NOW)
+        .max_in_flight(1)
+        .build()
+        .unwrap();
+    let err = run(&m, &req).await.unwrap_err();
+    let s = err.summary().unwrap();
+    assert!(s.requests_planned > 20, "{s:?}");
+    assert_eq!(
+        s.segments_failed, 3,
+        "three failed in a row, then no new segment"
+    );
+    assert_eq!(s.requests_sent, 3 * 4, "each sent 4 times");
+    assert!(err.to_string().contains("503"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn unknown_symbols_and_missing_sources_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path(), sim_with(FaultConfig::none()));
+    let req = LoadRequest::new("ZZFOO".parse().unwrap(), Timeframe::H1, LoadMode::Tail);
+    let err = run(&m, &req).await.unwrap_err();
+    assert!(matches!(err, LoadError::SymbolNotFound { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("ZZFOO is not known to sim (simulated data)"),
+        "{err}"
+    );
+
+    let local_only = DataManager::builder().data_dir(dir.path()).build().unwrap();
+    let err = run(&local_only, &half_year()).await.unwrap_err();
+    let msg = err.to_string();
+    for option in [
+        "--source sim|host|ib",
+        "KTRDR_DATA_SOURCE",
+        "USE_IB_HOST_SERVICE",
+    ] {
+        assert!(msg.contains(option), "{msg}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_head_timestamp_bounds_backfills() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim_with(FaultConfig::none());
+    let m = manager(dir.path(), sim.clone());
+    let token = CancellationToken::new();
+    let symbol: Symbol = "AAPL".parse().unwrap();
+    let head = sim
+        .head_timestamp(&symbol, Timeframe::D1, &token)
+        .await
+        .unwrap()
+        .unwrap();
+    let req = LoadRequest::new(symbol, Timeframe::D1, LoadMode::Backfill)
+        .with_start(head - 3 * 365 * 86_400)
+        .with_end(head + 200 * 86_400);
+    let s = run(&m, &req).await.unwrap();
+    assert!(s.clamped_to_head);
+    assert_eq!(s.head_timestamp, Some(head));
+    assert_eq!(s.window.unwrap().0, head);
+    let bars = stored(dir.path(), &req);
+    assert!(
+        bars.first_ts().unwrap() >= head - 86_400,
+        "nothing before the head"
+    );
+    assert!(bars.len() > 100);
+    assert_eq!(s.requests_sent, 1, "one 365-day request from the head on");
+
+    // Entirely before the head: nothing to do, and no failure.
+    let before = LoadRequest::new(req.symbol.clone(), Timeframe::D1, LoadMode::Full)
+        .with_start(head - 900 * 86_400)
+        .with_end(head - 800 * 86_400);
+    let s = run(&m, &before).await.unwrap();
+    assert_eq!((s.requests_sent, s.bars_new), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn tail_fetches_after_the_last_stored_bar_and_local_reads_without_a_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim_with(FaultConfig::none());
+    let m = manager(dir.path(), sim.clone());
+    let first = LoadRequest::new("MSFT".parse().unwrap(), Timeframe::D1, LoadMode::Full)
+        .with_start(ts("2024-06-01"))
+        .with_end(ts("2024-09-30T23:59:59Z"));
+    run(&m, &first).await.unwrap();
+    let last_before = stored(dir.path(), &first).last_ts().unwrap();
+
+    let tail = LoadRequest::new(first.symbol.clone(), Timeframe::D1, LoadMode::Tail);
+    let s = run(&m, &tail).await.unwrap();
+    assert_eq!(s.window.unwrap().0, last_before);
+    assert!(s.bars_new > 60, "{s:?}");
+    let after = stored(dir.path(), &first);
+    assert_eq!(
+        after.slice_time(None, Some(last_before)),
+        stored_until(&after, last_before)
+    );
+    assert!(after.last_ts().unwrap() > ts("2024-12-30"));
+    assert_eq!(sim.violations(), 0);
+
+    let local = DataManager::builder().data_dir(dir.path()).build().unwrap();
+    let req = LoadRequest::new(first.symbol.clone(), Timeframe::D1, LoadMode::Local);
+    let s = run(&local, &req).await.unwrap();
+    assert_eq!(s.bars_in_window, after.len());
+    assert_eq!((s.requests_sent, s.gaps), (0, 0));
+    assert!(s.provider.is_none());
+    assert!(s.to_string().contains("(local):"), "{s}");
+}
+
+fn stored_until(series: &BarSeries, last: i64) -> BarSeries {
+    series.slice_time(None, Some(last))
+}
+
+/// The bound: a cancel returns within 100 ms, with requests in flight and waiting in
+/// the pacing gate (real clock: the latency is what is measured).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_returns_within_100_ms() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Arc::new(
+        SimProvider::new(SimConfig {
+            now: Some(NOW),
+            latency: Duration::from_millis(300),
+            latency_jitter: Duration::from_millis(300),
+            ..SimConfig::default()
+        })
+        .unwrap(),
+    );
+    let m = manager(dir.path(), sim);
+    let req = LoadRequest::new("AAPL".parse().unwrap(), Timeframe::M5, LoadMode::Full)
+        .with_start(ts("2024-01-01"))
+        .with_end(ts("2024-12-31"));
+    let token = CancellationToken::new();
+    let progress = ProgressHandle::new("op", DataManager::plan(req.mode));
+    let mut watcher = progress.subscribe();
+    let load = {
+        let (m, req, token, progress) = (m.clone(), req.clone(), token.clone(), progress.clone());
+        tokio::spawn(async move { m.load(&req, &token, &progress).await })
+    };
+    // Wait until two segments landed, so requests are in flight and bars are held.
+    while watcher.changed().await.is_ok() {
+        if watcher.latest().sub_progress.is_some_and(|c| c.done >= 2) {
+            break;
+        }
+    }
+    let asked = std::time::Instant::now();
+    token.cancel(CancelReason::User);
+    let summary = load.await.unwrap().unwrap();
+    let took = asked.elapsed();
+    assert!(took < Duration::from_millis(100), "cancel took {took:?}");
+    assert!(summary.is_cancelled());
+    assert!(summary.segments_done >= 2);
+    assert_eq!(stored(dir.path(), &req).len() as u64, summary.bars_saved);
+}
+
+#[tokio::test]
+async fn start_runs_the_load_as_a_recorded_operation() {
+    use ktrdr_ops::operations::Operations;
+    use ktrdr_ops::registry::{MemoryRegistry, OperationStatus, Registry};
+
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(MemoryRegistry::new());
+    let ops = Operations::new(registry.clone(), None);
+    let m = manager(dir.path(), sim_with(FaultConfig::none()));
+
+    let handle = m.start(&ops, half_year()).unwrap();
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.status, OperationStatus::Completed);
+    let summary: LoadSummary = serde_json::from_value(outcome.result_summary.unwrap()).unwrap();
+    assert_eq!(
+        summary.bars_new as usize,
+        stored(dir.path(), &half_year()).len()
+    );
+    let record = registry.get(handle.id()).unwrap().unwrap();
+    assert_eq!(record.operation_type, "data_load");
+    assert_eq!(record.metadata["symbol"], "AAPL");
+    assert_eq!(record.progress.unwrap().percent, 100.0);
+
+    // Cancelled through the runner: recorded `cancelled`, with what was kept.
+    let dir2 = tempfile::tempdir().unwrap();
+    let slow = Arc::new(
+        SimProvider::new(SimConfig {
+            now: Some(NOW),
+            latency: Duration::from_millis(50),
+            ..SimConfig::default()
+        })
+        .unwrap(),
+    );
+    let m2 = manager(dir2.path(), slow);
+    let handle = m2.start(&ops, half_year()).unwrap();
+    let mut watcher = handle.progress().subscribe();
+    while watcher.changed().await.is_ok() {
+        if watcher.latest().sub_progress.is_some_and(|c| c.done >= 1) {
+            break;
+        }
+    }
+    ops.cancel(handle.id(), CancelReason::User).unwrap();
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.status, OperationStatus::Cancelled);
+    assert_eq!(outcome.cancel_reason, Some(CancelReason::User));
+    let kept: LoadSummary = serde_json::from_value(outcome.result_summary.unwrap()).unwrap();
+    assert!(kept.bars_saved > 0);
+    assert_eq!(
+        stored(dir2.path(), &half_year()).len() as u64,
+        kept.bars_saved
+    );
+}
