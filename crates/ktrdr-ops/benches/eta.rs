@@ -1,6 +1,8 @@
 //! Cost of the ETA (docs/PERFORMANCE.md, "## ETA"): one observe + estimate on a warm estimator
 //! with a prior, and the prior lookup from 10 history records (in memory and in SQLite), beside
-//! the Python engine's learned-ETA lookup with 10 records (5.97 µs, ../shared/PEERS.md).
+//! the Python engine's learned-ETA lookup with 10 records (5.97 µs, ../shared/PEERS.md); and
+//! recording a completed operation's duration in the SQLite history file, beside the Python
+//! engine's `record_operation_completion`, which rewrites its pickle cache (330 µs).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -52,5 +54,26 @@ fn prior_lookup(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, observe_and_estimate, prior_lookup);
+fn record_completion(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let history = SqliteEtaHistory::open(&dir.path().join("ktrdr.db")).expect("database");
+    let key = EtaKey::new("data_load")
+        .and_then(|k| k.with_symbol("AAPL"))
+        .map(|k| k.with_items(5_000))
+        .expect("valid key");
+    c.bench_function("eta/record completion, sqlite file", |b| {
+        b.iter(|| {
+            history
+                .record(black_box(&key), DurationRecord::now(42.0))
+                .expect("record")
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    observe_and_estimate,
+    prior_lookup,
+    record_completion
+);
 criterion_main!(benches);
