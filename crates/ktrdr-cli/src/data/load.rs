@@ -79,9 +79,20 @@ pub(crate) struct LoadOptions {
     /// URL of the IB host service (source host).
     #[arg(long, env = "IB_HOST_SERVICE_URL", value_name = "URL")]
     host_url: Option<String>,
-    /// Pacing rules of the broker behind the host service (source host).
+    /// Pacing rules of the broker (sources host and ib).
     #[arg(long, value_enum, default_value_t = PacingChoice::IbConservative)]
     pacing: PacingChoice,
+    /// host:port of TWS / IB Gateway (source ib).
+    #[arg(
+        long,
+        env = "IB_GATEWAY_ADDRESS",
+        default_value = "127.0.0.1:4002",
+        value_name = "HOST:PORT"
+    )]
+    ib_address: String,
+    /// IB API client id (source ib; the Python system's DataManager range is 111-120).
+    #[arg(long, default_value_t = 111)]
+    ib_client_id: i32,
     /// Requests in flight at once (the pacing gate still decides when each is sent).
     #[arg(long, default_value_t = ktrdr_data::manager::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
@@ -165,7 +176,7 @@ async fn load(args: LoadArgs, store: BarStore) -> anyhow::Result<i32> {
         start,
         end,
     };
-    let manager = build_manager(o, store)?;
+    let manager = build_manager(o, store).await?;
     let ops = operations()?;
     let handle = manager.start(&ops, request.clone())?;
     let title = format!(
@@ -191,7 +202,7 @@ async fn load_multi(args: LoadMultiArgs, store: BarStore) -> anyhow::Result<i32>
         start,
         end,
     };
-    let manager = build_manager(o, store)?;
+    let manager = build_manager(o, store).await?;
     let ops = operations()?;
     let names: Vec<&str> = request.timeframes.iter().map(|t| t.as_str()).collect();
     let title = format!("{} {} ({})", request.symbol, names.join(","), request.mode);
@@ -290,13 +301,12 @@ fn operations() -> anyhow::Result<Operations> {
     Ok(Operations::new(Arc::new(registry), history))
 }
 
-fn build_manager(o: &LoadOptions, store: BarStore) -> anyhow::Result<DataManager> {
+async fn build_manager(o: &LoadOptions, store: BarStore) -> anyhow::Result<DataManager> {
     let mut builder = DataManager::builder()
         .store(store)
         .max_in_flight(o.max_in_flight);
-    match resolve_source(o.source, o.mode)? {
-        Some(source) => builder = builder.provider(provider(source, o)?),
-        None => {}
+    if let Some(source) = resolve_source(o.source, o.mode)? {
+        builder = builder.provider(provider(source, o).await?);
     }
     Ok(builder.build()?)
 }
@@ -324,15 +334,35 @@ fn resolve_source(flag: Option<SourceKind>, mode: LoadMode) -> anyhow::Result<Op
     }
 }
 
-fn provider(source: SourceKind, o: &LoadOptions) -> anyhow::Result<Arc<dyn DataProvider>> {
+async fn provider(source: SourceKind, o: &LoadOptions) -> anyhow::Result<Arc<dyn DataProvider>> {
     match source {
         SourceKind::Sim => Ok(Arc::new(SimProvider::new(SimConfig::default())?)),
         SourceKind::Host => host_provider(o),
-        SourceKind::Ib => bail!(
-            "the ib source talks to IB Gateway directly and needs ktrdr built with --features ib; \
-             with a running IB host service use --source host --host-url URL"
-        ),
+        SourceKind::Ib => ib_provider(o).await,
     }
+}
+
+#[cfg(feature = "ib")]
+async fn ib_provider(o: &LoadOptions) -> anyhow::Result<Arc<dyn DataProvider>> {
+    use ktrdr_data::provider::ib::{IbConfig, IbProvider};
+    let config = IbConfig {
+        pacing: o.pacing.rules(),
+        ..IbConfig::new(o.ib_address.clone(), o.ib_client_id)
+    };
+    let provider = IbProvider::connect(config)
+        .await
+        .with_context(|| format!("cannot connect to IB Gateway at {}", o.ib_address))?;
+    Ok(Arc::new(provider))
+}
+
+#[cfg(not(feature = "ib"))]
+async fn ib_provider(o: &LoadOptions) -> anyhow::Result<Arc<dyn DataProvider>> {
+    bail!(
+        "the ib source talks to IB Gateway directly ({} as client {}) and needs ktrdr built with \
+         --features ib; with a running IB host service use --source host --host-url URL",
+        o.ib_address,
+        o.ib_client_id
+    )
 }
 
 fn host_provider(o: &LoadOptions) -> anyhow::Result<Arc<dyn DataProvider>> {
