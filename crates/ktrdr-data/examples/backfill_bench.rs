@@ -177,7 +177,10 @@ async fn local_loads() -> Result<(), Box<dyn std::error::Error>> {
         let request = LoadRequest::new("MSFT".parse()?, Timeframe::H1, LoadMode::Local);
         let progress = ProgressHandle::new("bench", DataManager::plan(LoadMode::Local));
         let t = Instant::now();
-        bars = manager.load(&request, &CancellationToken::new(), &progress).await?.bars_in_window;
+        bars = manager
+            .load(&request, &CancellationToken::new(), &progress)
+            .await?
+            .bars_in_window;
         one.push(t.elapsed());
     }
     let mut multi = Vec::new();
@@ -192,13 +195,18 @@ async fn local_loads() -> Result<(), Box<dyn std::error::Error>> {
         };
         let progress = ProgressHandle::new("bench", DataManager::multi_plan(&request.timeframes));
         let t = Instant::now();
-        manager.load_multi(&request, &CancellationToken::new(), &progress).await?;
+        manager
+            .load_multi(&request, &CancellationToken::new(), &progress)
+            .await?;
         multi.push(t.elapsed());
     }
     println!("| local load (read + gap analysis) | ktrdr | Python |");
     println!("|---|---|---|");
     println!("| MSFT 1h ({bars} bars) | {:.1} ms | 77.3 ms read alone; 2,480 ms with validation; gap analysis 652 ms |", median(one));
-    println!("| multi-timeframe MSFT 1h + 1m (+ coverage) | {:.1} ms | 119 ms without validation |", median(multi));
+    println!(
+        "| multi-timeframe MSFT 1h + 1m (+ coverage) | {:.1} ms | 119 ms without validation |",
+        median(multi)
+    );
     Ok(())
 }
 
