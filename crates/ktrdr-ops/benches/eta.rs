@@ -70,5 +70,10 @@ fn record_completion(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, observe_and_estimate, prior_lookup, record_completion);
+criterion_group!(
+    benches,
+    observe_and_estimate,
+    prior_lookup,
+    record_completion
+);
 criterion_main!(benches);
