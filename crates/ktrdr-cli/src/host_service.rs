@@ -1,11 +1,11 @@
-//! `ktrdr host-service --provider sim`: serve the IB host-service protocol (port 5001 by
+//! `ktrdr host-service --provider sim|ib`: serve the IB host-service protocol (port 5001 by
 //! default, loopback only unless `--bind` says otherwise) until Ctrl-C or SIGTERM.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use ktrdr_data::calendar::SessionHours;
 use ktrdr_data::pacing::PacingRules;
@@ -73,6 +73,12 @@ pub(crate) struct HostServiceArgs {
     /// sim: the simulated "now" (no bar after it), e.g. 2025-01-01T00:00:00Z; default: the clock.
     #[arg(long, value_name = "TIME")]
     now: Option<String>,
+    /// ib: `host:port` of TWS or IB Gateway.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4002")]
+    ib_address: String,
+    /// ib: the API client id (unique per gateway connection).
+    #[arg(long, value_name = "ID", default_value_t = 1)]
+    ib_client_id: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,19 +140,41 @@ fn sim_config(a: &HostServiceArgs) -> anyhow::Result<SimConfig> {
     })
 }
 
-pub(crate) fn run(args: HostServiceArgs) -> anyhow::Result<()> {
-    let service = match args.provider {
-        ProviderKind::Sim => {
-            let sim = SimProvider::new(sim_config(&args)?).context("invalid sim settings")?;
-            HostService::for_sim(Arc::new(sim))
-        }
-        ProviderKind::Ib => bail!(
-            "--provider ib is not available yet in `ktrdr host-service`; use --provider sim, \
-             or run the Python IB host service in front of IB Gateway"
-        ),
+#[cfg(feature = "ib")]
+async fn ib_service(args: &HostServiceArgs) -> anyhow::Result<HostService> {
+    use ktrdr_data::provider::ib::{IbConfig, IbProvider};
+    let config = IbConfig {
+        session_hours: if args.extended_hours {
+            SessionHours::Extended
+        } else {
+            SessionHours::Regular
+        },
+        ..IbConfig::new(args.ib_address.clone(), args.ib_client_id)
     };
+    let ib = IbProvider::connect(config)
+        .await
+        .with_context(|| format!("cannot connect to IB at {}", args.ib_address))?;
+    Ok(HostService::new(Arc::new(ib)))
+}
+
+#[cfg(not(feature = "ib"))]
+async fn ib_service(_args: &HostServiceArgs) -> anyhow::Result<HostService> {
+    anyhow::bail!(
+        "--provider ib needs a ktrdr built with the `ib` feature (cargo build --features ib); \
+         use --provider sim, or run the Python IB host service in front of IB Gateway"
+    )
+}
+
+pub(crate) fn run(args: HostServiceArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let service = match args.provider {
+            ProviderKind::Sim => {
+                let sim = SimProvider::new(sim_config(&args)?).context("invalid sim settings")?;
+                HostService::for_sim(Arc::new(sim))
+            }
+            ProviderKind::Ib => ib_service(&args).await?,
+        };
         let listener = tokio::net::TcpListener::bind((args.bind, args.port))
             .await
             .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;

@@ -113,9 +113,23 @@ fn bad_settings_are_clear_errors() {
             ][..],
             "error_rate is 1.5",
         ),
+        #[cfg(not(feature = "ib"))]
         (
             &["--provider", "ib", "--port", "0"][..],
-            "--provider ib is not available",
+            "--provider ib needs a ktrdr built with the `ib` feature",
+        ),
+        // Nothing listens on port 9 (discard): the connection is refused.
+        #[cfg(feature = "ib")]
+        (
+            &[
+                "--provider",
+                "ib",
+                "--port",
+                "0",
+                "--ib-address",
+                "127.0.0.1:9",
+            ][..],
+            "cannot connect to IB at 127.0.0.1:9",
         ),
         (&["--port", "0"][..], "--provider"),
         (

@@ -14,6 +14,9 @@
 //! (see the `host` provider's note on retries). HTTP 503 is reserved for the service itself:
 //! requests cut short because it is shutting down.
 //!
+//! A request's `instrument_type` is accepted and ignored: the provider knows each symbol's
+//! asset class (the Python service used it to skip a validation round trip to IB).
+//!
 //! Shutdown is graceful: [`HostService::serve`] stops accepting connections when its
 //! `shutdown` future completes, cancels the requests in flight (reason
 //! [`CancelReason::Shutdown`]) so that none holds the process up, and returns once they are

@@ -134,8 +134,9 @@ impl HostProvider {
         Ok(Self::with_client(client, config))
     }
 
-    /// A provider on an existing client (its base URL, timeouts and retry policy win over
-    /// `config`'s).
+    /// A provider on an existing client: the client's base URL, timeout and retry policy are
+    /// used, and `config`'s `url`, `timeout` and `retry` are ignored (its
+    /// `historical_timeout` still applies to `/data/historical`).
     pub fn with_client(client: HostClient, config: HostProviderConfig) -> Self {
         HostProvider {
             name: format!("host (IB host service at {})", client.base_url()),
