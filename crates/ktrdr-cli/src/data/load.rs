@@ -16,17 +16,13 @@ use ktrdr_data::provider::sim::{SimConfig, SimProvider};
 use ktrdr_data::provider::DataProvider;
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::{Symbol, Timeframe};
-use ktrdr_ops::cancel::spawn_ctrl_c_handler;
+use ktrdr_ops::cancel::{spawn_ctrl_c_handler, EXIT_INTERRUPTED};
 use ktrdr_ops::eta::{EtaHistory, SqliteEtaHistory};
 use ktrdr_ops::operations::{OperationHandle, OperationOutcome, Operations};
 use ktrdr_ops::registry::{OperationStatus, SqliteRegistry};
 
 use super::{time_bounds, DateArg, SeriesArgs};
 use crate::progress_display::{DisplayMode, ProgressDisplay};
-
-/// Exit status of a cancelled load: 128 + SIGINT, what a shell reports for a Ctrl-C (and what
-/// the second Ctrl-C of `spawn_ctrl_c_handler` exits with).
-const EXIT_CANCELLED: i32 = 130;
 
 /// Where bars come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -110,7 +106,7 @@ pub(crate) struct LoadOptions {
 /// `ktrdr data load SYMBOL TF`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  ktrdr data load AAPL 1h --source sim --mode full --start 2024-01-01\n  ktrdr data load EURUSD 5m --source host --host-url http://127.0.0.1:5001 --mode tail\n  KTRDR_DATA_SOURCE=sim ktrdr data load MSFT 1d --mode backfill --json\n\nCtrl-C cancels and keeps every bar fetched so far (run again to resume); a second Ctrl-C exits at once.\nExit status: 0 done, 1 error, 130 cancelled."
+    after_help = "Examples:\n  ktrdr data load AAPL 1h --source sim --mode full --start 2024-01-01\n  ktrdr data load EURUSD 5m --source host --host-url http://127.0.0.1:5001 --mode tail\n  KTRDR_DATA_SOURCE=sim ktrdr data load MSFT 1d --mode backfill --json\n\nCtrl-C cancels and keeps every bar fetched so far (run again to resume); a second Ctrl-C exits at once.\nPacing: each run paces itself; a host service also holds back a request identical to one it forwarded within IB's 15 s (for every client). With --source ib, a run started within 15 s of the last may repeat a request IB refuses; that refusal is waited out, not a failure.\nExit status: 0 done, 1 error, 130 cancelled."
 )]
 pub(crate) struct LoadArgs {
     #[command(flatten)]
@@ -274,7 +270,7 @@ fn report(
                 );
                 println!("Run the same command again to fetch only what is still missing.");
             }
-            Ok(EXIT_CANCELLED)
+            Ok(EXIT_INTERRUPTED)
         }
         status => {
             let error = outcome.error.clone().unwrap_or_else(|| status.to_string());

@@ -4,10 +4,12 @@
 //! service: same routes, same JSON field names, the same JSON-in-JSON `data` encoding; the
 //! wire types are shared with the `host` provider ([`ktrdr_data::provider::host::wire`]).
 //!
-//! The server does not pace: the broker enforces its rules, and the *client* paces through its
-//! [`PacingGate`](ktrdr_data::pacing::PacingGate). A pacing violation from the provider is
-//! answered `success:false` with IB's pacing text (error 162), plus our `error_kind` and
-//! `retry_after_seconds` extensions.
+//! The *client* paces through its [`PacingGate`](ktrdr_data::pacing::PacingGate) and the broker
+//! enforces its rules. The server adds one rule no single client can keep: a request identical
+//! to one forwarded within the broker's cooldown (a load re-run at once by another process) is
+//! refused by the service itself, before the broker sees it (`identical`). A pacing refusal,
+//! ours or the provider's, is answered `success:false` with IB's pacing text (error 162), plus
+//! our `error_kind` and `retry_after_seconds` extensions, which clients honour as a wait.
 //!
 //! Errors of the broker (not found, pacing, gateway timeouts) are answered with HTTP 200 and
 //! `success:false`, as the Python service does; the client must not repeat them blindly
@@ -35,6 +37,7 @@
 //! ```
 
 mod counters;
+mod identical;
 mod routes;
 
 use std::future::Future;
@@ -49,6 +52,7 @@ use serde_json::{Map, Value};
 pub use counters::ServiceStats;
 
 use self::counters::Counters;
+use self::identical::IdenticalGuard;
 
 /// Extra status shown under `connection_pool_status` in `/health/detailed`.
 pub type StatusFn = dyn Fn() -> Map<String, Value> + Send + Sync;
@@ -63,6 +67,8 @@ struct State {
     provider: Arc<dyn DataProvider>,
     provider_name: String,
     counters: Counters,
+    /// IB's identical-request rule across all clients.
+    identical: IdenticalGuard,
     /// Parent of every request's token; cancelled (reason `Shutdown`) when the server stops.
     requests: CancellationToken,
     status: Option<Arc<StatusFn>>,
@@ -102,12 +108,13 @@ impl HostService {
     }
 
     fn build(provider: Arc<dyn DataProvider>, status: Option<Arc<StatusFn>>) -> Self {
-        let provider_name = provider.describe().name;
+        let info = provider.describe();
         HostService {
             state: Arc::new(State {
                 provider,
-                provider_name,
+                provider_name: info.name,
                 counters: Counters::new(),
+                identical: IdenticalGuard::new(info.pacing),
                 requests: CancellationToken::new(),
                 status,
             }),

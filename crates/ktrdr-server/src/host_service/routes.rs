@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use ktrdr_data::pacing::RequestKey;
 use ktrdr_data::provider::host::wire::{
     encode_bars, routes, DetailedHealth, ErrorKind, HeadTimestampQuery, HeadTimestampResponse,
     Health, HistoricalDataRequest, HistoricalDataResponse, ServiceInfo, ValidationRequest,
@@ -215,6 +216,14 @@ async fn historical(
         Ok(p) => p,
         Err(r) => return historical_refusal(&state, r),
     };
+    let key = RequestKey::new(symbol.clone(), timeframe, range);
+    if let Err(wait) = state.identical.admit(key) {
+        let e = ProviderError::pacing(
+            format!("identical request within the broker's cooldown; retry in {wait:.1?}"),
+            wait,
+        );
+        return historical_refusal(&state, Refusal::from_provider(&e));
+    }
     let token = state.requests.child_token();
     match state
         .provider
