@@ -42,8 +42,8 @@ use super::ib_request::{
     WhatToShow,
 };
 use super::{
-    AssetType, DataProvider, HoursSpan, ProviderError, ProviderInfo, SpanLimits, SymbolInfo,
-    TimeRange, TradingHours,
+    AssetType, DataProvider, ProviderError, ProviderInfo, SpanLimits, SymbolInfo, TimeRange,
+    TradingHours,
 };
 use crate::calendar::{CalendarMap, SessionHours};
 use crate::pacing::PacingRules;
@@ -265,23 +265,7 @@ impl DataProvider for IbProvider {
         let head_timestamp = self.head_timestamp(symbol, Timeframe::H1, token).await?;
         let regular = parse_ib_hours(&d.liquid_hours);
         let full = parse_ib_hours(&d.trading_hours);
-        let mut extended_hours = Vec::new();
-        if let (Some(r), Some(f)) = (&regular, &full) {
-            if f.start != r.start {
-                extended_hours.push(HoursSpan {
-                    start: f.start.clone(),
-                    end: r.start.clone(),
-                    name: "Pre-Market".to_owned(),
-                });
-            }
-            if f.end != r.end {
-                extended_hours.push(HoursSpan {
-                    start: r.end.clone(),
-                    end: f.end.clone(),
-                    name: "After Hours".to_owned(),
-                });
-            }
-        }
+        let full_span = full.as_ref().map(|f| (f.start.clone(), f.end.clone()));
         let regular = regular.or(full);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -311,19 +295,15 @@ impl DataProvider for IbProvider {
             currency: c.currency.to_string(),
             description: d.long_name.clone(),
             validated_at: now,
-            trading_hours: TradingHours {
-                timezone: d.time_zone_id.clone(),
-                regular_hours: HoursSpan {
-                    start: regular
-                        .as_ref()
-                        .map(|h| h.start.clone())
-                        .unwrap_or_default(),
-                    end: regular.as_ref().map(|h| h.end.clone()).unwrap_or_default(),
-                    name: "Regular Trading Hours".to_owned(),
-                },
-                extended_hours,
-                trading_days: regular.map(|h| h.trading_days).unwrap_or_default(),
-            },
+            trading_hours: TradingHours::from_sessions(
+                d.time_zone_id.clone(),
+                regular
+                    .as_ref()
+                    .map(|h| (h.start.clone(), h.end.clone()))
+                    .unwrap_or_default(),
+                full_span,
+                regular.map(|h| h.trading_days).unwrap_or_default(),
+            ),
             head_timestamp,
             head_timestamp_timeframes: head_timestamp
                 .map(|ts| BTreeMap::from([(Timeframe::H1.as_str().to_owned(), ts)]))
