@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand};
 
 mod calendar;
 mod data;
+mod host_service;
 mod output;
+mod progress_display;
 
 /// ktrdr: research platform for systematic traders.
 #[derive(Debug, Parser)]
@@ -40,6 +42,8 @@ enum Command {
     /// Exchange calendars: sessions as CSV, and which calendar a symbol trades on.
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),
+    /// Serve the IB host-service protocol (port 5001) from a provider, e.g. the simulated broker.
+    HostService(host_service::HostServiceArgs),
 }
 
 /// What every subcommand may need from the global options.
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Data(args) => data::run(args, &ctx),
         Command::Calendar(command) => calendar::run(command),
+        Command::HostService(args) => host_service::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 pub mod calendar;
 pub mod gaps;
 pub mod manager;
+pub mod multi_timeframe;
 pub mod pacing;
 pub mod planner;
 pub mod provider;

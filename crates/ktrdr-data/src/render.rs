@@ -141,7 +141,8 @@ impl ProgressRenderer for DataProgressRenderer {
             }
             ProgressPhase::Running => {
                 self.running(s, &mut out);
-                if let Some(eta) = s.eta {
+                // Under a second the range says nothing a person can use.
+                if let Some(eta) = s.eta.filter(|e| e.high_secs >= 1.0) {
                     let _ = write!(
                         out,
                         " · ETA {} ({}–{})",

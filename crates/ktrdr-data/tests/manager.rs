@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ktrdr_data::calendar::SessionHours;
 use ktrdr_data::manager::{
     steps, DataManager, LoadError, LoadMode, LoadRequest, LoadSummary, RetryPolicy,
 };
@@ -309,7 +310,7 @@ async fn cancel_keeps_every_fetched_bar_and_the_next_run_fetches_only_the_rest()
         );
         assert_eq!(second.bars_new as usize, full.len() - kept.len());
         assert!(
-            second.requests_planned <= first.requests_planned - first.segments_saved + 1,
+            second.requests_planned <= first.requests_planned - first.segments_saved,
             "after {after}: {} requests for what was left",
             second.requests_planned
         );
@@ -690,4 +691,178 @@ async fn start_runs_the_load_as_a_recorded_operation() {
         stored(dir2.path(), &half_year()).len() as u64,
         kept.bars_saved
     );
+}
+
+/// A manager on a fault-free sim serving `hours`.
+fn sim_manager(dir: &std::path::Path, hours: SessionHours, in_flight: usize) -> DataManager {
+    let sim = Arc::new(
+        SimProvider::new(SimConfig {
+            now: Some(NOW),
+            session_hours: hours,
+            ..SimConfig::default()
+        })
+        .unwrap(),
+    );
+    DataManager::builder()
+        .data_dir(dir)
+        .provider(sim)
+        .now(NOW)
+        .max_in_flight(in_flight)
+        .build()
+        .unwrap()
+}
+
+/// One grid for the simulator and the gap analysis: after a full load over both 2024 DST
+/// changes and the early closes (Jul 3, Nov 29, Dec 24), neither a second full load nor a
+/// tail load asks for anything, at every intraday bar size that DST or a 13:00 close can put
+/// off a UTC grid.
+#[tokio::test(start_paused = true)]
+async fn a_complete_series_needs_no_request_across_dst_and_early_closes() {
+    for hours in [SessionHours::Regular, SessionHours::Extended] {
+        for tf in [Timeframe::H4, Timeframe::H1, Timeframe::M30] {
+            let dir = tempfile::tempdir().unwrap();
+            let m = sim_manager(dir.path(), hours, 4);
+            let full = LoadRequest::new("AAPL".parse().unwrap(), tf, LoadMode::Full)
+                .with_start(ts("2024-02-20"));
+            let first = run(&m, &full).await.unwrap();
+            assert!(
+                first.bars_new > 0 && first.requests_sent > 0,
+                "{tf} {hours}"
+            );
+            for mode in [LoadMode::Full, LoadMode::Tail] {
+                let again = LoadRequest {
+                    mode,
+                    ..full.clone()
+                };
+                let s = run(&m, &again).await.unwrap();
+                assert_eq!(
+                    (s.gaps, s.requests_planned, s.requests_sent, s.bars_new),
+                    (0, 0, 0, 0),
+                    "{tf} {hours} {mode}: {s:?}"
+                );
+            }
+        }
+    }
+}
+
+/// A load cancelled after any number of segments resumes with no more requests than the first
+/// run had left, even where a request window ends inside a 4h slot after a DST change, and a
+/// third run has nothing to do.
+#[tokio::test(start_paused = true)]
+async fn resumes_across_dst_need_only_the_requests_left() {
+    for (tf, hours, mode, start) in [
+        (
+            Timeframe::H4,
+            SessionHours::Extended,
+            LoadMode::Tail,
+            "2023-01-01",
+        ),
+        (
+            Timeframe::H4,
+            SessionHours::Regular,
+            LoadMode::Tail,
+            "2023-01-01",
+        ),
+        (
+            Timeframe::H4,
+            SessionHours::Extended,
+            LoadMode::Full,
+            "2023-01-01",
+        ),
+        (
+            Timeframe::H1,
+            SessionHours::Extended,
+            LoadMode::Tail,
+            "2024-01-01",
+        ),
+    ] {
+        let req = LoadRequest::new("AAPL".parse().unwrap(), tf, mode).with_start(ts(start));
+        let planned = {
+            let dir = tempfile::tempdir().unwrap();
+            run(&sim_manager(dir.path(), hours, 1), &req)
+                .await
+                .unwrap()
+                .requests_planned
+        };
+        for (after, in_flight) in (1..planned).map(|k| (k, 1)).chain([(2, 3), (3, 4)]) {
+            let what = format!("{tf} {hours} {mode} cancel after {after} of {planned}");
+            let dir = tempfile::tempdir().unwrap();
+            let token = CancellationToken::new();
+            let sim = Arc::new(
+                SimProvider::new(SimConfig {
+                    now: Some(NOW),
+                    session_hours: hours,
+                    ..SimConfig::default()
+                })
+                .unwrap(),
+            );
+            let m = DataManager::builder()
+                .data_dir(dir.path())
+                .provider(Arc::new(CancelAfter {
+                    inner: sim,
+                    after,
+                    ok: AtomicUsize::new(0),
+                    token: token.clone(),
+                }))
+                .now(NOW)
+                .max_in_flight(in_flight)
+                .build()
+                .unwrap();
+            let progress = ProgressHandle::new("op", DataManager::plan(req.mode));
+            let first = m.load(&req, &token, &progress).await.unwrap();
+            assert!(first.is_cancelled(), "{what}");
+            let m2 = sim_manager(dir.path(), hours, in_flight);
+            let second = run(&m2, &req).await.unwrap();
+            assert!(
+                second.requests_sent as usize <= first.requests_planned - first.segments_saved,
+                "{what}: {} requests for the {} left",
+                second.requests_sent,
+                first.requests_planned - first.segments_saved
+            );
+            assert_eq!(second.empty_answers, 0, "{what}");
+            let third = run(&m2, &req).await.unwrap();
+            assert_eq!(third.requests_planned, 0, "{what}");
+        }
+    }
+}
+
+/// The case that needs the planner to cover bar timestamps rather than slot intervals: a tail
+/// load of exactly two 120-day windows, newest first, whose first window starts at 15:00 New
+/// York on 2024-02-06, inside the 12:00–16:00 slot (the window end, 16:00, was summer time).
+/// The 12:00 bar belongs to the second window; after a cancel that kept the first, the missing
+/// 12:00 slot must not stretch the rest past one window.
+#[tokio::test(start_paused = true)]
+async fn a_window_ending_inside_a_slot_after_dst_costs_no_extra_request_on_resume() {
+    let req = LoadRequest::new("AAPL".parse().unwrap(), Timeframe::H4, LoadMode::Tail)
+        .with_start(ts("2023-10-09T20:00:00Z"))
+        .with_end(ts("2024-06-05T19:59:59Z"));
+    let dir = tempfile::tempdir().unwrap();
+    let token = CancellationToken::new();
+    let sim = Arc::new(
+        SimProvider::new(SimConfig {
+            now: Some(NOW),
+            session_hours: SessionHours::Extended,
+            ..SimConfig::default()
+        })
+        .unwrap(),
+    );
+    let m = DataManager::builder()
+        .data_dir(dir.path())
+        .provider(Arc::new(CancelAfter {
+            inner: sim,
+            after: 1,
+            ok: AtomicUsize::new(0),
+            token: token.clone(),
+        }))
+        .now(NOW)
+        .max_in_flight(1)
+        .build()
+        .unwrap();
+    let progress = ProgressHandle::new("op", DataManager::plan(req.mode));
+    let first = m.load(&req, &token, &progress).await.unwrap();
+    assert_eq!((first.requests_planned, first.segments_saved), (2, 1));
+    let m2 = sim_manager(dir.path(), SessionHours::Extended, 1);
+    let second = run(&m2, &req).await.unwrap();
+    assert_eq!(second.requests_sent, 1, "{second:?}");
+    assert_eq!(run(&m2, &req).await.unwrap().requests_planned, 0);
 }

@@ -49,11 +49,11 @@ pub use context::{OperationContext, OperationError};
 pub use error::OperationsError;
 pub use handle::{OperationHandle, OperationOutcome};
 
-use crate::cancel::{CancelReason, CancellationCoordinator};
+use crate::cancel::{CancelReason, CancellationCoordinator, Registration};
 use crate::eta::{EtaHistory, TimeEstimator};
 use crate::progress::{ProgressHandle, StepPlan};
 use crate::registry::OperationStatus::{self, *};
-use crate::registry::{OperationRecord, Registry};
+use crate::registry::{OperationRecord, Registry, RegistryError};
 use supervisor::{mark_cancelling, supervise, Supervised};
 
 /// Runs operations and records them in a [`Registry`]. One per process; cheap to clone.
@@ -122,11 +122,7 @@ impl Operations {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| OperationsError::NoRuntime)?;
         let kind = kind.into();
-        let id = new_operation_id(&kind);
-        let registration = self.inner.coordinator.register(id.clone())?;
-        self.inner
-            .registry
-            .insert(&OperationRecord::pending(&id, &kind, metadata.clone()))?;
+        let (id, registration) = self.register_new(&kind, &metadata)?;
 
         let progress = ProgressHandle::new(id.clone(), plan);
         let eta_key = history::eta_key(&kind, &metadata)
@@ -159,6 +155,40 @@ impl Operations {
             supervise(inner, supervised, work).await;
         });
         Ok(handle)
+    }
+
+    /// Draws a fresh id, registers it with the coordinator and records the operation `pending`.
+    ///
+    /// The id has 32 random bits per second (the Python format), so at thousands of operations
+    /// a second two can collide (seen in the runner bench); a collision draws again instead of
+    /// failing the run. Another process's record with the same id is a collision too.
+    fn register_new(
+        &self,
+        kind: &str,
+        metadata: &Value,
+    ) -> Result<(String, Registration), OperationsError> {
+        let mut attempt = 1;
+        loop {
+            let id = new_operation_id(kind);
+            let registered = self
+                .inner
+                .coordinator
+                .register(id.clone())
+                .map_err(OperationsError::from)
+                .and_then(|registration| {
+                    let record = OperationRecord::pending(&id, kind, metadata.clone());
+                    self.inner.registry.insert(&record)?;
+                    Ok(registration)
+                });
+            match registered {
+                Ok(registration) => return Ok((id, registration)),
+                Err(
+                    OperationsError::Duplicate(_)
+                    | OperationsError::Registry(RegistryError::Duplicate { .. }),
+                ) if attempt < ID_ATTEMPTS => attempt += 1,
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// Asks operation `id` to stop: its token is cancelled and its status becomes `cancelling`
@@ -248,6 +278,10 @@ impl Drop for ActiveGuard {
         self.0.active.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
+
+/// How many fresh ids [`Operations::run`] draws before reporting a collision; with 32 random
+/// bits, a fourth collision in a row means something else is wrong.
+const ID_ATTEMPTS: u32 = 4;
 
 /// `op_{type}_{YYYYMMDD_HHMMSS}_{8 hex}`, the Python system's id format.
 fn new_operation_id(kind: &str) -> String {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ktrdr_ops::cancel::CancelReason;
 use ktrdr_ops::cancel::CancellationToken;
-use ktrdr_ops::eta::{DurationRecord, EtaHistory, EtaKey, MemoryEtaHistory};
+use ktrdr_ops::eta::{DurationRecord, EtaHistory, EtaKey, MemoryEtaHistory, SqliteEtaHistory};
 use ktrdr_ops::operations::{OperationError, Operations, OperationsError};
 use ktrdr_ops::progress::ProgressState;
 use ktrdr_ops::progress::StepPlan;
@@ -464,7 +464,12 @@ async fn sqlite_registry_keeps_runner_outcomes_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ktrdr.db");
     let id = {
-        let ops = Operations::new(Arc::new(SqliteRegistry::open(&path).unwrap()), None);
+        // The registry and the ETA history share the one kernel database file.
+        let history = Arc::new(SqliteEtaHistory::open(&path).unwrap());
+        let ops = Operations::new(
+            Arc::new(SqliteRegistry::open(&path).unwrap()),
+            Some(history),
+        );
         let done = ops
             .run("data_load", load_metadata(), plan(), |_| async {
                 Ok(json!({"fetched_bars": 12}))
@@ -479,6 +484,10 @@ async fn sqlite_registry_keeps_runner_outcomes_across_reopen() {
     assert_eq!(record.status, Completed);
     assert_eq!(record.result_summary, Some(json!({"fetched_bars": 12})));
     assert!(reopened.interrupted_at_open().is_empty());
+    // The success taught the history in the same file, and it survives the process.
+    let history = SqliteEtaHistory::open(&path).unwrap();
+    assert_eq!(history.records(&load_key()).unwrap().len(), 1);
+    assert!(history.prior(&load_key()).unwrap().is_some());
 }
 
 #[test]
@@ -497,16 +506,39 @@ fn run_outside_a_runtime_is_a_typed_error() {
     );
 }
 
-/// A registry where a cancel from elsewhere (another thread, the API) lands exactly between the
-/// work's success and the runner's `completed` write: the tightest race there is.
-struct CancelRacesCompletion {
-    inner: MemoryRegistry,
-    token: std::sync::Mutex<Option<CancellationToken>>,
+/// What a [`Hooked`] registry does before it hands a call to its memory store.
+trait Hook: Send + Sync {
+    fn before_insert(&self, _record: &OperationRecord) -> Result<(), RegistryError> {
+        Ok(())
+    }
+    fn before_transition(
+        &self,
+        _store: &MemoryRegistry,
+        _id: &str,
+        _to: OperationStatus,
+    ) -> Result<(), RegistryError> {
+        Ok(())
+    }
 }
 
-impl Registry for CancelRacesCompletion {
+/// A memory registry with a [`Hook`] in front of inserts and transitions, to stage races and
+/// collisions exactly.
+struct Hooked<H> {
+    store: MemoryRegistry,
+    hook: H,
+}
+
+fn hooked<H: Hook>(hook: H) -> Arc<Hooked<H>> {
+    Arc::new(Hooked {
+        store: MemoryRegistry::new(),
+        hook,
+    })
+}
+
+impl<H: Hook> Registry for Hooked<H> {
     fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError> {
-        self.inner.insert(record)
+        self.hook.before_insert(record)?;
+        self.store.insert(record)
     }
     fn transition(
         &self,
@@ -514,6 +546,37 @@ impl Registry for CancelRacesCompletion {
         expected: &[OperationStatus],
         to: OperationStatus,
         patch: &TransitionPatch,
+    ) -> Result<(), RegistryError> {
+        self.hook.before_transition(&self.store, id, to)?;
+        self.store.transition(id, expected, to, patch)
+    }
+    fn update_progress(&self, id: &str, progress: &ProgressState) -> Result<bool, RegistryError> {
+        self.store.update_progress(id, progress)
+    }
+    fn get(&self, id: &str) -> Result<Option<OperationRecord>, RegistryError> {
+        self.store.get(id)
+    }
+    fn list(&self, filter: &OperationFilter) -> Result<OperationList, RegistryError> {
+        self.store.list(filter)
+    }
+    fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {
+        self.store.cleanup(older_than)
+    }
+}
+
+/// A cancel from elsewhere (another thread, the API) lands exactly between the work's success
+/// and the runner's `completed` write: the tightest race there is.
+#[derive(Default)]
+struct CancelRacesCompletion {
+    token: std::sync::Mutex<Option<CancellationToken>>,
+}
+
+impl Hook for CancelRacesCompletion {
+    fn before_transition(
+        &self,
+        store: &MemoryRegistry,
+        id: &str,
+        to: OperationStatus,
     ) -> Result<(), RegistryError> {
         if to == Completed {
             if let Some(token) = self.token.lock().unwrap().as_ref() {
@@ -523,30 +586,15 @@ impl Registry for CancelRacesCompletion {
                 cancel_reason: Some(CancelReason::Remote("api".into())),
                 ..TransitionPatch::default()
             };
-            self.inner.transition(id, &[Running], Cancelling, &cancel)?;
+            store.transition(id, &[Running], Cancelling, &cancel)?;
         }
-        self.inner.transition(id, expected, to, patch)
-    }
-    fn update_progress(&self, id: &str, progress: &ProgressState) -> Result<bool, RegistryError> {
-        self.inner.update_progress(id, progress)
-    }
-    fn get(&self, id: &str) -> Result<Option<OperationRecord>, RegistryError> {
-        self.inner.get(id)
-    }
-    fn list(&self, filter: &OperationFilter) -> Result<OperationList, RegistryError> {
-        self.inner.list(filter)
-    }
-    fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {
-        self.inner.cleanup(older_than)
+        Ok(())
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_cancel_racing_the_completed_write_wins_and_keeps_the_summary() {
-    let registry = Arc::new(CancelRacesCompletion {
-        inner: MemoryRegistry::new(),
-        token: std::sync::Mutex::new(None),
-    });
+    let registry = hooked(CancelRacesCompletion::default());
     let history = Arc::new(MemoryEtaHistory::new());
     let ops = Operations::new(registry.clone(), Some(history.clone()));
     let handle = ops
@@ -555,7 +603,7 @@ async fn a_cancel_racing_the_completed_write_wins_and_keeps_the_summary() {
             Ok(json!({"fetched_bars": 99}))
         })
         .unwrap();
-    *registry.token.lock().unwrap() = Some(handle.token().clone());
+    *registry.hook.token.lock().unwrap() = Some(handle.token().clone());
     let outcome = handle.wait().await;
     assert_eq!(outcome.status, Cancelled);
     assert_eq!(outcome.result_summary, Some(json!({"fetched_bars": 99})));
@@ -570,4 +618,71 @@ async fn a_cancel_racing_the_completed_write_wins_and_keeps_the_summary() {
     );
     // It did not end as a success, so it teaches the estimator nothing.
     assert!(history.records(&load_key()).unwrap().is_empty());
+}
+
+/// Refuses the first `collisions` inserts as duplicates, as a registry does when a freshly
+/// drawn id is already taken (by this process or another one on the same database).
+struct TakenIds {
+    collisions: std::sync::atomic::AtomicUsize,
+    refused: std::sync::Mutex<Vec<String>>,
+}
+
+impl Hook for TakenIds {
+    fn before_insert(&self, record: &OperationRecord) -> Result<(), RegistryError> {
+        let left = self.collisions.load(Ordering::SeqCst);
+        if left == 0 {
+            return Ok(());
+        }
+        self.collisions.store(left - 1, Ordering::SeqCst);
+        self.refused.lock().unwrap().push(record.id.clone());
+        Err(RegistryError::Duplicate {
+            id: record.id.clone(),
+        })
+    }
+}
+
+fn taken_ids(collisions: usize) -> Arc<Hooked<TakenIds>> {
+    hooked(TakenIds {
+        collisions: collisions.into(),
+        refused: std::sync::Mutex::new(Vec::new()),
+    })
+}
+
+#[tokio::test]
+async fn a_colliding_id_is_drawn_again_and_the_run_goes_ahead() {
+    let registry = taken_ids(3);
+    let ops = Operations::new(registry.clone(), None);
+    let handle = ops
+        .run("data_load", json!({}), plan(), |_| async { Ok(json!({})) })
+        .unwrap();
+    assert_eq!(handle.wait().await.status, Completed);
+    let refused = registry.hook.refused.lock().unwrap().clone();
+    assert_eq!(refused.len(), 3);
+    assert!(!refused.contains(&handle.id().to_owned()));
+    assert_eq!(
+        registry.get(handle.id()).unwrap().map(|r| r.status),
+        Some(Completed)
+    );
+    // The refused ids were released from the coordinator: cancelling one finds nothing.
+    assert!(matches!(
+        ops.cancel(&refused[0], CancelReason::User),
+        Err(OperationsError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn ids_taken_every_time_are_a_typed_error() {
+    let registry = taken_ids(usize::MAX);
+    let ops = Operations::new(registry.clone(), None);
+    let err = ops
+        .run("data_load", json!({}), plan(), |_| async { Ok(json!({})) })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OperationsError::Registry(RegistryError::Duplicate { .. })
+        ),
+        "{err}"
+    );
+    assert_eq!(registry.hook.refused.lock().unwrap().len(), 4);
 }

@@ -11,6 +11,7 @@ use ktrdr_data::types::{parse_timestamp, Symbol, Timeframe};
 use crate::Context;
 
 mod gaps;
+mod load;
 mod range;
 mod show;
 mod validate;
@@ -18,7 +19,7 @@ mod validate;
 /// Market data in the local store.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  ktrdr data show MSFT 1h --rows 20\n  ktrdr data show EURUSD 1h --start 2025-03-01 --end 2025-03-07 --format csv\n  ktrdr data range AAPL 5m\n  ktrdr data gaps MSFT 1h --session regular\n  ktrdr data validate MSFT 1h"
+    after_help = "Examples:\n  ktrdr data show MSFT 1h --rows 20\n  ktrdr data show EURUSD 1h --start 2025-03-01 --end 2025-03-07 --format csv\n  ktrdr data range AAPL 5m\n  ktrdr data gaps MSFT 1h --session regular\n  ktrdr data validate MSFT 1h\n  ktrdr data load AAPL 1h --source sim --mode full --start 2024-01-01"
 )]
 pub(crate) struct DataArgs {
     #[command(subcommand)]
@@ -35,6 +36,10 @@ enum DataCommand {
     Gaps(gaps::GapsArgs),
     /// Check a stored series for bad bars (exit status 3 when issues are found); optionally repair.
     Validate(validate::ValidateArgs),
+    /// Fill a series from a data source (sim, host, ib) with live progress; Ctrl-C keeps what was fetched.
+    Load(load::LoadArgs),
+    /// Load several timeframes of one symbol as one operation.
+    LoadMulti(load::LoadMultiArgs),
 }
 
 pub(crate) fn run(args: DataArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -44,6 +49,8 @@ pub(crate) fn run(args: DataArgs, ctx: &Context) -> anyhow::Result<()> {
         DataCommand::Range(a) => range::run(a, &store),
         DataCommand::Gaps(a) => gaps::run(a, &store),
         DataCommand::Validate(a) => validate::run(a, &store),
+        DataCommand::Load(a) => load::run(a, store),
+        DataCommand::LoadMulti(a) => load::run_multi(a, store),
     }
 }
 

@@ -8,7 +8,8 @@
 //! 2. **Plan range**: the mode's window ([`LoadMode`]), the user's bounds, clamped to the head
 //!    timestamp and to complete bars.
 //! 3. **Read local data**: the stored series.
-//! 4. **Analyse gaps**: the exchange calendar's expected bars missing from the store.
+//! 4. **Analyse gaps**: the exchange calendar's expected bars missing from the store, as the
+//!    timestamp ranges those bars would carry (see `targets`).
 //! 5. **Plan requests**: the minimal set of requests under the provider's span limit.
 //! 6. **Fetch segments**: several requests in flight as the pacing gate allows, each retried
 //!    per [`RetryPolicy`], each reported (segment k/n, bars) after it lands and saved to the
@@ -52,6 +53,7 @@ mod fetch;
 mod mode;
 mod retry;
 mod summary;
+mod targets;
 mod window;
 
 use std::path::PathBuf;
@@ -323,7 +325,12 @@ impl DataManager {
             "provider": self.provider_info().map(|p| p.name),
         });
         let manager = self.clone();
-        ops.run(
+        let renderer = Arc::new(DataProgressRenderer::new(
+            request.symbol.clone(),
+            Some(request.timeframe),
+            request.mode,
+        ));
+        let handle = ops.run(
             OPERATION_KIND,
             metadata,
             Self::plan(request.mode),
@@ -334,7 +341,10 @@ impl DataManager {
                     .map_err(OperationError::failed)?;
                 serde_json::to_value(&summary).map_err(OperationError::failed)
             },
-        )
+        )?;
+        // Also set here, so a watcher that reads before the work starts sees our messages.
+        handle.progress().set_renderer(renderer);
+        Ok(handle)
     }
 
     /// Loads one series, reporting on `progress` (created with [`plan`](Self::plan) for the
@@ -501,10 +511,7 @@ impl Run<'_> {
         let hours = provider_info
             .as_ref()
             .map_or(SessionHours::Regular, |i| i.session_hours);
-        let report = self.gaps(existing, window, head, hours).await?;
-        let to_fill: Vec<_> = report
-            .as_ref()
-            .map_or_else(Vec::new, |r| r.to_fill().collect());
+        let (report, to_fill) = self.gaps(existing, window, head, hours).await?;
         if let Some(report) = &report {
             self.summary.gaps = report.of_kind(GapKind::Missing).count();
             self.summary.missing_bars = report
@@ -664,9 +671,9 @@ impl Run<'_> {
         window: Window,
         head: Option<i64>,
         hours: SessionHours,
-    ) -> Result<Option<GapReport>, Stop> {
+    ) -> Result<(Option<GapReport>, Vec<std::ops::Range<i64>>), Stop> {
         if window.is_empty() {
-            return Ok(None);
+            return Ok((None, Vec::new()));
         }
         let calendar = self.manager.calendars.calendar_for(&self.request.symbol);
         let tf = self.request.timeframe;
@@ -676,11 +683,16 @@ impl Run<'_> {
             end: Some(window.end),
             head,
         };
-        let report = tokio::task::spawn_blocking(move || analyze(&existing, calendar, tf, &opts))
-            .await
-            .map_err(|e| Stop::Failed(LoadError::Internal(format!("gap analysis task: {e}"))))?
-            .map_err(|e| Stop::Failed(e.into()))?;
-        Ok(Some(report))
+        let (report, to_fill) = tokio::task::spawn_blocking(move || {
+            let report = analyze(&existing, calendar, tf, &opts)?;
+            let to_fill = targets::missing_bar_ranges(&report, calendar, tf, hours)
+                .map_err(crate::gaps::GapError::from)?;
+            Ok::<_, crate::gaps::GapError>((report, to_fill))
+        })
+        .await
+        .map_err(|e| Stop::Failed(LoadError::Internal(format!("gap analysis task: {e}"))))?
+        .map_err(|e| Stop::Failed(e.into()))?;
+        Ok((Some(report), to_fill))
     }
 
     /// Saves every landed segment not saved yet (in one merge).

@@ -200,6 +200,60 @@ pub struct TradingHours {
     pub trading_days: Vec<u8>,
 }
 
+impl TradingHours {
+    /// The protocol's shape from the regular session and the full (extended) session, each
+    /// `(start, end)` as `HH:MM` exchange time: where they differ, the full session's extra
+    /// time before the regular open is `Pre-Market` and after the close `After Hours`. Shared
+    /// by the providers, so that the sim (reading its calendar) and IB (reading the contract's
+    /// liquid and trading hours) describe hours the same way.
+    ///
+    /// ```
+    /// use ktrdr_data::provider::TradingHours;
+    /// let h = TradingHours::from_sessions(
+    ///     "America/New_York",
+    ///     ("09:30".into(), "16:00".into()),
+    ///     Some(("04:00".into(), "20:00".into())),
+    ///     vec![0, 1, 2, 3, 4],
+    /// );
+    /// let names: Vec<_> = h.extended_hours.iter().map(|s| s.name.as_str()).collect();
+    /// assert_eq!(names, ["Pre-Market", "After Hours"]);
+    /// ```
+    pub fn from_sessions(
+        timezone: impl Into<String>,
+        regular: (String, String),
+        full: Option<(String, String)>,
+        trading_days: Vec<u8>,
+    ) -> Self {
+        let mut extended_hours = Vec::new();
+        if let Some((start, end)) = full {
+            if start != regular.0 {
+                extended_hours.push(HoursSpan {
+                    start,
+                    end: regular.0.clone(),
+                    name: "Pre-Market".to_owned(),
+                });
+            }
+            if end != regular.1 {
+                extended_hours.push(HoursSpan {
+                    start: regular.1.clone(),
+                    end,
+                    name: "After Hours".to_owned(),
+                });
+            }
+        }
+        TradingHours {
+            timezone: timezone.into(),
+            regular_hours: HoursSpan {
+                start: regular.0,
+                end: regular.1,
+                name: "Regular Trading Hours".to_owned(),
+            },
+            extended_hours,
+            trading_days,
+        }
+    }
+}
+
 /// What a provider knows about a symbol: the host-service protocol's `contract_info`, field for
 /// field, so the host-service server can serve it as is and the `host` provider can read a
 /// Python host service's answer. Timestamps are unix seconds here and ISO 8601 on the wire.

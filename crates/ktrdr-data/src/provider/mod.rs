@@ -40,6 +40,10 @@
 //! ```
 
 mod error;
+pub mod host;
+#[cfg(feature = "ib")]
+pub mod ib;
+pub mod ib_request;
 mod info;
 mod paced;
 pub mod sim;

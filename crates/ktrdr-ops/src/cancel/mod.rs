@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use coordinator::{
     CancellationCoordinator, CoordinatorStatus, DuplicateOperation, Registration,
 };
-pub use signal::spawn_ctrl_c_handler;
+pub use signal::{spawn_ctrl_c_handler, EXIT_INTERRUPTED};
 pub use token::CancellationToken;
 
 /// Why an operation was cancelled.

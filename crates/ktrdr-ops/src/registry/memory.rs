@@ -1,11 +1,16 @@
 //! An in-memory [`Registry`], for tests and for processes that need no persistence.
 //!
-//! Invariants:
+//! # Invariants
+//!
 //! 1. Every record lives in `Inner::records` under its id, with the sequence number it was
 //!    inserted with; sequence numbers only grow, so they order records created in the same
 //!    microsecond.
 //! 2. The one mutex guards all of it, so a compare-and-set is a read and a write under one lock
 //!    acquisition. No user code runs under the lock.
+//!
+//! # Lock order
+//!
+//! 1. `inner` is the only lock, taken once per call and never held while calling out.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};

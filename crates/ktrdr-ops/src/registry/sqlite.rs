@@ -1,6 +1,7 @@
 //! The SQLite [`Registry`], in the kernel database shared with the ETA history.
 //!
-//! Invariants:
+//! # Invariants
+//!
 //! 1. The compare-and-set of [`Registry::transition`] is one `UPDATE … WHERE id = ? AND status
 //!    IN (…)`: SQLite runs it atomically, also against other processes using the same file, and
 //!    the number of changed rows says whether it applied.
@@ -8,6 +9,12 @@
 //!    No user code runs under it.
 //! 3. Schema changes happen only in [`SqliteRegistry::open`], inside an immediate transaction,
 //!    guarded by the `operations` row of the `schema_version` table.
+//!
+//! # Lock order
+//!
+//! 1. `conn` is the only lock. `interrupt_dead_owners` releases it between its read and each
+//!    transition (both take it), and nothing else is locked while it is held. Across
+//!    processes, SQLite's own file locks serialise writers (busy timeout in [`crate::db::open`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};

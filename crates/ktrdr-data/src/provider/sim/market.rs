@@ -26,7 +26,7 @@ use chrono::{Datelike, Days, NaiveDate, TimeZone, Timelike};
 use super::rng::{hash_str, key, normal, uniform};
 use crate::calendar::{Calendar, CalendarError, Session, SessionHours};
 use crate::gaps::grid;
-use crate::provider::{AssetType, HoursSpan, TimeRange, TradingHours};
+use crate::provider::{AssetType, TimeRange, TradingHours};
 use crate::types::{Bar, BarSeries, Symbol, Timeframe};
 
 const DAY: i64 = 86_400;
@@ -147,21 +147,6 @@ impl Instrument {
         };
         let regular = session(SessionHours::Regular).unwrap_or((0, 0));
         let extended = session(SessionHours::Extended).unwrap_or(regular);
-        let mut extended_hours = Vec::new();
-        if extended.0 < regular.0 {
-            extended_hours.push(HoursSpan {
-                start: hhmm(extended.0),
-                end: hhmm(regular.0),
-                name: "Pre-Market".to_owned(),
-            });
-        }
-        if extended.1 > regular.1 {
-            extended_hours.push(HoursSpan {
-                start: hhmm(regular.1),
-                end: hhmm(extended.1),
-                name: "After Hours".to_owned(),
-            });
-        }
         // Weekdays (exchange time) on which some session is open during the reference week.
         let week_start = monday - Days::new(1);
         let mut trading_days: Vec<u8> = self
@@ -180,16 +165,12 @@ impl Instrument {
             .unwrap_or_default();
         trading_days.sort_unstable();
         trading_days.dedup();
-        TradingHours {
-            timezone: tz.name().to_owned(),
-            regular_hours: HoursSpan {
-                start: hhmm(regular.0),
-                end: hhmm(regular.1),
-                name: "Regular Trading Hours".to_owned(),
-            },
-            extended_hours,
+        TradingHours::from_sessions(
+            tz.name(),
+            (hhmm(regular.0), hhmm(regular.1)),
+            Some((hhmm(extended.0), hhmm(extended.1))),
             trading_days,
-        }
+        )
     }
 
     /// The timestamp of the first bar at `timeframe`.

@@ -1,0 +1,198 @@
+//! Live progress of an operation on the terminal (the Python `EnhancedCLIProgressDisplay`),
+//! fed from a [`ProgressSubscriber`]: an indicatif bar when a person is watching, a plain line
+//! every few seconds when output goes to a file or a pipe, nothing with `--quiet`.
+//!
+//! Everything shown comes from the typed [`ProgressState`]: the percent, the step, the message
+//! the operation's renderer made from the state (step detail, bars) and *our* ETA with its
+//! range. indicatif only draws; its own rate and ETA estimates are not used (the Python CLI
+//! showed rich's guess because the real ETA never reached it).
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ktrdr_ops::progress::{format_duration, ProgressState, ProgressSubscriber};
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DisplayMode {
+    /// An animated bar on standard error.
+    Bar,
+    /// One line on standard error at most every `every`, and at each step change.
+    Lines { every: Duration },
+    /// Nothing.
+    Quiet,
+}
+
+impl DisplayMode {
+    /// The bar when both standard output and standard error are terminals, plain lines
+    /// otherwise, nothing when `quiet`.
+    pub(crate) fn detect(quiet: bool, every: Duration) -> Self {
+        if quiet {
+            DisplayMode::Quiet
+        } else if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
+            DisplayMode::Bar
+        } else {
+            DisplayMode::Lines { every }
+        }
+    }
+}
+
+/// Draws the progress of one operation.
+pub(crate) struct ProgressDisplay {
+    mode: DisplayMode,
+    bar: Option<ProgressBar>,
+    last_line: Option<(Instant, usize)>,
+}
+
+impl ProgressDisplay {
+    pub(crate) fn new(mode: DisplayMode) -> Self {
+        let bar = (mode == DisplayMode::Bar).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(100), ProgressDrawTarget::stderr());
+            // The template has no {eta}/{per_sec}: the ETA is ours, inside {msg}.
+            let style = ProgressStyle::with_template(
+                "{spinner:.green} [{elapsed_precise}] [{bar:30.cyan/blue}] {pos:>3}% {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        ProgressDisplay {
+            mode,
+            bar,
+            last_line: None,
+        }
+    }
+
+    /// Prints `text` on its own line without breaking the bar.
+    pub(crate) fn println(&self, text: &str) {
+        match (&self.bar, self.mode) {
+            (Some(bar), _) => bar.println(text),
+            (None, DisplayMode::Quiet) => {}
+            (None, _) => eprintln!("{text}"),
+        }
+    }
+
+    /// A handle for printing from another task (the Ctrl-C handler).
+    pub(crate) fn printer(&self) -> impl Fn(&str) + Send + Sync + 'static {
+        let bar = self.bar.clone();
+        let quiet = self.mode == DisplayMode::Quiet;
+        move |text: &str| match &bar {
+            Some(bar) => bar.println(text),
+            None if quiet => {}
+            None => eprintln!("{text}"),
+        }
+    }
+
+    /// Shows `state`.
+    pub(crate) fn update(&mut self, state: &ProgressState) {
+        match self.mode {
+            DisplayMode::Quiet => {}
+            DisplayMode::Bar => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(state.percent.floor() as u64);
+                    bar.set_message(format!(
+                        "[{}/{}] {}",
+                        state.step_index + 1,
+                        state.step_count,
+                        state.message
+                    ));
+                }
+            }
+            DisplayMode::Lines { every } => {
+                let now = Instant::now();
+                let due = match self.last_line {
+                    None => true,
+                    Some((at, step)) => step != state.step_index || now.duration_since(at) >= every,
+                };
+                if due {
+                    eprintln!("{}", plain_line(state));
+                    self.last_line = Some((now, state.step_index));
+                }
+            }
+        }
+    }
+
+    /// Clears the bar (the caller prints the final summary).
+    pub(crate) fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// Shows every change of `progress` until `done` resolves, then the last state, and
+    /// returns what `done` gave.
+    pub(crate) async fn follow<T>(
+        &mut self,
+        mut progress: ProgressSubscriber,
+        done: impl Future<Output = T>,
+    ) -> T {
+        tokio::pin!(done);
+        let mut open = true;
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut done => {
+                    self.update(&progress.latest());
+                    self.finish();
+                    return out;
+                }
+                changed = progress.changed(), if open => match changed {
+                    Ok(()) => {
+                        let state = progress.latest();
+                        self.update(&state);
+                    }
+                    Err(_) => open = false,
+                },
+            }
+        }
+    }
+}
+
+/// `[   12s]  45.3% [6/7] Fetching AAPL 1h: segment 3/7 (…), 1,400 bars · ETA 20s (15s–30s)`.
+pub(crate) fn plain_line(state: &ProgressState) -> String {
+    format!(
+        "[{:>6}] {:>5.1}% [{}/{}] {}",
+        format_duration(state.elapsed_secs),
+        state.percent,
+        state.step_index + 1,
+        state.step_count,
+        state.message
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ktrdr_ops::progress::{ProgressHandle, StepPlan};
+
+    #[test]
+    fn plain_lines_carry_percent_step_and_message() {
+        let progress =
+            ProgressHandle::new("op", StepPlan::new([("Read", 20), ("Fetch", 80)]).unwrap());
+        progress.next_step().unwrap();
+        progress.set_sub_progress(1, 2);
+        let line = plain_line(&progress.snapshot());
+        assert!(line.ends_with(" 60.0% [2/2] [2/2] Fetch (1/2)"), "{line}");
+        assert!(line.starts_with("[    0s]"), "{line}");
+    }
+
+    #[tokio::test]
+    async fn follow_returns_what_done_gives_after_showing_the_last_state() {
+        let progress = ProgressHandle::new("op", StepPlan::single("Work"));
+        let mut display = ProgressDisplay::new(DisplayMode::Quiet);
+        let sub = progress.subscribe();
+        let work = {
+            let progress = progress.clone();
+            async move {
+                progress.set_sub_progress(3, 3);
+                progress.complete();
+                42
+            }
+        };
+        assert_eq!(display.follow(sub, work).await, 42);
+    }
+}

@@ -1,0 +1,282 @@
+//! `ktrdr data load` as a child process with the in-process simulated source: source
+//! selection, the summary, JSON, the registry, and Ctrl-C (SIGINT) with resume.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ktrdr_data::store::BarStore;
+use ktrdr_data::types::{BarSeries, Timeframe};
+
+fn ktrdr(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ktrdr"));
+    cmd.env("KTRDR_HOME", home.join("home"))
+        .env("KTRDR_DATA_DIR", home.join("data"))
+        .env_remove("KTRDR_DATA_SOURCE")
+        .env_remove("USE_IB_HOST_SERVICE")
+        .env_remove("IB_HOST_SERVICE_URL")
+        .env("RUST_LOG", "error");
+    cmd
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn stored(home: &Path, tf: Timeframe) -> BarSeries {
+    BarStore::new(home.join("data"))
+        .load(&"AAPL".parse().unwrap(), tf)
+        .unwrap()
+}
+
+const WINDOW: [&str; 4] = ["--start", "2023-01-01", "--end", "2024-06-30"];
+
+#[test]
+fn a_fetching_load_without_a_source_names_the_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ktrdr(dir.path())
+        .args(["data", "load", "AAPL", "1h", "--mode", "tail"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for option in [
+        "--source sim",
+        "--source host",
+        "--source ib",
+        "KTRDR_DATA_SOURCE",
+        "USE_IB_HOST_SERVICE=true",
+    ] {
+        assert!(err.contains(option), "{err}");
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing simulated was written"
+    );
+
+    let out = ktrdr(dir.path())
+        .env("KTRDR_DATA_SOURCE", "carrier-pigeon")
+        .args(["data", "load", "AAPL", "1h"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap rejects an unknown source");
+    assert!(
+        text(&out.stderr).contains("possible values: sim, host, ib"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_sim_load_prints_its_summary_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ktrdr(dir.path())
+        .env("KTRDR_DATA_SOURCE", "sim")
+        .args(["data", "load", "AAPL", "1h", "--mode", "full"])
+        .args(WINDOW)
+        .args(["--progress-interval", "0.05"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bars = stored(dir.path(), Timeframe::H1);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!(
+            "AAPL 1h (full): {} bars fetched",
+            group(bars.len())
+        )),
+        "{stdout}"
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("from sim (simulated data)"), "{stderr}");
+    assert!(stderr.contains("Fetching AAPL 1h: segment"), "{stderr}");
+    assert!(dir.path().join("home/ktrdr.db").exists());
+
+    // JSON: the recorded outcome, with real counts; a second run fetches nothing.
+    let out = ktrdr(dir.path())
+        .args([
+            "data", "load", "AAPL", "1h", "--source", "sim", "--mode", "full", "--json", "-q",
+        ])
+        .args(WINDOW)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["result_summary"]["requests_sent"], 0);
+    assert_eq!(v["result_summary"]["bars_in_window"], bars.len());
+    assert!(
+        text(&out.stderr).is_empty() || !text(&out.stderr).contains('%'),
+        "quiet"
+    );
+}
+
+#[test]
+fn local_mode_needs_no_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ktrdr(dir.path())
+        .args(["data", "load", "AAPL", "1d", "--mode", "local"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("AAPL 1d (local): 0 bars"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// A running load whose standard error is read line by line.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (up to `limit`) for a line matching `pred`.
+    fn wait_for(&mut self, limit: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = pred(&line);
+                    self.seen.push(line);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn finish(mut self) -> (Output, Vec<String>) {
+        let out = self.child.wait_with_output().unwrap();
+        self.seen.extend(self.lines.try_iter());
+        (out, self.seen)
+    }
+}
+
+#[test]
+fn ctrl_c_cancels_keeps_the_bars_and_the_next_run_resumes() {
+    let reference = {
+        let dir = tempfile::tempdir().unwrap();
+        let out = ktrdr(dir.path())
+            .args([
+                "data", "load", "AAPL", "1h", "--source", "sim", "--mode", "full", "-q",
+            ])
+            .args(WINDOW)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        stored(dir.path(), Timeframe::H1)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = ktrdr(dir.path());
+    cmd.args([
+        "data",
+        "load",
+        "AAPL",
+        "1h",
+        "--source",
+        "sim",
+        "--mode",
+        "full",
+        "--max-in-flight",
+        "1",
+    ])
+    .args(WINDOW)
+    .args(["--progress-interval", "0.01"]);
+    let mut run = Running::start(cmd);
+    assert!(
+        run.wait_for(Duration::from_secs(20), |l| segment_of(l)
+            .is_some_and(|k| k >= 1)),
+        "no progress line"
+    );
+    let sent = Instant::now();
+    run.interrupt();
+    let (out, lines) = run.finish();
+    let latency = sent.elapsed();
+    assert_eq!(out.status.code(), Some(130), "{lines:?}");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Cancelled (cancelled by the user): AAPL 1h: cancelled after segment"),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("Ctrl-C again exits at once")),
+        "{lines:?}"
+    );
+    assert!(
+        latency < Duration::from_secs(2),
+        "cancel to exit took {latency:?}"
+    );
+
+    let kept = stored(dir.path(), Timeframe::H1);
+    assert!(!kept.is_empty() && kept.len() < reference.len());
+    assert!(
+        stdout.contains(&format!("{} bars saved", group(kept.len()))),
+        "{stdout}"
+    );
+
+    let out = ktrdr(dir.path())
+        .args([
+            "data", "load", "AAPL", "1h", "--source", "sim", "--mode", "full", "--json", "-q",
+        ])
+        .args(WINDOW)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["result_summary"]["bars_new"],
+        reference.len() - kept.len()
+    );
+    assert_eq!(stored(dir.path(), Timeframe::H1), reference);
+}
+
+/// `k` of a "segment k/n" progress line.
+fn segment_of(line: &str) -> Option<u64> {
+    let rest = &line[line.find("segment ")? + "segment ".len()..];
+    rest.split('/').next()?.parse().ok()
+}
+
+fn group(n: usize) -> String {
+    ktrdr_data::render::group_thousands(n as u64)
+}
