@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-const IB_DIR: &str = "/work/shared/data/ib";
+const IB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/ib");
 
 fn ktrdr(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ktrdr"))

@@ -94,6 +94,18 @@ fn a_sim_load_prints_its_summary_and_is_recorded() {
     assert!(stderr.contains("Fetching AAPL 1h: segment"), "{stderr}");
     assert!(dir.path().join("home/ktrdr.db").exists());
 
+    // The sim trades regular hours by default, and `data gaps` judges that from the bars: a
+    // complete load has nothing missing, not every pre-market and after-hours slot.
+    let out = ktrdr(dir.path())
+        .args(["data", "gaps", "AAPL", "1h", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let gaps: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(gaps["session"], "regular");
+    assert_eq!(gaps["present_bars"], gaps["expected_bars"], "{gaps}");
+    assert_eq!(gaps["present_bars"], bars.len());
+
     // JSON: the recorded outcome, with real counts; a second run fetches nothing.
     let out = ktrdr(dir.path())
         .args([

@@ -7,7 +7,7 @@ use ktrdr_data::planner::{plan_ib, PlanOrder};
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::{parse_timestamp, Bar, BarSeries, Symbol, Timeframe};
 
-const IB_DIR: &str = "/work/shared/data/ib";
+const IB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/ib");
 const H: i64 = 3600;
 
 fn ts(s: &str) -> i64 {
@@ -439,5 +439,46 @@ fn msft_1d_is_complete() {
             gap("2025-05-24", "2025-05-27", GapKind::Holiday, 0),
             gap("2025-05-31", "2025-06-02", GapKind::Weekend, 0),
         ]
+    );
+}
+
+#[test]
+fn session_hours_are_judged_from_the_bars() {
+    use ktrdr_data::gaps::session_hours_of;
+    let judge = |symbol, tf, cal| session_hours_of(&load(symbol, tf), cal, tf).unwrap();
+    // The IB exports were fetched with useRTH=False: pre-market bars from 04:00 New York.
+    assert_eq!(
+        judge("AAPL", Timeframe::M5, Calendar::Xnas),
+        SessionHours::Extended
+    );
+    assert_eq!(
+        judge("MSFT", Timeframe::M1, Calendar::Xnys),
+        SessionHours::Extended
+    );
+    assert_eq!(
+        judge("MSFT", Timeframe::D1, Calendar::Xnys),
+        SessionHours::Regular
+    );
+    assert_eq!(
+        judge("EURUSD", Timeframe::H1, Calendar::Fx),
+        SessionHours::Regular
+    );
+    // Regular hours only (Tuesday 2025-06-03, 09:30 to 15:00 New York), then one 08:00 bar.
+    let mut times: Vec<i64> = (0..7).map(|i| ts("2025-06-03 13:30:00") + i * H).collect();
+    let regular = series(times.iter().copied());
+    assert_eq!(
+        session_hours_of(&regular, Calendar::Xnys, Timeframe::H1).unwrap(),
+        SessionHours::Regular
+    );
+    times.push(ts("2025-06-04 12:00:00"));
+    assert_eq!(
+        session_hours_of(&series(times), Calendar::Xnys, Timeframe::H1).unwrap(),
+        SessionHours::Extended
+    );
+    // Bars before the calendar's coverage say nothing.
+    let old = series([ts("1990-01-02 03:00:00"), ts("2025-06-03 14:00:00")]);
+    assert_eq!(
+        session_hours_of(&old, Calendar::Xnys, Timeframe::H1).unwrap(),
+        SessionHours::Regular
     );
 }

@@ -8,7 +8,7 @@ use ktrdr_data::validate::{
     repair, validate, validate_rows, IssueKind, RepairOptions, ValidateOptions, ValidationReport,
 };
 
-const IB_DIR: &str = "/work/shared/data/ib";
+const IB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/ib");
 
 fn raw(symbol: &str, tf: Timeframe) -> Vec<Bar> {
     let store = BarStore::new(IB_DIR);

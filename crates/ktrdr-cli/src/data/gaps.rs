@@ -5,7 +5,7 @@ use std::io::{BufWriter, Write};
 use anyhow::{bail, Context as _};
 use clap::{Args, ValueEnum};
 use ktrdr_data::calendar::{Calendar, CalendarMap, SessionHours};
-use ktrdr_data::gaps::{analyze, Gap, GapKind, GapOptions, GapReport};
+use ktrdr_data::gaps::{analyze, session_hours_of, Gap, GapKind, GapOptions, GapReport};
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::{format_timestamp, format_timestamp_human, Symbol};
 use serde::Serialize;
@@ -25,8 +25,10 @@ pub(crate) enum ReportFormat {
 /// Calendar and session hours, shared by `gaps` and `validate`.
 #[derive(Debug, Args)]
 pub(crate) struct CalendarArgs {
-    /// Session hours bars are expected in: regular or extended [default: extended for
-    /// intraday bars (IB data is fetched with useRTH=False), regular for 1d and 1w].
+    /// Session hours bars are expected in: regular or extended [default: `gaps` expects the
+    /// hours the stored bars show (extended once an intraday bar starts outside regular hours,
+    /// as IB data fetched with useRTH=False does); `validate` accepts extended hours for
+    /// intraday bars; 1d and 1w are regular].
     #[arg(long, value_name = "HOURS")]
     pub(crate) session: Option<SessionHours>,
     /// Calendar to use instead of the symbol's: XNYS, XNAS, FX, CRYPTO [default: from
@@ -83,11 +85,11 @@ pub(crate) fn run(a: GapsArgs, store: &BarStore) -> anyhow::Result<()> {
     let (lo, hi) = time_bounds(a.start, a.end)?;
     let calendar = a.cal.calendar(sym)?;
     let series = store.load(sym, tf)?;
-    let hours = a.cal.session.unwrap_or(if tf.is_intraday() {
-        SessionHours::Extended
-    } else {
-        SessionHours::Regular
-    });
+    let hours = match a.cal.session {
+        Some(hours) => hours,
+        None => session_hours_of(&series, calendar, tf)
+            .with_context(|| format!("judging the session hours of {sym} {tf}"))?,
+    };
     // Bounds left open default to the stored bars; say which bound went wrong, in dates.
     let start = lo.or(series.first_ts());
     let end = hi.map(|h| h + 1).or(series.last_ts().map(|t| t + 1));

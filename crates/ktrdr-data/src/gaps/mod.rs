@@ -203,6 +203,37 @@ impl GapReport {
     }
 }
 
+/// The session hours a stored series shows it was fetched with: extended as soon as one
+/// intraday bar starts outside every regular session (IB `useRTH=False`), regular otherwise
+/// (and always for daily and weekly bars). Bars outside the calendar's coverage say nothing.
+///
+/// This is what a gap analysis should expect by default: a regular-hours load must not be
+/// reported as missing its pre-market and after-hours bars, and an extended-hours file must.
+pub fn session_hours_of(
+    series: &BarSeries,
+    calendar: Calendar,
+    tf: Timeframe,
+) -> Result<SessionHours, CalendarError> {
+    let (Some(first), Some(last), true) = (series.first_ts(), series.last_ts(), tf.is_intraday())
+    else {
+        return Ok(SessionHours::Regular);
+    };
+    let sessions = grid::sessions_around(calendar, first, last + 1, SessionHours::Regular)?;
+    let (Some(lo), Some(hi)) = (sessions.first(), sessions.last()) else {
+        return Ok(SessionHours::Regular);
+    };
+    let covered = lo.session.open..hi.session.close;
+    let outside_regular = series
+        .ts()
+        .iter()
+        .any(|ts| covered.contains(ts) && grid::containing(&sessions, *ts).is_none());
+    Ok(if outside_regular {
+        SessionHours::Extended
+    } else {
+        SessionHours::Regular
+    })
+}
+
 /// Finds and classifies every interval of `[start, end)` without bars.
 ///
 /// Sessions come from `calendar` for `opts.hours`; days outside the calendar's coverage expect
