@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::{BarSeries, Timeframe};
+use ktrdr_ops::eta::{EtaHistory, EtaKey, SqliteEtaHistory};
 
 fn ktrdr(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ktrdr"));
@@ -137,6 +138,61 @@ fn local_mode_needs_no_source() {
         text(&out.stdout).starts_with("AAPL 1d (local): 0 bars"),
         "{}",
         text(&out.stdout)
+    );
+}
+
+const LEGACY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/legacy");
+
+#[test]
+fn the_python_systems_learned_durations_are_imported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("home/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    for name in ["time_estimation.pkl", "progress_time_estimation.pkl"] {
+        std::fs::copy(Path::new(LEGACY).join(name), cache.join(name)).unwrap();
+    }
+    let load = || {
+        ktrdr(dir.path())
+            .env("RUST_LOG", "warn")
+            .args(["data", "load", "AAPL", "1d", "--source", "sim"])
+            .args(["--start", "2024-01-01", "--end", "2024-03-31"])
+            .output()
+            .unwrap()
+    };
+    let out = load();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    for line in [
+        "Imported 20 learned durations (4 keys) from the Python system's",
+        "Imported 14 learned durations (2 keys) from the Python system's",
+    ] {
+        assert!(stderr.contains(line), "{stderr}");
+    }
+    let history = SqliteEtaHistory::open(&dir.path().join("home/ktrdr.db")).unwrap();
+    let key: EtaKey = "data_load|size:medium".parse().unwrap();
+    assert!(!history.durations(&key).unwrap().is_empty());
+
+    let again = load();
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(!text(&again.stderr).contains("Imported"), "imported twice");
+
+    // An unreadable cache is moved aside with a warning; the load goes on.
+    std::fs::write(cache.join("time_estimation.pkl"), b"not a pickle").unwrap();
+    let out = load();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot be read"),
+        "{}",
+        text(&out.stderr)
+    );
+    let kept: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        kept.iter()
+            .any(|n| n.starts_with("time_estimation.pkl.corrupt-")),
+        "{kept:?}"
     );
 }
 

@@ -17,7 +17,7 @@ use ktrdr_data::provider::DataProvider;
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::{Symbol, Timeframe};
 use ktrdr_ops::cancel::{spawn_ctrl_c_handler, EXIT_INTERRUPTED};
-use ktrdr_ops::eta::{EtaHistory, SqliteEtaHistory};
+use ktrdr_ops::eta::{default_legacy_dir, import_legacy, EtaHistory, SqliteEtaHistory};
 use ktrdr_ops::operations::{OperationHandle, OperationOutcome, Operations};
 use ktrdr_ops::registry::{OperationStatus, SqliteRegistry};
 
@@ -173,7 +173,7 @@ async fn load(args: LoadArgs, store: BarStore) -> anyhow::Result<i32> {
         end,
     };
     let manager = build_manager(o, store).await?;
-    let ops = operations()?;
+    let ops = operations(o.quiet)?;
     let handle = manager.start(&ops, request.clone())?;
     let title = format!(
         "{} {} ({})",
@@ -199,7 +199,7 @@ async fn load_multi(args: LoadMultiArgs, store: BarStore) -> anyhow::Result<i32>
         end,
     };
     let manager = build_manager(o, store).await?;
-    let ops = operations()?;
+    let ops = operations(o.quiet)?;
     let names: Vec<&str> = request.timeframes.iter().map(|t| t.as_str()).collect();
     let title = format!("{} {} ({})", request.symbol, names.join(","), request.mode);
     let handle = manager.start_multi(&ops, request)?;
@@ -283,18 +283,55 @@ fn report(
 }
 
 /// The runner, recording into `$KTRDR_HOME/ktrdr.db` and learning durations there.
-fn operations() -> anyhow::Result<Operations> {
+fn operations(quiet: bool) -> anyhow::Result<Operations> {
     let path = ktrdr_ops::db::default_db_path();
     let registry = SqliteRegistry::open(&path)
         .with_context(|| format!("cannot open the operations registry {}", path.display()))?;
     let history: Option<Arc<dyn EtaHistory>> = match SqliteEtaHistory::open(&path) {
-        Ok(h) => Some(Arc::new(h)),
+        Ok(h) => {
+            import_python_history(&h, quiet);
+            Some(Arc::new(h))
+        }
         Err(error) => {
             tracing::warn!(%error, "no ETA history; estimates use the live rate only");
             None
         }
     };
     Ok(Operations::new(Arc::new(registry), history))
+}
+
+/// Brings in the durations the Python system learned (`$KTRDR_HOME/cache/*time_estimation.pkl`)
+/// so a migrated deployment's first ETAs are informed. The history remembers each imported
+/// file, so this costs a directory listing once done; a failure costs only that prior.
+fn import_python_history(history: &dyn EtaHistory, quiet: bool) {
+    let report = match import_legacy(&[default_legacy_dir()], history) {
+        Ok(report) => report,
+        Err(error) => {
+            tracing::warn!(%error, "the Python system's ETA caches were not imported");
+            return;
+        }
+    };
+    for cache in &report.imported {
+        if !quiet {
+            eprintln!(
+                "Imported {} learned durations ({} keys) from the Python system's {}",
+                cache.records,
+                cache.keys,
+                cache.path.display()
+            );
+        }
+    }
+    for cache in &report.corrupt {
+        let moved = cache.moved_to.as_ref().map_or_else(
+            || "left in place".to_owned(),
+            |to| format!("moved to {}", to.display()),
+        );
+        tracing::warn!(
+            "the Python system's ETA cache {} cannot be read ({}); {moved}",
+            cache.path.display(),
+            cache.error
+        );
+    }
 }
 
 async fn build_manager(o: &LoadOptions, store: BarStore) -> anyhow::Result<DataManager> {
