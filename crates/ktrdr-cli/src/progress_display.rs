@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -39,15 +40,23 @@ impl DisplayMode {
     }
 }
 
+/// Where plain lines go (standard error, or a test's buffer).
+type Sink = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Draws the progress of one operation.
 pub(crate) struct ProgressDisplay {
     mode: DisplayMode,
     bar: Option<ProgressBar>,
     last_line: Option<(Instant, usize)>,
+    sink: Sink,
 }
 
 impl ProgressDisplay {
     pub(crate) fn new(mode: DisplayMode) -> Self {
+        Self::with_sink(mode, Arc::new(|text: &str| eprintln!("{text}")))
+    }
+
+    fn with_sink(mode: DisplayMode, sink: Sink) -> Self {
         let bar = (mode == DisplayMode::Bar).then(|| {
             let bar = ProgressBar::with_draw_target(Some(100), ProgressDrawTarget::stderr());
             // The template has no {eta}/{per_sec}: the ETA is ours, inside {msg}.
@@ -64,26 +73,24 @@ impl ProgressDisplay {
             mode,
             bar,
             last_line: None,
+            sink,
         }
     }
 
     /// Prints `text` on its own line without breaking the bar.
     pub(crate) fn println(&self, text: &str) {
-        match (&self.bar, self.mode) {
-            (Some(bar), _) => bar.println(text),
-            (None, DisplayMode::Quiet) => {}
-            (None, _) => eprintln!("{text}"),
-        }
+        self.printer()(text);
     }
 
     /// A handle for printing from another task (the Ctrl-C handler).
     pub(crate) fn printer(&self) -> impl Fn(&str) + Send + Sync + 'static {
         let bar = self.bar.clone();
         let quiet = self.mode == DisplayMode::Quiet;
+        let sink = Arc::clone(&self.sink);
         move |text: &str| match &bar {
             Some(bar) => bar.println(text),
             None if quiet => {}
-            None => eprintln!("{text}"),
+            None => sink(text),
         }
     }
 
@@ -94,12 +101,8 @@ impl ProgressDisplay {
             DisplayMode::Bar => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(state.percent.floor() as u64);
-                    bar.set_message(format!(
-                        "[{}/{}] {}",
-                        state.step_index + 1,
-                        state.step_count,
-                        state.message
-                    ));
+                    // The operation's renderer owns the whole message, step included.
+                    bar.set_message(state.message.clone());
                 }
             }
             DisplayMode::Lines { every } => {
@@ -109,7 +112,7 @@ impl ProgressDisplay {
                     Some((at, step)) => step != state.step_index || now.duration_since(at) >= every,
                 };
                 if due {
-                    eprintln!("{}", plain_line(state));
+                    (self.sink)(&plain_line(state));
                     self.last_line = Some((now, state.step_index));
                 }
             }
@@ -132,6 +135,13 @@ impl ProgressDisplay {
     ) -> T {
         tokio::pin!(done);
         let mut open = true;
+        // Also redraw when nothing changes (a long pacing wait): the elapsed time and our ETA
+        // move on, and a plain line is due every `every` whatever happens.
+        let mut tick = tokio::time::interval(match self.mode {
+            DisplayMode::Lines { every } => every.max(Duration::from_millis(10)),
+            _ => Duration::from_secs(1),
+        });
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
                 biased;
@@ -147,19 +157,20 @@ impl ProgressDisplay {
                     }
                     Err(_) => open = false,
                 },
+                _ = tick.tick(), if self.mode != DisplayMode::Quiet => {
+                    self.update(&progress.latest());
+                }
             }
         }
     }
 }
 
-/// `[   12s]  45.3% [6/7] Fetching AAPL 1h: segment 3/7 (…), 1,400 bars · ETA 20s (15s–30s)`.
+/// `[   12s]  45.3% Fetching AAPL 1h: segment 3/7 (…), 1,400 bars · ETA 20s (15s–30s)`.
 pub(crate) fn plain_line(state: &ProgressState) -> String {
     format!(
-        "[{:>6}] {:>5.1}% [{}/{}] {}",
+        "[{:>6}] {:>5.1}% {}",
         format_duration(state.elapsed_secs),
         state.percent,
-        state.step_index + 1,
-        state.step_count,
         state.message
     )
 }
@@ -168,6 +179,7 @@ pub(crate) fn plain_line(state: &ProgressState) -> String {
 mod tests {
     use super::*;
     use ktrdr_ops::progress::{ProgressHandle, StepPlan};
+    use std::sync::Mutex;
 
     #[test]
     fn plain_lines_carry_percent_step_and_message() {
@@ -176,7 +188,7 @@ mod tests {
         progress.next_step().unwrap();
         progress.set_sub_progress(1, 2);
         let line = plain_line(&progress.snapshot());
-        assert!(line.ends_with(" 60.0% [2/2] [2/2] Fetch (1/2)"), "{line}");
+        assert!(line.ends_with(" 60.0% [2/2] Fetch (1/2)"), "{line}");
         assert!(line.starts_with("[    0s]"), "{line}");
     }
 
@@ -194,5 +206,25 @@ mod tests {
             }
         };
         assert_eq!(display.follow(sub, work).await, 42);
+    }
+
+    #[tokio::test]
+    async fn plain_lines_keep_coming_while_nothing_changes() {
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink: Sink = {
+            let lines = Arc::clone(&lines);
+            Arc::new(move |text: &str| lines.lock().unwrap().push(text.to_owned()))
+        };
+        let every = Duration::from_millis(20);
+        let mut display = ProgressDisplay::with_sink(DisplayMode::Lines { every }, sink);
+        let progress = ProgressHandle::new("op", StepPlan::single("Wait"));
+        progress.set_sub_progress(1, 4);
+        // One change, then a long quiet wait (a pacing wait, say).
+        display
+            .follow(progress.subscribe(), tokio::time::sleep(every * 10))
+            .await;
+        let lines = lines.lock().unwrap();
+        assert!(lines.len() >= 4, "{lines:?}");
+        assert!(lines.iter().all(|l| l.contains("Wait (1/4)")), "{lines:?}");
     }
 }

@@ -139,6 +139,60 @@ fn local_mode_needs_no_source() {
         "{}",
         text(&out.stdout)
     );
+    // A source in the environment is not used, nor even opened, by a local load.
+    let out = ktrdr(dir.path())
+        .env("KTRDR_DATA_SOURCE", "ib")
+        .args(["data", "load", "AAPL", "1d", "--mode", "local"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("from the local store"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn load_multi_loads_every_timeframe_and_a_failed_one_makes_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let multi = |timeframes: &str| {
+        ktrdr(dir.path())
+            .args(["data", "load-multi", "AAPL", "--timeframes", timeframes])
+            .args(["--source", "sim", "--mode", "full"])
+            .args(["--start", "2024-01-01", "--end", "2024-03-31"])
+            .output()
+            .unwrap()
+    };
+    let out = multi("1h,1d");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("common coverage 2024-01-02"), "{stdout}");
+    let (h1, d1) = (
+        stored(dir.path(), Timeframe::H1),
+        stored(dir.path(), Timeframe::D1),
+    );
+    assert!(
+        h1.len() > 7 * d1.len() - 20 && !d1.is_empty(),
+        "{} {}",
+        h1.len(),
+        d1.len()
+    );
+
+    // A 4h file the store cannot read: 4h fails, 1h (the base) is still loaded.
+    let broken = dir.path().join("data/AAPL_4h.csv");
+    std::fs::write(&broken, "timestamp,open,high,low,close,volume\nnot a row\n").unwrap();
+    let out = multi("1h,4h");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("AAPL 4h: failed:"), "{stdout}");
+    assert!(stdout.contains("AAPL_4h.csv:2"), "{stdout}");
+    assert!(stdout.contains("AAPL 1h (full)"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(&broken).unwrap(),
+        "timestamp,open,high,low,close,volume\nnot a row\n",
+        "an unreadable file is left as it was"
+    );
 }
 
 const LEGACY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/legacy");

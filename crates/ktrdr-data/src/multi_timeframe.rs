@@ -15,7 +15,7 @@ use ktrdr_ops::operations::{OperationError, OperationHandle, Operations, Operati
 use ktrdr_ops::progress::{ProgressHandle, StepPlan};
 use serde::{Deserialize, Serialize};
 
-use crate::manager::{steps, DataManager, LoadError, LoadMode, LoadRequest, LoadSummary};
+use crate::manager::{failure, steps, DataManager, LoadError, LoadMode, LoadRequest, LoadSummary};
 use crate::render::DataProgressRenderer;
 use crate::types::{format_timestamp, Symbol, Timeframe};
 
@@ -147,6 +147,16 @@ pub enum MultiLoadError {
     Internal(String),
 }
 
+impl MultiLoadError {
+    /// What the failed base timeframe saved before failing, if it got that far.
+    pub fn partial(&self) -> Option<&LoadSummary> {
+        match self {
+            MultiLoadError::BaseFailed { source, .. } => source.summary(),
+            _ => None,
+        }
+    }
+}
+
 impl MultiLoadRequest {
     /// The timeframes in load order (base first), after checking the request.
     fn order(&self) -> Result<(Timeframe, Vec<Timeframe>), MultiLoadError> {
@@ -219,7 +229,7 @@ impl DataManager {
                 let summary = manager
                     .load_multi(&request, &ctx.token, &ctx.progress)
                     .await
-                    .map_err(OperationError::failed)?;
+                    .map_err(|e| failure(&e, e.partial()))?;
                 serde_json::to_value(&summary).map_err(OperationError::failed)
             },
         )
@@ -271,6 +281,8 @@ impl DataManager {
             };
             let result = self.load(&load, token, &nested).await;
             match &result {
+                // A cancelled timeframe is left as it stood: it did not complete.
+                Ok(s) if s.is_cancelled() => {}
                 Ok(_) => nested.complete(),
                 Err(e) => nested.fail(e.to_string()),
             }
@@ -307,19 +319,26 @@ impl DataManager {
         if let Err(error) = progress.start_step(order.len()) {
             tracing::debug!(%error, "progress plan has no coverage step");
         }
-        summary.coverage = self.coverage(request, &order).await?;
+        // Over the timeframes that loaded: a failed one may not even be readable.
+        let loaded: Vec<Timeframe> = summary
+            .loads
+            .iter()
+            .filter(|l| l.error.is_none())
+            .map(|l| l.timeframe)
+            .collect();
+        summary.coverage = self.coverage(request, &loaded).await?;
         Ok(summary)
     }
 
     async fn coverage(
         &self,
         request: &MultiLoadRequest,
-        order: &[Timeframe],
+        timeframes: &[Timeframe],
     ) -> Result<Option<Coverage>, MultiLoadError> {
         let store = self.store().clone();
         let symbol = request.symbol.clone();
         let (lo, hi) = (request.start, request.end);
-        let order = order.to_vec();
+        let order = timeframes.to_vec();
         tokio::task::spawn_blocking(move || {
             let mut series = Vec::new();
             for tf in order {

@@ -40,7 +40,7 @@ use ktrdr_ops::cancel::{CancellationToken, Cancelled};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::provider::TimeRange;
+use crate::provider::{TimeRange, MAX_RETRY_AFTER};
 use crate::types::{Symbol, Timeframe};
 
 /// "At most `requests` in any window of length `per`".
@@ -474,7 +474,10 @@ impl PacingGate {
     /// Tells the gate the broker answered a pacing violation anyway (another client on the same
     /// account, a broker-side throttle): no request is let through for `retry_after`.
     pub fn report_violation(&self, retry_after: Duration) {
-        let until = Instant::now() + retry_after;
+        let now = Instant::now();
+        let until = now
+            .checked_add(retry_after)
+            .unwrap_or_else(|| now + MAX_RETRY_AFTER);
         let mut state = self.lock();
         state.blocked_until = Some(state.blocked_until.map_or(until, |b| b.max(until)));
         tracing::warn!(

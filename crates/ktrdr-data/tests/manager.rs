@@ -500,7 +500,44 @@ async fn a_dead_source_stops_after_a_few_failed_segments() {
         "three failed in a row, then no new segment"
     );
     assert_eq!(s.requests_sent, 3 * 4, "each sent 4 times");
+    assert_eq!(s.segments_skipped, s.requests_planned - 3);
     assert!(err.to_string().contains("503"), "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "{} not started after too many failures in a row",
+            s.segments_skipped
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_load_is_recorded_with_what_it_saved() {
+    use ktrdr_ops::operations::Operations;
+    use ktrdr_ops::registry::{MemoryRegistry, OperationStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let m = DataManager::builder()
+        .data_dir(dir.path())
+        .provider(sim_with(FaultConfig {
+            error_rate: 1.0,
+            ..FaultConfig::none()
+        }))
+        .now(NOW)
+        .max_in_flight(1)
+        .build()
+        .unwrap();
+    let ops = Operations::new(Arc::new(MemoryRegistry::new()), None);
+    let handle = m.start(&ops, half_year()).unwrap();
+    let outcome = handle.wait().await;
+    assert_eq!(outcome.status, OperationStatus::Failed);
+    assert!(outcome
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("requests failed"));
+    let kept: LoadSummary = serde_json::from_value(outcome.result_summary.unwrap()).unwrap();
+    assert_eq!(kept.segments_failed, 3);
+    assert!(kept.requests_planned > 3);
 }
 
 #[tokio::test(start_paused = true)]
@@ -599,45 +636,101 @@ fn stored_until(series: &BarSeries, last: i64) -> BarSeries {
     series.slice_time(None, Some(last))
 }
 
-/// The bound: a cancel returns within 100 ms, with requests in flight and waiting in
-/// the pacing gate (real clock: the latency is what is measured).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_returns_within_100_ms() {
+/// Answers the first `answered` requests from the sim; every later one never ends (a broker
+/// that does not answer and a provider that ignores the token, the worst case).
+struct HangAfter {
+    inner: Arc<SimProvider>,
+    answered: usize,
+    started: AtomicUsize,
+    hanging: AtomicUsize,
+}
+
+#[async_trait]
+impl DataProvider for HangAfter {
+    fn describe(&self) -> ProviderInfo {
+        self.inner.describe()
+    }
+    async fn validate_symbol(
+        &self,
+        s: &Symbol,
+        t: &CancellationToken,
+    ) -> Result<SymbolInfo, ProviderError> {
+        self.inner.validate_symbol(s, t).await
+    }
+    async fn head_timestamp(
+        &self,
+        s: &Symbol,
+        tf: Timeframe,
+        t: &CancellationToken,
+    ) -> Result<Option<i64>, ProviderError> {
+        self.inner.head_timestamp(s, tf, t).await
+    }
+    async fn fetch_bars(
+        &self,
+        s: &Symbol,
+        tf: Timeframe,
+        r: TimeRange,
+        t: &CancellationToken,
+    ) -> Result<BarSeries, ProviderError> {
+        if self.started.fetch_add(1, Ordering::SeqCst) < self.answered {
+            return self.inner.fetch_bars(s, tf, r, t).await;
+        }
+        self.hanging.fetch_add(1, Ordering::SeqCst);
+        std::future::pending().await
+    }
+}
+
+/// A cancel does not wait for the requests in flight, even ones that never end, and keeps every
+/// bar that landed. (The latency itself, p50/p99 over 100 cancels, is measured by
+/// `examples/backfill_bench.rs -- --cancel`; a wall-clock bound here would only be flaky.)
+#[tokio::test(start_paused = true)]
+async fn cancel_does_not_wait_for_requests_in_flight() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = Arc::new(
-        SimProvider::new(SimConfig {
-            now: Some(NOW),
-            latency: Duration::from_millis(300),
-            latency_jitter: Duration::from_millis(300),
-            ..SimConfig::default()
-        })
-        .unwrap(),
-    );
-    let m = manager(dir.path(), sim);
-    let req = LoadRequest::new("AAPL".parse().unwrap(), Timeframe::M5, LoadMode::Full)
-        .with_start(ts("2024-01-01"))
-        .with_end(ts("2024-12-31"));
+    let provider = Arc::new(HangAfter {
+        inner: sim_with(FaultConfig::none()),
+        answered: 2,
+        started: AtomicUsize::new(0),
+        hanging: AtomicUsize::new(0),
+    });
+    let m = DataManager::builder()
+        .data_dir(dir.path())
+        .provider(provider.clone())
+        .now(NOW)
+        .max_in_flight(3)
+        .build()
+        .unwrap();
+    let req = half_year();
     let token = CancellationToken::new();
     let progress = ProgressHandle::new("op", DataManager::plan(req.mode));
-    let mut watcher = progress.subscribe();
     let load = {
         let (m, req, token, progress) = (m.clone(), req.clone(), token.clone(), progress.clone());
         tokio::spawn(async move { m.load(&req, &token, &progress).await })
     };
-    // Wait until two segments landed, so requests are in flight and bars are held.
-    while watcher.changed().await.is_ok() {
-        if watcher.latest().sub_progress.is_some_and(|c| c.done >= 2) {
-            break;
-        }
+    // Two answers landed and a request hangs.
+    let landed = |p: &ProgressHandle| p.snapshot().sub_progress.map_or(0, |c| c.done);
+    while provider.hanging.load(Ordering::SeqCst) == 0 || landed(&progress) < 2 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let asked = std::time::Instant::now();
     token.cancel(CancelReason::User);
-    let summary = load.await.unwrap().unwrap();
-    let took = asked.elapsed();
-    assert!(took < Duration::from_millis(100), "cancel took {took:?}");
+    let summary = tokio::time::timeout(Duration::from_secs(30), load)
+        .await
+        .expect("the cancel waited for a request that never ends")
+        .unwrap()
+        .unwrap();
     assert!(summary.is_cancelled());
-    assert!(summary.segments_done >= 2);
+    assert_eq!(summary.segments_done, 2);
+    // Requests cut short count as sent.
+    assert_eq!(
+        summary.requests_sent,
+        provider.started.load(Ordering::SeqCst) as u64
+    );
+    assert!(summary.requests_sent > 2, "{summary:?}");
+    assert!(summary.bars_saved > 0);
     assert_eq!(stored(dir.path(), &req).len() as u64, summary.bars_saved);
+    assert!(
+        summary.to_string().contains("cancelled after segment 2/"),
+        "{summary}"
+    );
 }
 
 #[tokio::test]

@@ -136,6 +136,23 @@ async fn failing_work_is_recorded_failed_and_teaches_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_failure_keeps_what_the_work_did_before_it() {
+    let (ops, registry) = memory_ops();
+    let handle = ops
+        .run("data_load", load_metadata(), plan(), |_ctx| async move {
+            Err(OperationError::failed_with(
+                "3 of 20 requests failed",
+                json!({"bars_saved": 1400}),
+            ))
+        })
+        .unwrap();
+    assert_eq!(handle.wait().await.status, Failed);
+    let record = registry.get(handle.id()).unwrap().unwrap();
+    assert_eq!(record.error.as_deref(), Some("3 of 20 requests failed"));
+    assert_eq!(record.result_summary, Some(json!({"bars_saved": 1400})));
+}
+
+#[tokio::test(start_paused = true)]
 async fn panicking_work_is_recorded_failed_with_the_message() {
     let (ops, registry) = memory_ops();
     let handle = ops

@@ -118,7 +118,7 @@ pub(crate) struct LoadArgs {
 /// `ktrdr data load-multi SYMBOL --timeframes 1h,4h,1d`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  ktrdr data load-multi AAPL --timeframes 1h,4h,1d --source sim --mode full --start 2024-01-01"
+    after_help = "Example:\n  ktrdr data load-multi AAPL --timeframes 1h,4h,1d --source sim --mode full --start 2024-01-01\n\nThe timeframes load in turn as one operation, base first; a failed base stops the load, a failed other timeframe is reported and the rest go on.\nExit status: 0 done, 1 error (also when any timeframe failed; the others are kept), 130 cancelled."
 )]
 pub(crate) struct LoadMultiArgs {
     /// Instrument symbol.
@@ -204,11 +204,18 @@ async fn load_multi(args: LoadMultiArgs, store: BarStore) -> anyhow::Result<i32>
     let title = format!("{} {} ({})", request.symbol, names.join(","), request.mode);
     let handle = manager.start_multi(&ops, request)?;
     let outcome = follow(o, &manager, &handle, &title).await;
-    report(o, &outcome, |v| {
-        serde_json::from_value::<MultiLoadSummary>(v.clone())
-            .map(|s| s.to_string())
-            .unwrap_or_else(|_| v.to_string())
-    })
+    let summary = outcome
+        .result_summary
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<MultiLoadSummary>(v.clone()).ok());
+    let code = report(o, &outcome, |v| {
+        summary
+            .as_ref()
+            .map_or_else(|| v.to_string(), ToString::to_string)
+    })?;
+    // The others were kept, but a script must still learn that a timeframe is incomplete.
+    let failed = summary.as_ref().map_or(0, |s| s.failed().count());
+    Ok(if code == 0 && failed > 0 { 1 } else { code })
 }
 
 /// Shows the operation's progress until it ends, cancelling it on the first Ctrl-C.
@@ -345,9 +352,13 @@ async fn build_manager(o: &LoadOptions, store: BarStore) -> anyhow::Result<DataM
 }
 
 /// `--source`/`KTRDR_DATA_SOURCE` (clap reads both), else the Python system's
-/// `USE_IB_HOST_SERVICE=true`. `None` for a local load without a source; an error naming the
-/// options for a fetching load without one (never simulated data by default).
+/// `USE_IB_HOST_SERVICE=true`. `None` for a local load, which reads the store only (a source
+/// set in the environment is not even connected to); an error naming the options for a
+/// fetching load without one (never simulated data by default).
 fn resolve_source(flag: Option<SourceKind>, mode: LoadMode) -> anyhow::Result<Option<SourceKind>> {
+    if mode == LoadMode::Local {
+        return Ok(None);
+    }
     let python_host = std::env::var("USE_IB_HOST_SERVICE").is_ok_and(|v| {
         matches!(
             v.trim().to_ascii_lowercase().as_str(),
@@ -356,7 +367,6 @@ fn resolve_source(flag: Option<SourceKind>, mode: LoadMode) -> anyhow::Result<Op
     });
     match flag.or(python_host.then_some(SourceKind::Host)) {
         Some(s) => Ok(Some(s)),
-        None if mode == LoadMode::Local => Ok(None),
         None => bail!(
             "no data source configured for a '{mode}' load; choose one:\n  \
              --source sim    the built-in simulated broker (made-up data)\n  \

@@ -16,6 +16,7 @@
 //!    they also stop on the token, so a cancel stops every request at its current await.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
@@ -37,6 +38,9 @@ pub(crate) struct Job {
     pub(crate) retry: RetryPolicy,
     pub(crate) symbol: Symbol,
     pub(crate) timeframe: Timeframe,
+    /// Requests sent to the provider, counted as they go out, so requests of segments cut
+    /// short by a cancel count too.
+    pub(crate) sent: AtomicU64,
 }
 
 /// How the step ended when it did not simply finish.
@@ -78,6 +82,17 @@ impl FetchStep<'_> {
         summary: &mut LoadSummary,
         landed: &mut Landed,
     ) -> Result<(), Stop> {
+        let result = self.fetch_all(requests, summary, landed).await;
+        summary.requests_sent = self.job.sent.load(Ordering::Relaxed);
+        result
+    }
+
+    async fn fetch_all(
+        &self,
+        requests: &[FetchRequest],
+        summary: &mut LoadSummary,
+        landed: &mut Landed,
+    ) -> Result<(), Stop> {
         let n = requests.len();
         let reorder_window = self.max_in_flight.saturating_mul(4).max(8);
         let mut tasks: JoinSet<SegmentOutcome> = JoinSet::new();
@@ -108,18 +123,23 @@ impl FetchStep<'_> {
             tokio::select! {
                 biased;
                 reason = self.token.cancelled() => {
-                    self.drain_after_cancel(&mut tasks, summary, landed).await;
-                    if let Some((save, segments)) = saving.take() {
-                        // The save runs on a blocking thread and cannot be interrupted; it takes
-                        // milliseconds, and waiting keeps its counts true.
-                        self.account_save(save.await, segments, summary).map_err(Stop::Failed)?;
-                    }
+                    self.wind_down(&mut tasks, &mut saving, summary, landed).await.map_err(Stop::Failed)?;
                     return Err(Stop::Cancelled(reason));
                 }
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                    let outcome = joined.map_err(|e| {
-                        Stop::Failed(LoadError::Internal(format!("a fetch task failed: {e}")))
-                    })?;
+                    let outcome = match joined {
+                        Ok(outcome) => outcome,
+                        Err(e) => {
+                            // A bug, not a provider error: stop, but keep what the others got.
+                            let failed = LoadError::Internal(format!("a fetch task failed: {e}"));
+                            return Err(Stop::Failed(
+                                match self.wind_down(&mut tasks, &mut saving, summary, landed).await {
+                                    Ok(()) => failed,
+                                    Err(save_error) => save_error,
+                                },
+                            ));
+                        }
+                    };
                     resolved += 1;
                     if let Err(error) = &outcome.result {
                         if error.is_cancelled() && self.token.is_cancelled() {
@@ -140,7 +160,12 @@ impl FetchStep<'_> {
                 }
                 saved = async { (&mut saving.as_mut().expect("guarded by is_some").0).await }, if saving.is_some() => {
                     let segments = saving.take().map_or(0, |(_, s)| s);
-                    self.account_save(saved, segments, summary).map_err(Stop::Failed)?;
+                    if let Err(e) = self.account_save(saved, segments, summary) {
+                        // The store refuses writes: keep the answers already in for the
+                        // caller's last save attempt, and stop.
+                        self.drain(&mut tasks, summary, landed).await;
+                        return Err(Stop::Failed(e));
+                    }
                 }
             }
             if stop_starting && next_start < n {
@@ -150,6 +175,7 @@ impl FetchStep<'_> {
                     not_started = n - next_start,
                     "too many segments failed in a row; not starting the rest"
                 );
+                summary.segments_skipped = n - next_start;
                 next_start = n;
             }
         }
@@ -169,7 +195,6 @@ impl FetchStep<'_> {
             pacing_waits,
             result,
         } = outcome;
-        summary.requests_sent += u64::from(attempts);
         summary.retries += u64::from(attempts.saturating_sub(1));
         summary.pacing_waits += u64::from(pacing_waits);
         match result {
@@ -225,8 +250,25 @@ impl FetchStep<'_> {
         Ok(())
     }
 
-    /// After a cancel: stops the fetch tasks and keeps the answers that were already in.
-    async fn drain_after_cancel(
+    /// Stops the fetch tasks, keeps the answers already in, and waits for the save in
+    /// progress (it runs on a blocking thread and cannot be interrupted; it takes milliseconds,
+    /// and waiting keeps its counts true).
+    async fn wind_down(
+        &self,
+        tasks: &mut JoinSet<SegmentOutcome>,
+        saving: &mut Option<(JoinHandle<Result<SaveReport, StoreError>>, usize)>,
+        summary: &mut LoadSummary,
+        landed: &mut Landed,
+    ) -> Result<(), LoadError> {
+        self.drain(tasks, summary, landed).await;
+        match saving.take() {
+            Some((save, segments)) => self.account_save(save.await, segments, summary),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the fetch tasks and keeps the answers that were already in.
+    async fn drain(
         &self,
         tasks: &mut JoinSet<SegmentOutcome>,
         summary: &mut LoadSummary,
@@ -354,6 +396,7 @@ async fn attempt(
         Some(gate) => Some(gate.acquire(&key, token).await?),
         None => None,
     };
+    job.sent.fetch_add(1, Ordering::Relaxed);
     let call = job
         .provider
         .fetch_bars(&job.symbol, job.timeframe, range, token);

@@ -57,6 +57,7 @@ mod targets;
 mod window;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
@@ -77,7 +78,7 @@ use crate::pacing::{InvalidPacingRules, PacingGate};
 use crate::planner::plan_requests;
 use crate::provider::{DataProvider, ProviderError, ProviderInfo};
 use crate::render::{group_thousands, DataProgressRenderer};
-use crate::store::{BarStore, StoreError};
+use crate::store::BarStore;
 use crate::types::BarSeries;
 
 /// The names of the steps of a load, as they appear in [`ProgressState::step_name`].
@@ -338,7 +339,7 @@ impl DataManager {
                 let summary = manager
                     .load(&request, &ctx.token, &ctx.progress)
                     .await
-                    .map_err(OperationError::failed)?;
+                    .map_err(|e| failure(&e, e.summary()))?;
                 serde_json::to_value(&summary).map_err(OperationError::failed)
             },
         )?;
@@ -405,6 +406,17 @@ impl DataManager {
     }
 }
 
+/// The operation's failure, keeping the summary of what was saved before it when there is one.
+pub(crate) fn failure(
+    error: &dyn std::fmt::Display,
+    saved: Option<&LoadSummary>,
+) -> OperationError {
+    match saved.map(serde_json::to_value) {
+        Some(Ok(partial)) => OperationError::failed_with(error, partial),
+        _ => OperationError::failed(error),
+    }
+}
+
 /// The state of one load in progress.
 struct Run<'a> {
     manager: &'a Inner,
@@ -458,7 +470,7 @@ impl Run<'_> {
 
         next_step(self)?; // Plan range
         let stored = self
-            .blocking({
+            .read_blocking("store task", {
                 let (store, symbol, tf) = self.series();
                 move || match store.date_range(&symbol, tf) {
                     Err(e) if e.is_not_found() => Ok(None),
@@ -486,7 +498,7 @@ impl Run<'_> {
 
         next_step(self)?; // Read local data
         let existing = self
-            .blocking({
+            .read_blocking("store task", {
                 let (store, symbol, tf) = self.series();
                 move || match store.load(&symbol, tf) {
                     Err(e) if e.is_not_found() => Ok(BarSeries::new()),
@@ -557,6 +569,7 @@ impl Run<'_> {
                 retry: self.manager.retry,
                 symbol: req.symbol.clone(),
                 timeframe: req.timeframe,
+                sent: AtomicU64::new(0),
             }),
             store: &self.manager.store,
             token: self.token,
@@ -683,15 +696,14 @@ impl Run<'_> {
             end: Some(window.end),
             head,
         };
-        let (report, to_fill) = tokio::task::spawn_blocking(move || {
-            let report = analyze(&existing, calendar, tf, &opts)?;
-            let to_fill = targets::missing_bar_ranges(&report, calendar, tf, hours)
-                .map_err(crate::gaps::GapError::from)?;
-            Ok::<_, crate::gaps::GapError>((report, to_fill))
-        })
-        .await
-        .map_err(|e| Stop::Failed(LoadError::Internal(format!("gap analysis task: {e}"))))?
-        .map_err(|e| Stop::Failed(e.into()))?;
+        let (report, to_fill) = self
+            .read_blocking("gap analysis task", move || {
+                let report = analyze(&existing, calendar, tf, &opts)?;
+                let to_fill = targets::missing_bar_ranges(&report, calendar, tf, hours)
+                    .map_err(crate::gaps::GapError::from)?;
+                Ok::<_, crate::gaps::GapError>((report, to_fill))
+            })
+            .await?;
         Ok((Some(report), to_fill))
     }
 
@@ -708,13 +720,19 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn blocking<T: Send + 'static>(
+    /// Runs a read-only task (a store read, the gap analysis) on a blocking thread. A cancel
+    /// returns at once: the task cannot be interrupted, but it changes nothing, so it is left
+    /// to finish and its answer dropped (a large file no longer delays the cancel).
+    async fn read_blocking<T: Send + 'static, E: Into<LoadError> + Send + 'static>(
         &self,
-        f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+        what: &str,
+        f: impl FnOnce() -> Result<T, E> + Send + 'static,
     ) -> Result<T, Stop> {
-        tokio::task::spawn_blocking(f)
+        self.token
+            .run_until_cancelled(tokio::task::spawn_blocking(f))
             .await
-            .map_err(|e| Stop::Failed(LoadError::Internal(format!("store task: {e}"))))?
+            .map_err(|c| Stop::Cancelled(c.reason))?
+            .map_err(|e| Stop::Failed(LoadError::Internal(format!("{what}: {e}"))))?
             .map_err(|e| Stop::Failed(e.into()))
     }
 

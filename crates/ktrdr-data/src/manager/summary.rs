@@ -49,6 +49,9 @@ pub struct LoadSummary {
     pub segments_saved: usize,
     /// Segments that failed after their retries.
     pub segments_failed: usize,
+    /// Segments never started because too many in a row had failed.
+    #[serde(default)]
+    pub segments_skipped: usize,
     /// Answers without bars (a closed period, or no data at the provider): not failures.
     pub empty_answers: usize,
     /// Bars received from the provider.
@@ -106,6 +109,7 @@ impl LoadSummary {
             segments_done: 0,
             segments_saved: 0,
             segments_failed: 0,
+            segments_skipped: 0,
             empty_answers: 0,
             bars_fetched: 0,
             bars_new: 0,
@@ -171,6 +175,13 @@ impl fmt::Display for LoadSummary {
         )?;
         if self.segments_failed > 0 {
             write!(f, ", {} segments failed", self.segments_failed)?;
+        }
+        if self.segments_skipped > 0 {
+            write!(
+                f,
+                ", {} not started after too many failures in a row",
+                self.segments_skipped
+            )?;
         }
         Ok(())
     }

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use ktrdr_ops::cancel::{CancelReason, Cancelled};
 
+/// The longest pacing wait honoured: IB's longest rule counts requests over 10 minutes, so no
+/// honest answer asks for more.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a provider call failed.
@@ -70,8 +74,11 @@ impl ProviderError {
         Self::new(Kind::InvalidRequest, message)
     }
 
-    /// The broker's pacing rules were broken; the same request may be sent after `retry_after`.
+    /// The broker's pacing rules were broken; the same request may be sent after `retry_after`,
+    /// capped at [`MAX_RETRY_AFTER`] so that a wild value from a remote service cannot hold
+    /// every request for days.
     pub fn pacing(message: impl Into<String>, retry_after: Duration) -> Self {
+        let retry_after = retry_after.min(MAX_RETRY_AFTER);
         Self::new(Kind::Pacing { retry_after }, message)
     }
 

@@ -54,7 +54,7 @@ use async_trait::async_trait;
 use ktrdr_ops::cancel::CancellationToken;
 use serde::{Deserialize, Serialize};
 
-pub use error::ProviderError;
+pub use error::{ProviderError, MAX_RETRY_AFTER};
 pub use info::{AssetType, HoursSpan, ProviderInfo, SpanLimits, SymbolInfo, TradingHours};
 pub use paced::Paced;
 

@@ -1,5 +1,7 @@
 //! What the work of an operation receives, and what it may fail with.
 
+use serde_json::Value;
+
 use crate::cancel::{CancellationToken, Cancelled};
 use crate::progress::ProgressHandle;
 
@@ -22,14 +24,32 @@ pub enum OperationError {
     /// The work stopped because it was cancelled (`token.check()?` gives this).
     #[error(transparent)]
     Cancelled(#[from] Cancelled),
-    /// The work failed; the message is stored as the operation's error.
-    #[error("{0}")]
-    Failed(String),
+    /// The work failed; the message is stored as the operation's error, and `partial` (what
+    /// the work did before failing, when it says) as its result summary.
+    #[error("{message}")]
+    Failed {
+        /// What went wrong.
+        message: String,
+        /// What was done anyway (bars saved before a failure, say), if anything.
+        partial: Option<Value>,
+    },
 }
 
 impl OperationError {
     /// A failure described by `error` (its `Display`; use `{:#}`-style chains for context).
     pub fn failed(error: impl std::fmt::Display) -> Self {
-        OperationError::Failed(error.to_string())
+        OperationError::Failed {
+            message: error.to_string(),
+            partial: None,
+        }
+    }
+
+    /// A failure that still did something worth recording: `partial` becomes the operation's
+    /// result summary, beside the error.
+    pub fn failed_with(error: impl std::fmt::Display, partial: Value) -> Self {
+        OperationError::Failed {
+            message: error.to_string(),
+            partial: Some(partial),
+        }
     }
 }

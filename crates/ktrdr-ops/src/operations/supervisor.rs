@@ -46,12 +46,24 @@ pub(super) struct Supervised {
 /// How the work ended, before it is written down.
 enum Ending {
     Completed(Value),
-    Failed(String),
+    Failed {
+        message: String,
+        partial: Option<Value>,
+    },
     Cancelled {
         reason: CancelReason,
         kept: Option<Value>,
         error: Option<String>,
     },
+}
+
+impl Ending {
+    fn failed(message: String) -> Self {
+        Ending::Failed {
+            message,
+            partial: None,
+        }
+    }
 }
 
 pub(super) async fn supervise<F, Fut>(inner: Arc<Inner>, op: Supervised, work: F)
@@ -90,7 +102,7 @@ where
                 error: None,
             }
         }
-        Err(error) => Ending::Failed(format!("could not record the start: {error}")),
+        Err(error) => Ending::failed(format!("could not record the start: {error}")),
     };
     let outcome = record_ending(&inner, &id, &token, &op.progress, ending);
     drop(op.registration);
@@ -176,16 +188,18 @@ fn classify(
             kept: None,
             error: None,
         },
-        (Ok(Err(OperationError::Failed(message))), None) => Ending::Failed(message),
-        (Ok(Err(OperationError::Failed(message))), Some(reason)) => Ending::Cancelled {
+        (Ok(Err(OperationError::Failed { message, partial })), None) => {
+            Ending::Failed { message, partial }
+        }
+        (Ok(Err(OperationError::Failed { message, partial })), Some(reason)) => Ending::Cancelled {
             reason,
-            kept: None,
+            kept: partial,
             error: Some(message),
         },
         (Err(join), _) if join.is_panic() => {
-            Ending::Failed(format!("panicked: {}", panic_message(join.into_panic())))
+            Ending::failed(format!("panicked: {}", panic_message(join.into_panic())))
         }
-        (Err(_), _) => Ending::Failed("the work task was aborted".to_owned()),
+        (Err(_), _) => Ending::failed("the work task was aborted".to_owned()),
     }
 }
 
@@ -219,13 +233,14 @@ fn record_ending(
                     },
                 )
             }
-            Ending::Failed(message) => {
+            Ending::Failed { message, partial } => {
                 progress.fail(message.clone());
                 (
                     Failed,
                     &[Pending, Running, Cancelling],
                     TransitionPatch {
                         error: Some(message),
+                        result_summary: partial,
                         ..Default::default()
                     },
                 )

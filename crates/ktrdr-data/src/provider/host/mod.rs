@@ -191,12 +191,11 @@ impl HostProvider {
         token: &CancellationToken,
     ) -> Result<(), ProviderError> {
         let text = text.unwrap_or_else(|| "the host service gave no reason".to_owned());
+        // Negative, NaN or overflowing values mean the default; huge ones are capped by
+        // `ProviderError::pacing`.
         let retry_after = retry_after_seconds
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map_or(
-                self.config.default_pacing_retry_after,
-                Duration::from_secs_f64,
-            );
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(self.config.default_pacing_retry_after);
         let error = match kind {
             Some(ErrorKind::NotFound) => ProviderError::not_found(text),
             Some(ErrorKind::InvalidRequest) => ProviderError::invalid_request(text),
@@ -475,6 +474,18 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(e.retry_after(), Some(DEFAULT_PACING_RETRY_AFTER));
+        // Values a Duration cannot hold, or that would hold every request for years.
+        for (sent, honoured) in [
+            (1e30, DEFAULT_PACING_RETRY_AFTER),
+            (-1.0, DEFAULT_PACING_RETRY_AFTER),
+            (f64::INFINITY, DEFAULT_PACING_RETRY_AFTER),
+            (1e9, crate::provider::MAX_RETRY_AFTER),
+        ] {
+            let e = p
+                .refusal(Some(ErrorKind::Pacing), Some("x".into()), Some(sent), &t)
+                .unwrap_err();
+            assert_eq!(e.retry_after(), Some(honoured), "{sent}");
+        }
     }
 
     #[test]
