@@ -263,3 +263,165 @@ fn nasty_files_never_panic_any_command() {
         }
     }
 }
+
+fn in_dir(dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ktrdr"));
+    c.args(["--data-dir", dir.to_str().unwrap()])
+        .args(args)
+        .env_remove("KTRDR_DATA_DIR")
+        .env("KTRDR_HOME", dir.join("home"));
+    c
+}
+
+/// `show` parses the whole file, `range` reads its head and tail: both name the same line, the
+/// one an editor shows, blank lines included.
+#[test]
+fn show_and_range_name_the_same_line_past_blank_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("BAD_1h.csv"),
+        "timestamp,open,high,low,close,volume\n2025-01-01T00:00:00Z,1,2,0.5,1.5,10\n\n2025-01-01T01:00:00Z,1,2,x,1.5,10\n",
+    )
+    .unwrap();
+    for cmd in ["show", "range"] {
+        let err = failure(
+            &in_dir(dir.path(), &["data", cmd, "BAD", "1h"])
+                .output()
+                .unwrap(),
+        );
+        assert!(err.contains("BAD_1h.csv:4: field 'low'"), "{cmd}: {err}");
+    }
+}
+
+#[test]
+fn a_missing_series_does_not_offer_files_the_store_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "timestamp,open,high,low,close,volume\n2025-01-02,1,2,0.5,1.5,10\n";
+    std::fs::write(dir.path().join("msft_1h.csv"), text).unwrap();
+    std::fs::write(dir.path().join("MSFT_60m.csv"), text).unwrap();
+    let err = failure(
+        &in_dir(dir.path(), &["data", "show", "MSFT", "1h"])
+            .output()
+            .unwrap(),
+    );
+    assert!(!err.contains("exists there for"), "{err}");
+    assert!(
+        err.contains("MSFT_60m.csv and msft_1h.csv are there but the store reads only MSFT_1h.csv"),
+        "{err}"
+    );
+}
+
+/// `validate --repair --output` naming the store's own file (by another spelling of its path)
+/// waits for the series lock, and leaves no journal of an earlier torn append behind to cut the
+/// new, longer file back to the old length.
+#[test]
+fn repairing_the_stores_own_file_goes_through_the_series_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("J_1d.csv");
+    // Date-only rows: the canonical rewrite is longer than the file the journal describes.
+    let text = "timestamp,open,high,low,close,volume\n2025-01-03,1,2,0.5,1.5,10\n2025-01-02,1,2,0.5,1.5,10\n";
+    std::fs::write(&file, text).unwrap();
+    std::fs::write(
+        dir.path().join(".J_1d.csv.append"),
+        format!("{}\n", text.len()),
+    )
+    .unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"2025-01-0").unwrap();
+    drop(f);
+    let lock = std::fs::File::create(dir.path().join(".J_1d.csv.lock")).unwrap();
+    lock.lock().unwrap();
+
+    let spelled = dir.path().join("home/../J_1d.csv");
+    std::fs::create_dir(dir.path().join("home")).unwrap();
+    let mut child = in_dir(
+        dir.path(),
+        &[
+            "data",
+            "validate",
+            "J",
+            "1d",
+            "--repair",
+            "--output",
+            spelled.to_str().unwrap(),
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Wall-clock on purpose: the repair must really wait on the OS lock.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "wrote while the lock was held"
+    );
+    assert!(std::fs::read(&file).unwrap().starts_with(text.as_bytes()));
+    drop(lock);
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!dir.path().join(".J_1d.csv.append").exists());
+    let out = stdout(
+        &in_dir(dir.path(), &["data", "show", "J", "1d", "-f", "csv"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        out,
+        "timestamp,open,high,low,close,volume\n\
+         2025-01-02T00:00:00Z,1,2,0.5,1.5,10\n\
+         2025-01-03T00:00:00Z,1,2,0.5,1.5,10\n"
+    );
+}
+
+/// Any other path is a standalone file: written atomically, no store sidecars beside it, the
+/// store's file untouched.
+#[test]
+fn repairing_to_another_path_leaves_the_store_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let text = "timestamp,open,high,low,close,volume\n2025-01-03,1,2,0.5,1.5,10\n2025-01-02,1,2,0.5,1.5,10\n";
+    std::fs::write(dir.path().join("J_1d.csv"), text).unwrap();
+    let out = out_dir.path().join("J_1d.csv");
+    let o = in_dir(
+        dir.path(),
+        &[
+            "data",
+            "validate",
+            "J",
+            "1d",
+            "--repair",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("J_1d.csv")).unwrap(),
+        text
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "timestamp,open,high,low,close,volume\n\
+         2025-01-02T00:00:00Z,1,2,0.5,1.5,10\n\
+         2025-01-03T00:00:00Z,1,2,0.5,1.5,10\n"
+    );
+    let names: Vec<_> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["J_1d.csv"]);
+}

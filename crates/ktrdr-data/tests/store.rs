@@ -254,10 +254,11 @@ fn unsorted_files_load_sorted_and_raw_rows_keep_file_order() {
     assert_eq!((range.first, range.last), (t0 + 3600, t0 + 9 * 3600));
     let info = store.series_info(&sym("R"), Timeframe::H1).unwrap();
     assert_eq!((info.range, info.rows), (Some(range), 3));
-    // The first write through the store is a rewrite (invariant 5), which sorts the file and
-    // drops the shadowed duplicate.
+    // A save inside the stored range is a rewrite, which sorts the file and drops the shadowed
+    // duplicate. (One that only extends would append: the file's ends look canonical, and the
+    // append decision trusts what lies between, invariant 4.)
     let rep = store
-        .merge_and_save(&u, Timeframe::H1, &series([bar(t0 + 3 * 3600, 3.0)]))
+        .merge_and_save(&u, Timeframe::H1, &series([bar(t0 + 3600, 1.0)]))
         .unwrap();
     assert_eq!(
         (rep.action, rep.added, rep.total),
@@ -269,8 +270,8 @@ fn unsorted_files_load_sorted_and_raw_rows_keep_file_order() {
         stamps,
         [
             "2025-01-01T00:00:00Z",
-            "2025-01-01T02:00:00Z",
-            "2025-01-01T03:00:00Z"
+            "2025-01-01T01:00:00Z",
+            "2025-01-01T02:00:00Z"
         ]
     );
     assert!(
@@ -376,7 +377,7 @@ fn a_file_with_other_column_order_is_rewritten_not_appended() {
         "timestamp,close,open,high,low,volume\n2025-01-01,1,1,1,1,1\n",
     );
     let store = BarStore::new(dir.path());
-    // Write twice so the second save is past the lock file's first-writer rewrite.
+    // Write twice so the second save finds a lock file and a canonical file before the copy.
     store
         .merge_and_save(
             &sym("R"),
@@ -651,4 +652,166 @@ fn row_counts_skip_blank_lines_in_every_line_ending() {
         assert_eq!(info.range.unwrap().last, ts("2025-01-03"), "{s}");
         assert_eq!(store.load(&sym(s), Timeframe::D1).unwrap().len(), 3, "{s}");
     }
+}
+
+/// Every path that names a line (full parse, head probe, tail probe) counts physical lines,
+/// blank ones included: the number an editor shows.
+#[test]
+fn error_lines_are_physical_lines_on_every_read_path() {
+    let head = "timestamp,open,high,low,close,volume\n";
+    let good = "2025-01-01T00:00:00Z,1,2,0.5,1.5,10\n";
+    let bad = "2025-01-01T01:00:00Z,1,2,x,1.5,10\n";
+    let dir = tempfile::tempdir().unwrap();
+    let store = BarStore::new(dir.path());
+    // Blank lines before a bad last row (the tail probe), and before a bad first row (the head
+    // probe), in both line endings.
+    let cases = [
+        ("TAIL", format!("{head}{good}\n\n{bad}"), 5),
+        (
+            "TAILCR",
+            format!("{head}{good}\n\n{bad}").replace('\n', "\r\n"),
+            5,
+        ),
+        ("HEAD", format!("{head}\n{bad}{good}"), 3),
+    ];
+    for (name, text, want) in &cases {
+        write_file(dir.path(), &format!("{name}_1h.csv"), text);
+        let s = sym(name);
+        let line_of = |r: Result<(), StoreError>| match r {
+            Err(StoreError::Parse { line, field, .. }) => (line, field),
+            other => panic!("{name}: expected a parse error, got {other:?}"),
+        };
+        let load = line_of(store.load(&s, Timeframe::H1).map(drop));
+        let raw = line_of(store.read_raw(&s, Timeframe::H1).map(drop));
+        let range = line_of(store.date_range(&s, Timeframe::H1).map(drop));
+        let info = line_of(store.series_info(&s, Timeframe::H1).map(drop));
+        assert_eq!([load, raw, range, info], [(*want, "low"); 4], "{name}");
+    }
+}
+
+#[test]
+fn a_missing_series_names_near_miss_files_without_contradiction() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "timestamp,open,high,low,close,volume\n2025-01-02,1,2,0.5,1.5,10\n";
+    write_file(dir.path(), "msft_1h.csv", text);
+    write_file(dir.path(), "MSFT_60m.csv", text);
+    write_file(dir.path(), "MSFT_1d.csv", text);
+    let store = BarStore::new(dir.path());
+    // Only files the store would open count as series.
+    assert_eq!(store.list_series().unwrap(), [(sym("MSFT"), Timeframe::D1)]);
+    let e = store.load(&sym("MSFT"), Timeframe::H1).unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("MSFT_1h.csv does not exist"), "{msg}");
+    assert!(msg.contains("MSFT exists there for: 1d;"), "{msg}");
+    assert!(
+        msg.contains("MSFT_60m.csv and msft_1h.csv are there but the store reads only MSFT_1h.csv"),
+        "{msg}"
+    );
+    // A file of another series is no near miss.
+    let msg = store
+        .load(&sym("MSFT"), Timeframe::H4)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        !msg.contains("are there") && !msg.contains("is there"),
+        "{msg}"
+    );
+}
+
+/// A foreign file is rewritten canonical by the save that extends it, whatever sidecars
+/// exist: the append decision reads the file, not the lock file's history.
+#[test]
+fn a_python_file_is_rewritten_even_when_its_lock_file_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BarStore::new(dir.path());
+    let msft = sym("MSFT");
+    let tf = Timeframe::D1;
+    let path = store.path(&msft, tf);
+    let python = fs::read(format!("{IB_DIR}/MSFT_1d.csv")).unwrap();
+    let check = |extra: &BarSeries, want_total: usize| {
+        let before = store.load(&msft, tf).unwrap();
+        let rep = store.merge_and_save(&msft, tf, extra).unwrap();
+        assert_eq!((rep.action, rep.total), (SaveAction::Rewritten, want_total));
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("open").count(), 1, "{text}");
+        assert!(text.starts_with("timestamp,open,high,low,close,volume\n"));
+        assert!(
+            text.lines().skip(1).all(|l| l.as_bytes()[19] == b'Z'),
+            "{text}"
+        );
+        assert!(!text.contains("+00:00") && !text.contains(".0,"), "{text}");
+        assert_eq!(store.load(&msft, tf).unwrap(), before.merge(extra));
+    };
+
+    // The lock file exists because someone took the series lock before any save.
+    fs::write(&path, &python).unwrap();
+    drop(
+        store
+            .try_lock_series(&msft, tf)
+            .unwrap()
+            .expect("free lock"),
+    );
+    check(&series([bar(ts("2025-06-09"), 471.0)]), 12);
+
+    // A Python file copied over a series the store has written before.
+    fs::write(&path, &python).unwrap();
+    check(&series([bar(ts("2025-06-10"), 472.0)]), 12);
+
+    // Now canonical, the file is extended in place again.
+    let rep = store
+        .merge_and_save(&msft, tf, &series([bar(ts("2025-06-11"), 473.0)]))
+        .unwrap();
+    assert_eq!((rep.action, rep.total), (SaveAction::Appended, 13));
+}
+
+#[test]
+fn replace_series_clears_an_unfinished_append_and_waits_for_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BarStore::new(dir.path());
+    let s = sym("J");
+    let tf = Timeframe::D1;
+    let path = store.path(&s, tf);
+    // A foreign daily file (date-only rows, shorter than canonical ones), and what a writer
+    // killed mid-append leaves.
+    let text = "timestamp,open,high,low,close,volume\n2025-01-02,1,2,0.5,1.5,10\n2025-01-03,1,2,0.5,1.5,10\n";
+    fs::write(&path, text).unwrap();
+    fs::write(
+        dir.path().join(".J_1d.csv.append"),
+        format!("{}\n", text.len()),
+    )
+    .unwrap();
+    let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut f, b"2025-01-0").unwrap();
+    drop(f);
+
+    let new = series((0..5).map(|i| bar(ts("2025-01-06") + i * 86_400, i as f64)));
+    let guard = store.try_lock_series(&s, tf).unwrap().expect("free lock");
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (store, s, new, done) = (store.clone(), s.clone(), new.clone(), done.clone());
+        std::thread::spawn(move || {
+            let rep = store.replace_series(&s, tf, &new);
+            done.store(true, Ordering::SeqCst);
+            rep
+        })
+    };
+    // Wall-clock on purpose: we check the writer really waits on the OS lock.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "replaced while the lock was held"
+    );
+    drop(guard);
+    writer.join().unwrap().unwrap();
+    // The journal went with the old file: the new one (longer than the recorded length) is
+    // read whole, now and by the next writer.
+    assert!(!dir.path().join(".J_1d.csv.append").exists());
+    assert_eq!(store.load(&s, tf).unwrap(), new);
+    let more = series([bar(ts("2025-01-13"), 9.0)]);
+    assert_eq!(
+        store.merge_and_save(&s, tf, &more).unwrap().action,
+        SaveAction::Appended
+    );
+    assert_eq!(store.load(&s, tf).unwrap(), new.merge(&more));
 }

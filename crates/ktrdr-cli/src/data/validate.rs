@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use ktrdr_data::store::{write_csv_file, BarStore, RawRow};
+use ktrdr_data::store::{write_csv_file, BarStore, RawRow, RawSeries};
 use ktrdr_data::types::{format_timestamp, format_timestamp_human, Bar, Symbol};
 use ktrdr_data::validate::{
     repair, validate_rows, IssueKind, RepairLog, RepairOptions, Severity, ValidateOptions,
@@ -28,7 +28,8 @@ NaN, negative volume, duplicates, unsorted rows, bars outside every session of t
 of log returns). Counts affected bars per issue, with examples (file line, time, values).\n\n\
 --repair writes a clean copy to --output (never over the input unless you name it): sorted, one bar \
 per timestamp (the later row wins), impossible bars dropped, plus the kinds you ask to drop. Values \
-are never edited and bars never invented.\n\n\
+are never edited and bars never invented. Naming the store's own file (by any path) repairs it in \
+place under the series lock, so a concurrent `data load` waits instead of interleaving.\n\n\
 Exit status: 0 when no warning or error was found (info such as zero volume does not count), \
 3 when issues were found (also with --repair: the status describes the input), 1 when the command \
 could not run, 2 for a usage error.\n\n\
@@ -62,26 +63,51 @@ pub(crate) struct ValidateArgs {
 pub(crate) fn run(a: ValidateArgs, store: &BarStore) -> anyhow::Result<()> {
     let (sym, tf) = (&a.series.symbol, a.series.timeframe);
     let calendar = a.cal.calendar(sym)?;
-    let raw = store.read_raw(sym, tf)?;
-    let bars: Vec<Bar> = raw.rows.iter().map(|r| r.bar).collect();
     let opts = ValidateOptions {
         hours: a.cal.session,
     };
-    let report = validate_rows(&bars, calendar, tf, &opts)
-        .with_context(|| format!("validating {}", raw.path.display()))?;
-    let repaired = match (&a.output, a.repair) {
-        (Some(path), true) => {
-            let ropts = RepairOptions {
-                drop_outside_session: a.drop_outside_session,
-                drop_misaligned: a.drop_misaligned,
-                drop_negative_volume: a.drop_negative_volume,
-            };
-            let (series, log) = repair(&bars, &report, ropts)?;
-            write_csv_file(path, &series)
-                .with_context(|| format!("writing the repaired series to {}", path.display()))?;
-            Some((path.clone(), log))
+    let check = |raw: &RawSeries| -> anyhow::Result<(Vec<Bar>, ValidationReport)> {
+        let bars: Vec<Bar> = raw.rows.iter().map(|r| r.bar).collect();
+        let report = validate_rows(&bars, calendar, tf, &opts)
+            .with_context(|| format!("validating {}", raw.path.display()))?;
+        Ok((bars, report))
+    };
+    let ropts = RepairOptions {
+        drop_outside_session: a.drop_outside_session,
+        drop_misaligned: a.drop_misaligned,
+        drop_negative_volume: a.drop_negative_volume,
+    };
+    let output = a.output.as_deref().filter(|_| a.repair);
+    let (raw, report, repaired) = match output.map(|p| (p, store.series_at(p))) {
+        None => {
+            let raw = store.read_raw(sym, tf)?;
+            let (_, report) = check(&raw)?;
+            (raw, report, None)
         }
-        _ => None,
+        // Repairing the series in place: read, check, repair and replace under the series
+        // lock, so a concurrent save can neither interleave with the write nor be lost.
+        Some((path, Some((s, t)))) if s == *sym && t == tf => {
+            let (raw, report, log) = store
+                .replace_series_with(sym, tf, |raw| -> anyhow::Result<_> {
+                    let (bars, report) = check(&raw)?;
+                    let (series, log) = repair(&bars, &report, ropts)?;
+                    Ok((series, (raw, report, log)))
+                })
+                .with_context(|| format!("repairing {} in place", path.display()))?;
+            (raw, report, Some((path.to_owned(), log)))
+        }
+        Some((path, target)) => {
+            let raw = store.read_raw(sym, tf)?;
+            let (bars, report) = check(&raw)?;
+            let (series, log) = repair(&bars, &report, ropts)?;
+            match target {
+                // Another series' file: replaced under that series' lock.
+                Some((s, t)) => store.replace_series(&s, t, &series),
+                None => write_csv_file(path, &series),
+            }
+            .with_context(|| format!("writing the repaired series to {}", path.display()))?;
+            (raw, report, Some((path.to_owned(), log)))
+        }
     };
 
     let mut out = BufWriter::new(std::io::stdout().lock());

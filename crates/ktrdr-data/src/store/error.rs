@@ -1,5 +1,5 @@
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::types::{Symbol, Timeframe};
 
@@ -7,7 +7,7 @@ use crate::types::{Symbol, Timeframe};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No file for this series.
-    #[error("no data for {symbol} {timeframe}: {} does not exist; {}", path.display(), available_text(symbol, available))]
+    #[error("no data for {symbol} {timeframe}: {} does not exist; {}", path.display(), available_text(symbol, path, available, near_misses))]
     NotFound {
         /// The requested symbol.
         symbol: Symbol,
@@ -15,8 +15,12 @@ pub enum StoreError {
         timeframe: Timeframe,
         /// Where we looked.
         path: PathBuf,
-        /// The timeframes that do exist for this symbol in the same directory.
+        /// The timeframes that do exist for this symbol in the same directory (files the store
+        /// would open, nothing else).
         available: Vec<Timeframe>,
+        /// Files in that directory named like this series but not exactly as the store names
+        /// it (`msft_1h.csv`, `MSFT_60m.csv`), which the store does not read.
+        near_misses: Vec<String>,
     },
     /// The header line is missing a required column or is otherwise unusable.
     #[error("{}:1: bad header: {reason}", path.display())]
@@ -53,12 +57,40 @@ pub enum StoreError {
     },
 }
 
-fn available_text(symbol: &Symbol, available: &[Timeframe]) -> String {
-    if available.is_empty() {
-        format!("there are no files for {symbol} in that directory")
-    } else {
+fn available_text(
+    symbol: &Symbol,
+    path: &Path,
+    available: &[Timeframe],
+    near_misses: &[String],
+) -> String {
+    let mut parts = Vec::new();
+    if !available.is_empty() {
         let list: Vec<&str> = available.iter().map(|t| t.as_str()).collect();
-        format!("{symbol} exists there for: {}", list.join(", "))
+        parts.push(format!("{symbol} exists there for: {}", list.join(", ")));
+    }
+    if !near_misses.is_empty() {
+        let wanted = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let verb = if near_misses.len() == 1 { "is" } else { "are" };
+        parts.push(format!(
+            "{} {verb} there but the store reads only {wanted}",
+            join_and(near_misses)
+        ));
+    }
+    if parts.is_empty() {
+        parts.push(format!("there are no files for {symbol} in that directory"));
+    }
+    parts.join("; ")
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 

@@ -24,19 +24,11 @@ fn open(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Blocks until the exclusive lock is ours. The flag is true when this call created the lock
-/// file, i.e. no writer of this store has touched the series before (see invariant 6).
-pub(crate) fn exclusive(path: &Path) -> Result<(SeriesLock, bool), StoreError> {
-    let (file, fresh) = match OpenOptions::new().write(true).create_new(true).open(path) {
-        Ok(f) => (f, true),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => (
-            open(path).map_err(StoreError::io("open lock file", path))?,
-            false,
-        ),
-        Err(e) => return Err(StoreError::io("create lock file", path)(e)),
-    };
+/// Blocks until the exclusive lock is ours (creating the lock file if needed).
+pub(crate) fn exclusive(path: &Path) -> Result<SeriesLock, StoreError> {
+    let file = open(path).map_err(StoreError::io("open lock file", path))?;
     file.lock().map_err(StoreError::io("lock", path))?;
-    Ok((SeriesLock { _file: file }, fresh))
+    Ok(SeriesLock { _file: file })
 }
 
 /// The exclusive lock if it is free now, `None` if someone holds it.

@@ -27,19 +27,25 @@
 //!    lock means a writer died mid-append: readers use the committed prefix, and the next writer
 //!    truncates the file back to it (the append is all or nothing). A torn append is thus always
 //!    detectable (the journal) and repairable (truncate), never mistaken for data.
-//! 4. Appends happen only when every new bar is after the file's last line and the file has the
-//!    canonical column order and ends with a newline; anything else is a full rewrite. The append
-//!    decision reads only the head and the tail, so it trusts the file's order: a disordered
-//!    foreign file stays disordered until its next rewrite (loads sort it regardless; the
-//!    validator reports it).
-//!
+//! 4. Appends happen only when every new bar is after the file's last line, the file starts with
+//!    exactly the canonical header line and its last line is exactly a canonical row (it
+//!    re-encodes to the same bytes, newline included); anything else is a full rewrite. The
+//!    decision is taken from the file itself, never from its history (a lock file says nothing
+//!    about who wrote the file: a copied-in Python file keeps the lock file of the series it
+//!    replaced), so a foreign file is put in the canonical form by the first save that touches
+//!    it, and a file never mixes two timestamp forms. The decision reads only the head and the
+//!    tail, so it trusts what lies between: a disordered file whose ends look canonical stays
+//!    disordered until its next rewrite (loads sort it regardless; the validator reports it).
 //! 5. Readers never create files (a data directory may be read-only or shared). A reader that
 //!    finds no lock file reads without one, then looks again: if a lock file appeared meanwhile,
 //!    a writer may have been appending during the read, so it reads again under the shared
 //!    lock. An append needs the lock file to exist, so "absent before and after" means no append
 //!    overlapped the read; renames cannot be observed half-done anyway.
-//! 6. The writer that creates a series' lock file rewrites instead of appending, so a file from
-//!    elsewhere (the Python system's) is put in the canonical form by its first save.
+//! 6. Line numbers in errors are physical lines of the file, blank lines included (what an
+//!    editor shows), on every read path: the full parse, the head probe and the tail probe.
+//! 7. The series file is replaced only under the series lock, also when a user names it as the
+//!    output of a repair ([`BarStore::replace_series`]): the replacement first settles an
+//!    unfinished append (invariant 3), so no journal outlives the file it describes.
 //!
 //! Lock order: one series lock at a time; never nested, never held across series.
 
@@ -56,9 +62,12 @@ pub use error::StoreError;
 pub use lock::SeriesLock;
 pub use parse::RawRow;
 
-use crate::types::{BarSeries, OrderReport, Symbol, Timeframe};
+use crate::types::{Bar, BarSeries, OrderReport, Symbol, Timeframe};
 use parse::{estimate_rows, parse_header, parse_row, parse_rows, Header, SeriesSink};
-use write::{append_journaled, read_journal, recover, replace_atomically, Sidecars};
+use write::{
+    append_journaled, encode_bar, read_journal, recover, replace_atomically, Sidecars,
+    CANONICAL_HEADER,
+};
 
 /// The local store of bar series.
 ///
@@ -257,7 +266,7 @@ impl BarStore {
             .map_err(StoreError::io("create data directory", &self.dir))?;
         let path = self.path(symbol, tf);
         let side = self.sidecars(symbol, tf);
-        let (_guard, fresh_lock) = lock::exclusive(&side.lock)?;
+        let _guard = lock::exclusive(&side.lock)?;
         let rolled_back_bytes = recover(&path, &side)?;
         let mut report = SaveReport {
             path: path.clone(),
@@ -287,11 +296,7 @@ impl BarStore {
             .metadata()
             .map_err(StoreError::io("stat", &path))?
             .len();
-        let tail = if fresh_lock {
-            None
-        } else {
-            appendable_tail(&mut file, len, &path)?
-        };
+        let tail = appendable_tail(&mut file, len, &path)?;
         if let (Some(first_new), Some(tail)) = (new.first_ts(), tail) {
             if tail.last_ts.is_none_or(|last| first_new > last) {
                 append_journaled(&path, &side, len, new)?;
@@ -316,6 +321,70 @@ impl BarStore {
         Ok(report)
     }
 
+    /// Replaces the stored series with `series` under the series lock, atomically (invariant 7):
+    /// for a file a user names as the output of a repair while the store may be writing it.
+    pub fn replace_series(
+        &self,
+        symbol: &Symbol,
+        tf: Timeframe,
+        series: &BarSeries,
+    ) -> Result<(), StoreError> {
+        fs::create_dir_all(&self.dir)
+            .map_err(StoreError::io("create data directory", &self.dir))?;
+        let path = self.path(symbol, tf);
+        let side = self.sidecars(symbol, tf);
+        let _guard = lock::exclusive(&side.lock)?;
+        recover(&path, &side)?;
+        replace_atomically(&path, &side, series)
+    }
+
+    /// Reads the series' rows and replaces the series with what `f` makes of them, all under
+    /// the exclusive series lock, so no save can land between the read and the write and be
+    /// lost (`validate --repair` over the store's own file). `f` also returns a value handed
+    /// back to the caller; if it fails, the file is left as it was.
+    pub fn replace_series_with<T, E: From<StoreError>>(
+        &self,
+        symbol: &Symbol,
+        tf: Timeframe,
+        f: impl FnOnce(RawSeries) -> Result<(BarSeries, T), E>,
+    ) -> Result<T, E> {
+        let path = self.path(symbol, tf);
+        let side = self.sidecars(symbol, tf);
+        // Checked before locking: taking the lock creates the lock file, and a missing series
+        // should leave no trace.
+        if !path.exists() {
+            return Err(self.not_found(symbol, tf, &path).into());
+        }
+        let _guard = lock::exclusive(&side.lock)?;
+        recover(&path, &side)?;
+        // The shared-lock read paths would wait on our own exclusive lock: read directly.
+        let mut file = self.open_series(symbol, tf, &path)?;
+        let len = file
+            .metadata()
+            .map_err(StoreError::io("stat", &path))?
+            .len();
+        let buf = read_at(&mut file, 0, len, &path)?;
+        let header = parse_header(&buf, &path)?;
+        let mut rows = Vec::with_capacity(estimate_rows(&buf, &header));
+        parse_rows(&buf, &header, &path, &mut rows)?;
+        let (series, out) = f(RawSeries {
+            path: path.clone(),
+            rows,
+        })?;
+        replace_atomically(&path, &side, &series)?;
+        Ok(out)
+    }
+
+    /// The series whose file `path` is, if any: the same file once both are canonicalized
+    /// (so `./data/../data/MSFT_1h.csv` or a symlink to it count), named exactly as
+    /// [`path`](Self::path) names it. A `path` that does not exist yet is resolved through its
+    /// directory.
+    pub fn series_at(&self, path: &Path) -> Option<(Symbol, Timeframe)> {
+        let resolved = resolve(path)?;
+        let (symbol, tf) = parse_file_name(resolved.file_name()?.to_str()?)?;
+        (resolve(&self.path(&symbol, tf))? == resolved).then_some((symbol, tf))
+    }
+
     /// The series' exclusive lock if nobody holds it now (`None` otherwise). While held,
     /// [`merge_and_save`](Self::merge_and_save) from any process waits, and so do readers.
     pub fn try_lock_series(
@@ -328,19 +397,35 @@ impl BarStore {
         lock::try_exclusive(&self.sidecars(symbol, tf).lock)
     }
 
-    /// Every series in the directory (`*.csv` files whose name parses as `{SYMBOL}_{TF}`), sorted.
+    /// Every series in the directory, sorted: the `*.csv` files named exactly as
+    /// [`path`](Self::path) names a series. Look-alikes (`msft_1h.csv`, `MSFT_60m.csv`) are not
+    /// series: [`load`](Self::load) would never open them.
     pub fn list_series(&self) -> Result<Vec<(Symbol, Timeframe)>, StoreError> {
+        let mut out: Vec<(Symbol, Timeframe)> = self
+            .csv_names()?
+            .into_iter()
+            .filter(|(name, s, tf)| file_name(s, *tf) == *name)
+            .map(|(_, s, tf)| (s, tf))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The file names in the directory that spell some series (exactly or not), with it.
+    fn csv_names(&self) -> Result<Vec<(String, Symbol, Timeframe)>, StoreError> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(StoreError::io("list", &self.dir)(e)),
         };
-        let mut out: Vec<(Symbol, Timeframe)> = entries
+        Ok(entries
             .flatten()
-            .filter_map(|e| parse_file_name(e.file_name().to_str()?))
-            .collect();
-        out.sort();
-        Ok(out)
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let (symbol, tf) = parse_file_name(&name)?;
+                Some((name, symbol, tf))
+            })
+            .collect())
     }
 
     /// The timeframes stored for `symbol`.
@@ -354,11 +439,27 @@ impl BarStore {
     }
 
     fn not_found(&self, symbol: &Symbol, tf: Timeframe, path: &Path) -> StoreError {
+        // A directory we cannot list still gets the plain "does not exist".
+        let names = self.csv_names().unwrap_or_default();
+        let wanted = file_name(symbol, tf);
+        let mut near_misses: Vec<String> = names
+            .iter()
+            .filter(|(name, s, t)| *name != wanted && s == symbol && *t == tf)
+            .map(|(name, ..)| name.clone())
+            .collect();
+        near_misses.sort();
+        let mut available: Vec<Timeframe> = names
+            .into_iter()
+            .filter(|(name, s, t)| s == symbol && file_name(s, *t) == *name)
+            .map(|(.., t)| t)
+            .collect();
+        available.sort();
         StoreError::NotFound {
             symbol: symbol.clone(),
             timeframe: tf,
             path: path.to_owned(),
-            available: self.timeframes_of(symbol),
+            available,
+            near_misses,
         }
     }
 
@@ -444,9 +545,10 @@ pub fn read_csv_file(path: &Path) -> Result<(BarSeries, OrderReport), StoreError
     parse_series(&buf, path)
 }
 
-/// Writes `series` to `path` in the canonical form, atomically (temp file, fsync, rename). For
-/// files outside a store (e.g. `validate --repair --output FILE`); store series go through
-/// [`BarStore::merge_and_save`].
+/// Writes `series` to `path` in the canonical form, atomically (temp file, fsync, rename), with
+/// no lock. Only for files outside a store (e.g. `validate --repair --output FILE`; check with
+/// [`BarStore::series_at`]): a store's series go through [`BarStore::merge_and_save`] or
+/// [`BarStore::replace_series`], under the series lock.
 pub fn write_csv_file(path: &Path, series: &BarSeries) -> Result<(), StoreError> {
     let dir = path
         .parent()
@@ -463,7 +565,21 @@ fn file_name(symbol: &Symbol, tf: Timeframe) -> String {
     format!("{symbol}_{tf}.csv")
 }
 
-/// `MSFT_1h.csv` → (MSFT, 1h). Splits at the last `_` (a timeframe never contains one).
+/// `path` with every symlink and `..` resolved; for a file that does not exist (yet), its
+/// resolved directory joined with its name. `None` when not even the directory exists.
+fn resolve(path: &Path) -> Option<PathBuf> {
+    fs::canonicalize(path).ok().or_else(|| {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        Some(fs::canonicalize(dir).ok()?.join(path.file_name()?))
+    })
+}
+
+/// Any spelling of a series file name: `MSFT_1h.csv`, `msft_60m.csv` → (MSFT, 1h). Splits at the
+/// last `_` (a timeframe never contains one). The store reads only the exact [`file_name`]
+/// spelling; the others are near misses, named when a series is not found.
 fn parse_file_name(name: &str) -> Option<(Symbol, Timeframe)> {
     let stem = name.strip_suffix(".csv")?;
     let (sym, tf) = stem.rsplit_once('_')?;
@@ -481,18 +597,23 @@ struct Tail {
 /// The tail facts when appending canonical rows is safe (invariant 4), else `None`.
 fn appendable_tail(file: &mut File, len: u64, path: &Path) -> Result<Option<Tail>, StoreError> {
     let head = read_at(file, 0, len.min(PROBE), path)?;
-    let header = parse_header(&head, path)?;
-    if !header.is_canonical_order() || len == 0 {
+    if !head.starts_with(CANONICAL_HEADER) {
         return Ok(None);
     }
+    let header = parse_header(&head, path)?;
     let tail_start = len.saturating_sub(PROBE);
     let tail = read_at(file, tail_start, len - tail_start, path)?;
-    if tail.last() != Some(&b'\n') {
-        return Ok(None);
-    }
-    let last = last_row(&tail, tail_start, &header, path, file)?;
-    Ok(Some(Tail {
-        last_ts: last.map(|(ts, _)| ts),
+    let Some((bar, offset)) = last_row(&tail, tail_start, &header, path, file)? else {
+        // Only the header: the file is exactly the canonical header line.
+        return Ok(Some(Tail { last_ts: None }));
+    };
+    // The last line, its newline and everything after it must be one canonical row: no `\r`,
+    // no other timestamp or number form, no trailing blank line.
+    let mut canonical = Vec::with_capacity(64);
+    encode_bar(&mut canonical, &bar);
+    let start = (offset - tail_start) as usize;
+    Ok((tail[start..] == canonical[..]).then_some(Tail {
+        last_ts: Some(bar.ts),
     }))
 }
 
@@ -523,7 +644,7 @@ fn read_range(file: &mut File, len: u64, path: &Path) -> Result<Option<DateRange
     };
     let tail_start = len.saturating_sub(PROBE);
     let tail = read_at(file, tail_start, len - tail_start, path)?;
-    let last = last_row(&tail, tail_start, &header, path, file)?.map_or(first, |(ts, _)| ts);
+    let last = last_row(&tail, tail_start, &header, path, file)?.map_or(first, |(bar, _)| bar.ts);
     if last < first {
         // Provably unsorted (a foreign file): the ends of the file are not the ends of the
         // series, so pay for a full parse rather than report a backwards range.
@@ -535,15 +656,15 @@ fn read_range(file: &mut File, len: u64, path: &Path) -> Result<Option<DateRange
     Ok(Some(DateRange { first, last }))
 }
 
-/// The timestamp and byte offset of the last non-blank row in `tail` (which ends the file and
-/// starts at `tail_start`), `None` if the file has no data row.
+/// The bar and byte offset of the last non-blank row in `tail` (which ends the file and starts
+/// at `tail_start`), `None` if the file has no data row.
 fn last_row(
     tail: &[u8],
     tail_start: u64,
     header: &Header,
     path: &Path,
     file: &mut File,
-) -> Result<Option<(i64, u64)>, StoreError> {
+) -> Result<Option<(Bar, u64)>, StoreError> {
     let mut end = tail.len();
     loop {
         while end > 0 && matches!(tail[end - 1], b'\n' | b'\r') {
@@ -570,10 +691,10 @@ fn last_row(
             continue;
         }
         return match parse_row(line, header) {
-            Ok(bar) => Ok(Some((bar.ts, offset))),
+            Ok(bar) => Ok(Some((bar, offset))),
             Err(e) => {
-                // Only on error: count lines so the message can name the line.
-                let line_no = count_lines(file, offset, path)? as u64 + 1;
+                // Only on error: count newlines so the message can name the line (invariant 6).
+                let line_no = count_newlines(file, offset, path)? + 1;
                 Err(e.into_store_error(path, line_no))
             }
         };
@@ -616,6 +737,26 @@ fn count_lines(file: &mut File, len: u64, path: &Path) -> Result<usize, StoreErr
         prev = b[n - 1];
     }
     Ok(lines + usize::from(prev != b'\n'))
+}
+
+/// Newlines in the first `len` bytes: the physical line `len` starts on, minus one. Blank lines
+/// count, unlike in [`count_lines`], because an editor counts them too.
+fn count_newlines(file: &mut File, len: u64, path: &Path) -> Result<u64, StoreError> {
+    file.seek(SeekFrom::Start(0))
+        .map_err(StoreError::io("seek", path))?;
+    let mut reader = file.take(len);
+    let mut block = vec![0u8; 1 << 16];
+    let mut newlines = 0u64;
+    loop {
+        let n = reader
+            .read(&mut block)
+            .map_err(StoreError::io("read", path))?;
+        if n == 0 {
+            return Ok(newlines);
+        }
+        let b = &block[..n];
+        newlines += count_where(b, b, |x, _| x == b'\n') as u64;
+    }
 }
 
 /// Positions `i` where `f(a[i], b[i])` holds. Sums per 255-byte chunk in a `u8`, which the

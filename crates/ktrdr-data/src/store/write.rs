@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::StoreError;
 use crate::types::time::write_timestamp;
-use crate::types::BarSeries;
+use crate::types::{Bar, BarSeries};
 
 /// The header every file the store writes starts with.
 pub(crate) const CANONICAL_HEADER: &[u8] = b"timestamp,open,high,low,close,volume\n";
@@ -18,14 +18,20 @@ pub(crate) const CANONICAL_HEADER: &[u8] = b"timestamp,open,high,low,close,volum
 /// Floats use Rust's shortest round-trip form, so reading a file back gives the same bits.
 pub(crate) fn encode_rows(out: &mut Vec<u8>, series: &BarSeries, rows: Range<usize>) {
     for b in rows.filter_map(|i| series.bar(i)) {
-        write_timestamp(out, b.ts);
-        // Writing into a Vec cannot fail.
-        let _ = writeln!(
-            out,
-            ",{},{},{},{},{}",
-            b.open, b.high, b.low, b.close, b.volume
-        );
+        encode_bar(out, &b);
     }
+}
+
+/// One canonical row, newline included. Also the yardstick for "is this row canonical?"
+/// (see invariant 4): a row is canonical when it re-encodes to the same bytes.
+pub(crate) fn encode_bar(out: &mut Vec<u8>, b: &Bar) {
+    write_timestamp(out, b.ts);
+    // Writing into a Vec cannot fail.
+    let _ = writeln!(
+        out,
+        ",{},{},{},{},{}",
+        b.open, b.high, b.low, b.close, b.volume
+    );
 }
 
 /// Sidecar paths of one series file (all hidden, in the same directory, so a rename never
