@@ -1,6 +1,7 @@
 //! `ktrdr`: the command-line interface. Parses arguments, calls the libraries, renders results;
 //! no business logic lives here.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,6 +55,7 @@ pub(crate) struct Context {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )

@@ -111,6 +111,33 @@ fn non_finite_values_are_impossible() {
 }
 
 #[test]
+fn a_duplicate_never_replaces_a_good_bar_with_an_impossible_one() {
+    let mut rows = vec![
+        bar("2025-06-02 14:00:00", 10.0),
+        bar("2025-06-02 15:00:00", 10.0), // the good one
+        bar("2025-06-02 16:00:00", 10.0),
+        bar("2025-06-02 15:00:00", 12.0), // later, but high < low
+    ];
+    rows[3].high = 1.0;
+    let report = check(&rows, Calendar::Xnys, Timeframe::H1);
+    assert_kinds(
+        &report,
+        &[
+            (IssueKind::OhlcInconsistent, 1),
+            (IssueKind::Duplicate, 1),
+            (IssueKind::Unsorted, 1),
+        ],
+    );
+    let duplicate = &report.issue(IssueKind::Duplicate).unwrap().examples[0];
+    assert_eq!(duplicate.row, 3);
+    assert!(duplicate.detail.contains("earlier row"), "{duplicate:?}");
+    let (series, log) = repair(&rows, &report, RepairOptions::default()).unwrap();
+    assert_eq!(series.len(), 3);
+    assert_eq!(series.bar(1), Some(rows[1]), "the good 15:00 bar is kept");
+    assert_eq!(log.dropped.len(), 1);
+}
+
+#[test]
 fn repair_refuses_a_report_of_other_rows() {
     let rows = vec![bar("2025-06-02 14:00:00", 10.0)];
     let report = check(&rows, Calendar::Xnys, Timeframe::H1);

@@ -69,6 +69,10 @@ pub(crate) struct GapsArgs {
     /// the last stored bar].
     #[arg(long, value_name = "DATE")]
     end: Option<DateArg>,
+    /// The instrument's first available bar at the source (UTC): empty slots before it are
+    /// `before_head`, not missing [default: none known].
+    #[arg(long, value_name = "DATE")]
+    head: Option<DateArg>,
     /// List closures (weekend, holiday, outside hours) too, not only missing bars.
     #[arg(long)]
     all: bool,
@@ -115,7 +119,7 @@ pub(crate) fn run(a: GapsArgs, store: &BarStore) -> anyhow::Result<()> {
         hours,
         start: Some(start),
         end: Some(end),
-        head: None,
+        head: a.head.map(|d| d.ts),
     };
     let report = analyze(&series, calendar, tf, &opts)
         .with_context(|| format!("gap analysis of {sym} {tf}"))?;
@@ -158,6 +162,18 @@ fn write_table(
         "expected bars {} · present {} ({pct:.1} %) · unplaced bars {}",
         r.expected_bars, r.present_bars, r.unplaced_bars
     )?;
+    let coverage = r.calendar.coverage();
+    for (from, to) in r.uncovered() {
+        writeln!(
+            out,
+            "note: {} sessions are known for {} to {}; nothing is expected from {} to {}",
+            r.calendar,
+            coverage.start(),
+            coverage.end(),
+            format_timestamp_human(from),
+            format_timestamp_human(to),
+        )?;
+    }
     let listed: Vec<&Gap> = r
         .gaps
         .iter()
@@ -231,6 +247,8 @@ struct GapsJson<'a> {
     expected_bars: usize,
     present_bars: usize,
     unplaced_bars: usize,
+    /// Parts of the range the calendar does not cover (nothing expected there).
+    uncovered: Vec<(String, String)>,
     summary: Vec<SummaryJson>,
     gaps: Vec<GapJson>,
 }
@@ -263,6 +281,11 @@ impl<'a> GapsJson<'a> {
             expected_bars: r.expected_bars,
             present_bars: r.present_bars,
             unplaced_bars: r.unplaced_bars,
+            uncovered: r
+                .uncovered()
+                .into_iter()
+                .map(|(from, to)| (format_timestamp(from), format_timestamp(to)))
+                .collect(),
             summary: r
                 .summary()
                 .into_iter()

@@ -196,6 +196,22 @@ impl GapReport {
             .collect()
     }
 
+    /// The parts of the analysed range outside the calendar's coverage (`[start, end)`, unix
+    /// seconds), where no bar is expected because no session is known: a report that is
+    /// "complete" there says nothing.
+    pub fn uncovered(&self) -> Vec<(i64, i64)> {
+        let coverage = self.calendar.coverage();
+        let first = grid::midnight(*coverage.start());
+        let last = grid::midnight(*coverage.end()) + 86_400;
+        [
+            (self.start, self.end.min(first)),
+            (self.start.max(last), self.end),
+        ]
+        .into_iter()
+        .filter(|(a, b)| a < b)
+        .collect()
+    }
+
     /// The intervals to fetch from a provider (the [`GapKind::Missing`] ones), ready for
     /// [`crate::planner::plan_requests`].
     pub fn to_fill(&self) -> impl Iterator<Item = Range<i64>> + '_ {
@@ -265,8 +281,15 @@ pub fn analyze(
         return Err(GapError::InvalidRange { start, end });
     }
     let sessions = grid::sessions_around(calendar, start, end, opts.hours)?;
-    let mut slots = Vec::with_capacity(sessions.len() * slots_per_session(tf));
-    grid::slots(&sessions, tf, start, end, &mut slots);
+    // Intraday slots are made a few hundred sessions at a time, so decades of minutes never
+    // sit in memory at once; daily and weekly ones (a weekly slot spans sessions) in one go.
+    let chunk = if tf.is_intraday() {
+        SESSIONS_PER_CHUNK
+    } else {
+        sessions.len().max(1)
+    };
+    let mut slots = Vec::with_capacity(chunk.min(sessions.len()) * slots_per_session(tf));
+    let mut expected_bars = 0;
 
     let ts = series.ts();
     let bars = &ts[series.position_at_or_after(start)..series.position_at_or_after(end)];
@@ -276,49 +299,54 @@ pub fn analyze(
     let mut b = 0;
     let mut run: Option<Run> = None;
     let mut prev: Option<Slot> = None;
-    for slot in &slots {
-        if let Some(p) = prev {
-            if p.end < slot.start {
-                flush(&mut run, &mut gaps);
-                gaps.push(Gap {
-                    start: p.end,
-                    end: slot.start,
-                    kind: closure_kind(p.date, slot.date),
-                    missing_bars: 0,
-                });
-            }
-        }
-        prev = Some(*slot);
-        while b < bars.len() && bars[b] < slot.start {
-            b += 1;
-        }
-        let first = b;
-        while b < bars.len() && bars[b] < slot.end {
-            b += 1;
-        }
-        if b > first {
-            present_bars += 1;
-            placed += b - first;
-            flush(&mut run, &mut gaps);
-        } else {
-            // A slot the head timestamp falls inside can hold a bar (from the head on).
-            let kind = match opts.head {
-                Some(head) if slot.end <= head => GapKind::BeforeHead,
-                _ => GapKind::Missing,
-            };
-            match &mut run {
-                Some(r) if r.kind == kind => {
-                    r.end = slot.end;
-                    r.slots += 1;
-                }
-                _ => {
+    for group in sessions.chunks(chunk) {
+        slots.clear();
+        grid::slots(group, tf, start, end, &mut slots);
+        expected_bars += slots.len();
+        for slot in &slots {
+            if let Some(p) = prev {
+                if p.end < slot.start {
                     flush(&mut run, &mut gaps);
-                    run = Some(Run {
-                        start: slot.start,
-                        end: slot.end,
-                        slots: 1,
-                        kind,
+                    gaps.push(Gap {
+                        start: p.end,
+                        end: slot.start,
+                        kind: closure_kind(p.date, slot.date),
+                        missing_bars: 0,
                     });
+                }
+            }
+            prev = Some(*slot);
+            while b < bars.len() && bars[b] < slot.start {
+                b += 1;
+            }
+            let first = b;
+            while b < bars.len() && bars[b] < slot.end {
+                b += 1;
+            }
+            if b > first {
+                present_bars += 1;
+                placed += b - first;
+                flush(&mut run, &mut gaps);
+            } else {
+                // A slot the head timestamp falls inside can hold a bar (from the head on).
+                let kind = match opts.head {
+                    Some(head) if slot.end <= head => GapKind::BeforeHead,
+                    _ => GapKind::Missing,
+                };
+                match &mut run {
+                    Some(r) if r.kind == kind => {
+                        r.end = slot.end;
+                        r.slots += 1;
+                    }
+                    _ => {
+                        flush(&mut run, &mut gaps);
+                        run = Some(Run {
+                            start: slot.start,
+                            end: slot.end,
+                            slots: 1,
+                            kind,
+                        });
+                    }
                 }
             }
         }
@@ -330,12 +358,15 @@ pub fn analyze(
         hours: opts.hours,
         start,
         end,
-        expected_bars: slots.len(),
+        expected_bars,
         present_bars,
         unplaced_bars: bars.len() - placed,
         gaps,
     })
 }
+
+/// Sessions whose intraday slots are made at once (1m: 256 × 1,440 slots, about 9 MB).
+const SESSIONS_PER_CHUNK: usize = 256;
 
 fn slots_per_session(tf: Timeframe) -> usize {
     if tf.is_intraday() {

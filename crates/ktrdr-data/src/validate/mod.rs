@@ -344,7 +344,8 @@ impl Validator<'_> {
     }
 
     /// Flags unsorted and duplicate rows; returns the rows in time order with duplicates
-    /// removed (the later row wins, as in the store's merge).
+    /// removed. The later row wins, as in the store's merge, unless it is impossible (checked
+    /// before this) and an earlier one is not: repair must not trade a good bar for a bad one.
     fn check_order(&mut self) -> Vec<usize> {
         let mut max_ts = i64::MIN;
         for i in 0..self.rows.len() {
@@ -359,20 +360,30 @@ impl Validator<'_> {
         let mut order: Vec<usize> = (0..self.rows.len()).collect();
         order.sort_by_key(|&i| self.rows[i].ts); // stable: file order among equal timestamps
         let mut unique: Vec<usize> = Vec::with_capacity(order.len());
-        for i in order {
-            if let Some(last) = unique.last_mut() {
-                if self.rows[*last].ts == self.rows[i].ts {
-                    let (dropped, kept) = (*last, i);
-                    self.flag(dropped, IssueKind::Duplicate, || {
-                        format!("same timestamp as row {kept}, which wins")
-                    });
-                    *last = kept;
-                    continue;
-                }
+        for same in order.chunk_by(|&a, &b| self.rows[a].ts == self.rows[b].ts) {
+            let possible = |i: &&usize| !self.is_impossible(**i);
+            let winner = *same
+                .iter()
+                .rev()
+                .find(possible)
+                .unwrap_or(&same[same.len() - 1]);
+            for &i in same.iter().filter(|&&i| i != winner) {
+                let detail = if i < winner {
+                    "duplicate timestamp; a later row with it is kept"
+                } else {
+                    "duplicate timestamp; an earlier row with it is kept (this one is impossible)"
+                };
+                self.flag(i, IssueKind::Duplicate, || detail.into());
             }
-            unique.push(i);
+            unique.push(winner);
         }
         unique
+    }
+
+    fn is_impossible(&self, row: usize) -> bool {
+        IssueKind::ALL
+            .iter()
+            .any(|k| k.is_impossible() && self.flags[row] & k.bit() != 0)
     }
 
     /// Session and grid checks; returns the number of bars the calendar does not cover.
