@@ -70,6 +70,10 @@ pub trait Registry: Send + Sync {
     fn get(&self, id: &str) -> Result<Option<OperationRecord>, RegistryError>;
 
     /// The records matching `filter`, newest first (creation time, then insertion order).
+    ///
+    /// A stored row that cannot be decoded (damaged, or written by a newer build) is left out
+    /// of the page with a warning naming it, so one bad record does not hide the others; the
+    /// counts still include it, and [`Registry::get`] of its id reports what is wrong.
     fn list(&self, filter: &OperationFilter) -> Result<OperationList, RegistryError>;
 
     /// Deletes terminal records that finished at least `older_than` ago; returns how many.

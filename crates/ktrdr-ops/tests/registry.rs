@@ -363,8 +363,11 @@ fn sqlite_corrupt_rows_are_typed_errors_naming_row_and_column() {
             other => panic!("{id}: expected a corrupt-row error, got {other:?}"),
         }
     }
-    let err = reg.list(&OperationFilter::default()).unwrap_err();
-    assert!(err.to_string().contains("corrupt operation row"), "{err}");
+    // A listing skips the undecodable rows (logging each) and still shows the readable one.
+    reg.insert(&pending("op_good", "data_load")).unwrap();
+    let list = reg.list(&OperationFilter::default()).unwrap();
+    let ids: Vec<&str> = list.operations.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["op_good"]);
     // A CAS against a row with an unknown status reports it too, and changes nothing.
     let err = reg
         .transition("op_bad_status", &[Pending], Running, &none())
@@ -451,4 +454,88 @@ fn sqlite_cas_holds_across_connections() {
     let count = |s| list.operations.iter().filter(|r| r.status == s).count();
     assert_eq!((count(Completed), count(Cancelled)), (completed, cancelled));
     assert!(list.operations.iter().all(|r| r.finished_at.is_some()));
+}
+
+/// Rewrites one cell behind the registry's back, as a newer build or a damaged file would.
+fn corrupt_cell(path: &std::path::Path, id: &str, column: &str, value: &str) {
+    let raw = rusqlite::Connection::open(path).unwrap();
+    let changed = raw
+        .execute(
+            &format!("UPDATE operations SET {column} = ?1 WHERE id = ?2"),
+            [value, id],
+        )
+        .unwrap();
+    assert_eq!(changed, 1, "no row {id}");
+}
+
+#[test]
+fn sqlite_open_and_list_survive_undecodable_progress_and_result_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ktrdr.db");
+    let dead = Owner {
+        pid: 999_999_999,
+        ..Owner::current()
+    };
+    {
+        let reg = SqliteRegistry::open(&path).unwrap();
+        for id in ["op_dead_new_progress", "op_dead_fine", "op_mine_bad_summary"] {
+            let mut record = pending(id, "data_load");
+            if id.starts_with("op_dead") {
+                record.owner = dead.clone();
+            }
+            reg.insert(&record).unwrap();
+            reg.transition(id, &[Pending], Running, &none()).unwrap();
+        }
+    }
+    // Progress as a newer build might write it (a phase this build does not know), and a
+    // result summary that is not JSON at all, both in active rows the sweep looks at.
+    let progress = serde_json::to_string(&sample_progress("op_dead_new_progress", 40)).unwrap();
+    let from_newer_build = progress.replace(r#""phase":"running""#, r#""phase":"paused""#);
+    assert_ne!(progress, from_newer_build);
+    corrupt_cell(&path, "op_dead_new_progress", "progress", &from_newer_build);
+    corrupt_cell(&path, "op_mine_bad_summary", "result_summary", "{not json");
+
+    let reg = SqliteRegistry::open(&path).unwrap();
+    let mut interrupted = reg.interrupted_at_open().to_vec();
+    interrupted.sort();
+    assert_eq!(interrupted, ["op_dead_fine", "op_dead_new_progress"]);
+
+    let list = reg.list(&OperationFilter::default()).unwrap();
+    let ids: Vec<&str> = list.operations.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["op_dead_fine"]);
+    assert_eq!(list.total_count, 3, "counts include the rows the page skips");
+
+    for (id, column) in [
+        ("op_dead_new_progress", "progress"),
+        ("op_mine_bad_summary", "result_summary"),
+    ] {
+        let err = reg.get(id).unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Corrupt { id: row, column: col, .. }
+                if row == id && *col == column),
+            "{id}: {err}"
+        );
+        let message = err.to_string();
+        assert!(message.contains(id) && message.contains(column), "{message}");
+    }
+}
+
+#[test]
+fn sqlite_sweep_skips_rows_whose_owner_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ktrdr.db");
+    {
+        let reg = SqliteRegistry::open(&path).unwrap();
+        let mut record = pending("op_dead", "data_load");
+        record.owner.pid = 999_999_999;
+        reg.insert(&record).unwrap();
+        reg.insert(&pending("op_bad_owner", "data_load")).unwrap();
+    }
+    corrupt_cell(&path, "op_bad_owner", "owner_pid", "-5");
+    let reg = SqliteRegistry::open(&path).unwrap();
+    assert_eq!(reg.interrupted_at_open(), ["op_dead"]);
+    assert_eq!(
+        reg.list(&OperationFilter::default()).unwrap().operations.len(),
+        1
+    );
 }

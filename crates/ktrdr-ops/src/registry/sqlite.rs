@@ -125,32 +125,27 @@ impl SqliteRegistry {
     /// long-lived process (the API server) may call it again to notice CLI processes that died
     /// since.
     pub fn interrupt_dead_owners(&self) -> Result<Vec<String>, RegistryError> {
-        let active = self.select(
-            "WHERE status IN (?1, ?2, ?3)",
-            &[&"pending", &"running", &"cancelling"],
-        )?;
         let mut interrupted = Vec::new();
-        for record in active {
-            if record.owner.liveness() != Liveness::Dead {
+        for (id, status, owner) in self.active_owners()? {
+            if owner.liveness() != Liveness::Dead {
                 continue;
             }
-            let Owner { pid, host, .. } = &record.owner;
+            let Owner { pid, host, .. } = &owner;
             let patch = TransitionPatch {
                 error: Some(format!(
-                    "process {pid} on {host} ended while the operation was {}",
-                    record.status
+                    "process {pid} on {host} ended while the operation was {status}"
                 )),
                 ..TransitionPatch::default()
             };
             match self.transition(
-                &record.id,
+                &id,
                 &OperationStatus::ACTIVE,
                 OperationStatus::Interrupted,
                 &patch,
             ) {
                 Ok(()) => {
-                    tracing::warn!(id = %record.id, pid, %host, "operation of a dead process marked interrupted");
-                    interrupted.push(record.id);
+                    tracing::warn!(%id, pid, %host, "operation of a dead process marked interrupted");
+                    interrupted.push(id);
                 }
                 // Finished by someone else in the meantime.
                 Err(RegistryError::Conflict { .. }) => {}
@@ -160,10 +155,45 @@ impl SqliteRegistry {
         Ok(interrupted)
     }
 
+    /// Id, status and owner of every active operation. Only these columns are read, so a cell
+    /// this build cannot decode elsewhere in the row (progress written by a newer build, say)
+    /// neither stops the sweep nor hides its row from it; a row whose owner itself is unreadable
+    /// cannot be judged and is skipped with a warning.
+    fn active_owners(&self) -> Result<Vec<(String, OperationStatus, Owner)>, RegistryError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, id, status, owner_pid, owner_host, owner_start FROM operations \
+                 WHERE status IN ('pending', 'running', 'cancelling')",
+            )
+            .map_err(|e| self.db_err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.db_err(e))?;
+        let mut active = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.db_err(e))? {
+            let read = read_id(row, 0, 1).and_then(|id| {
+                let cells = Cells { row, id: &id };
+                let status = cells.status(2)?;
+                let owner = cells.owner(3)?;
+                Ok((id, status, owner))
+            });
+            match read {
+                Ok(entry) => active.push(entry),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot tell whether this operation's owner is alive; left as it is");
+                }
+            }
+        }
+        Ok(active)
+    }
+
+    /// The records matching `where_clause`. With `skip_corrupt`, a row that cannot be decoded
+    /// is logged and left out instead of failing the whole call (a listing should show what it
+    /// can; `get` of that id still reports the problem).
     fn select(
         &self,
         where_clause: &str,
         params: &[&dyn ToSql],
+        skip_corrupt: bool,
     ) -> Result<Vec<OperationRecord>, RegistryError> {
         let conn = self.lock();
         let sql = format!("SELECT {COLUMNS} FROM operations {where_clause}");
@@ -171,7 +201,13 @@ impl SqliteRegistry {
         let mut rows = stmt.query(params).map_err(|e| self.db_err(e))?;
         let mut records = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.db_err(e))? {
-            records.push(read_record(row)?);
+            match read_record(row) {
+                Ok(record) => records.push(record),
+                Err(RegistryError::Corrupt { id, column, reason }) if skip_corrupt => {
+                    tracing::warn!(%id, column, %reason, "skipping an unreadable operation row");
+                }
+                Err(error) => return Err(error),
+            }
         }
         Ok(records)
     }
@@ -371,7 +407,7 @@ impl Registry for SqliteRegistry {
     }
 
     fn get(&self, id: &str) -> Result<Option<OperationRecord>, RegistryError> {
-        Ok(self.select("WHERE id = ?1", &[&id])?.pop())
+        Ok(self.select("WHERE id = ?1", &[&id], false)?.pop())
     }
 
     fn list(&self, filter: &OperationFilter) -> Result<OperationList, RegistryError> {
@@ -427,7 +463,7 @@ impl Registry for SqliteRegistry {
             values.len() - 1,
             values.len()
         );
-        let operations = self.select(&page, &values)?;
+        let operations = self.select(&page, &values, true)?;
         Ok(OperationList {
             operations,
             total_count,
@@ -476,24 +512,11 @@ fn encode_opt<T: Serialize>(
 
 /// Reads one row, naming the row and column of anything unreadable.
 fn read_record(row: &Row<'_>) -> Result<OperationRecord, RegistryError> {
-    let seq: Option<i64> = row.get(0).ok();
-    let id: String = row.get(1).map_err(|e| RegistryError::Corrupt {
-        id: format!(
-            "seq {}",
-            seq.map_or_else(|| "?".to_owned(), |s| s.to_string())
-        ),
-        column: "id",
-        reason: e.to_string(),
-    })?;
+    let id = read_id(row, 0, 1)?;
     let cells = Cells { row, id: &id };
-    let status_text: String = cells.get(3, "status")?;
-    let status = status_text
-        .parse()
-        .map_err(|e: super::UnknownStatus| cells.corrupt("status", e))?;
-    let pid: i64 = cells.get(13, "owner_pid")?;
     Ok(OperationRecord {
         operation_type: cells.get(2, "operation_type")?,
-        status,
+        status: cells.status(3)?,
         metadata: cells.json(4, "metadata")?,
         progress: cells.json_opt(5, "progress")?,
         result_summary: cells.json_opt(6, "result_summary")?,
@@ -503,12 +526,23 @@ fn read_record(row: &Row<'_>) -> Result<OperationRecord, RegistryError> {
         started_at: cells.time_opt(10, "started_at")?,
         finished_at: cells.time_opt(11, "finished_at")?,
         updated_at: cells.time(12, "updated_at")?,
-        owner: Owner {
-            pid: u32::try_from(pid).map_err(|e| cells.corrupt("owner_pid", e))?,
-            host: cells.get(14, "owner_host")?,
-            start_token: cells.get(15, "owner_start")?,
-        },
+        owner: cells.owner(13)?,
         id,
+    })
+}
+
+/// The id at `id_idx`; if it is unreadable, the error names the row by its `seq` instead.
+fn read_id(row: &Row<'_>, seq_idx: usize, id_idx: usize) -> Result<String, RegistryError> {
+    row.get(id_idx).map_err(|e| {
+        let seq: Option<i64> = row.get(seq_idx).ok();
+        RegistryError::Corrupt {
+            id: format!(
+                "seq {}",
+                seq.map_or_else(|| "?".to_owned(), |s| s.to_string())
+            ),
+            column: "id",
+            reason: e.to_string(),
+        }
     })
 }
 
@@ -532,6 +566,22 @@ impl Cells<'_> {
         column: &'static str,
     ) -> Result<T, RegistryError> {
         self.row.get(idx).map_err(|e| self.corrupt(column, e))
+    }
+
+    fn status(&self, idx: usize) -> Result<OperationStatus, RegistryError> {
+        let text: String = self.get(idx, "status")?;
+        text.parse()
+            .map_err(|e: super::UnknownStatus| self.corrupt("status", e))
+    }
+
+    /// The owner from three consecutive columns: pid, host, start token.
+    fn owner(&self, idx: usize) -> Result<Owner, RegistryError> {
+        let pid: i64 = self.get(idx, "owner_pid")?;
+        Ok(Owner {
+            pid: u32::try_from(pid).map_err(|e| self.corrupt("owner_pid", e))?,
+            host: self.get(idx + 1, "owner_host")?,
+            start_token: self.get(idx + 2, "owner_start")?,
+        })
     }
 
     fn json_opt<T: DeserializeOwned>(
