@@ -108,6 +108,13 @@ impl Operations {
     /// The metadata factors `symbol`, `timeframe`, `mode` (strings) and `items` (the expected
     /// item count, for the size bucket), when present, select the ETA history this run learns
     /// from and adds to. Must be called inside a tokio runtime.
+    ///
+    /// Unlike the writes that follow, the `pending` insert (and the read of the ETA prior)
+    /// happens on the calling thread, before this returns: the record must exist by then, so
+    /// that `cancel` or a lookup of the returned id finds it and an id collision is redrawn
+    /// rather than surfacing later. It is one short write; a caller on a runtime that cannot
+    /// afford even that wait under another process's lock can call `run` from
+    /// `tokio::task::spawn_blocking`, which still has the runtime it needs.
     pub fn run<F, Fut>(
         &self,
         kind: impl Into<String>,
@@ -198,6 +205,10 @@ impl Operations {
     /// [`OperationsError::NotOwned`] for one run by another process, `NotFound` for an unknown
     /// id. Cancelling an operation already being cancelled is accepted and keeps the first
     /// reason.
+    ///
+    /// Synchronous: it reads and writes the registry on the calling thread, which may wait up to
+    /// the database's busy timeout; from async code on a small runtime, call it through
+    /// `tokio::task::spawn_blocking`.
     pub fn cancel(&self, id: &str, reason: CancelReason) -> Result<CancelAck, OperationsError> {
         let registry = &self.inner.registry;
         let not_found = || OperationsError::NotFound { id: id.to_owned() };

@@ -45,7 +45,8 @@ use crate::progress::ProgressState;
 /// Storage of operation records. Implementations are shared between threads and tasks.
 ///
 /// Calls are short and synchronous (a SQLite statement takes microseconds); under another
-/// process's write they may wait up to the database's busy timeout.
+/// process's write they may wait up to the database's busy timeout, so async code makes them
+/// through `tokio::task::spawn_blocking` (as the runner does).
 pub trait Registry: Send + Sync {
     /// Records a new operation. Fails with [`RegistryError::Duplicate`] if the id exists.
     fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError>;

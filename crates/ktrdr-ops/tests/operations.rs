@@ -1,7 +1,7 @@
 //! Black-box tests of the operation runner: lifecycle, cancellation, panics, progress
 //! persistence and ETA history, on the in-memory and SQLite registries.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -702,4 +702,56 @@ async fn ids_taken_every_time_are_a_typed_error() {
         "{err}"
     );
     assert_eq!(registry.hook.refused.lock().unwrap().len(), 4);
+}
+
+/// A registry whose transitions hold their thread for 200 ms, as a write waiting on another
+/// process's lock does, noting how far a ticking task got while each write was blocked.
+struct SlowWrites {
+    ticks: Arc<AtomicUsize>,
+    ticks_during_writes: std::sync::Mutex<Vec<usize>>,
+}
+
+impl Hook for SlowWrites {
+    fn before_transition(
+        &self,
+        _store: &MemoryRegistry,
+        _id: &str,
+        _to: OperationStatus,
+    ) -> Result<(), RegistryError> {
+        let before = self.ticks.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(200));
+        let during = self.ticks.load(Ordering::SeqCst) - before;
+        self.ticks_during_writes.lock().unwrap().push(during);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_blocked_registry_write_does_not_stall_a_current_thread_runtime() {
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let registry = hooked(SlowWrites {
+        ticks: Arc::clone(&ticks),
+        ticks_during_writes: std::sync::Mutex::default(),
+    });
+    let ops = Operations::new(registry.clone(), None);
+    let ticker = tokio::spawn(async move {
+        loop {
+            sleep(Duration::from_millis(5)).await;
+            ticks.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let handle = ops
+        .run("data_load", json!({}), plan(), |_| async { Ok(json!({})) })
+        .unwrap();
+    let outcome = handle.wait().await;
+    ticker.abort();
+    assert_eq!(outcome.status, Completed);
+    let during = registry.hook.ticks_during_writes.lock().unwrap().clone();
+    // `running` then `completed`. A 5 ms ticker gets ~40 ticks in 200 ms; a write that held the
+    // runtime's only thread would let it tick 0 times.
+    assert_eq!(during.len(), 2, "{during:?}");
+    assert!(
+        during.iter().all(|&n| n >= 5),
+        "ticks during each write: {during:?}"
+    );
 }

@@ -478,7 +478,11 @@ fn sqlite_open_and_list_survive_undecodable_progress_and_result_cells() {
     };
     {
         let reg = SqliteRegistry::open(&path).unwrap();
-        for id in ["op_dead_new_progress", "op_dead_fine", "op_mine_bad_summary"] {
+        for id in [
+            "op_dead_new_progress",
+            "op_dead_fine",
+            "op_mine_bad_summary",
+        ] {
             let mut record = pending(id, "data_load");
             if id.starts_with("op_dead") {
                 record.owner = dead.clone();
@@ -503,7 +507,10 @@ fn sqlite_open_and_list_survive_undecodable_progress_and_result_cells() {
     let list = reg.list(&OperationFilter::default()).unwrap();
     let ids: Vec<&str> = list.operations.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["op_dead_fine"]);
-    assert_eq!(list.total_count, 3, "counts include the rows the page skips");
+    assert_eq!(
+        list.total_count, 3,
+        "counts include the rows the page skips"
+    );
 
     for (id, column) in [
         ("op_dead_new_progress", "progress"),
@@ -516,7 +523,10 @@ fn sqlite_open_and_list_survive_undecodable_progress_and_result_cells() {
             "{id}: {err}"
         );
         let message = err.to_string();
-        assert!(message.contains(id) && message.contains(column), "{message}");
+        assert!(
+            message.contains(id) && message.contains(column),
+            "{message}"
+        );
     }
 }
 
@@ -535,7 +545,10 @@ fn sqlite_sweep_skips_rows_whose_owner_cannot_be_read() {
     let reg = SqliteRegistry::open(&path).unwrap();
     assert_eq!(reg.interrupted_at_open(), ["op_dead"]);
     assert_eq!(
-        reg.list(&OperationFilter::default()).unwrap().operations.len(),
+        reg.list(&OperationFilter::default())
+            .unwrap()
+            .operations
+            .len(),
         1
     );
 }

@@ -11,6 +11,10 @@
 //!    keeps its summary as what was kept, a late error is kept as the error.
 //! 4. The registration (and so the id in the coordinator) lives until the terminal status is
 //!    written, so a cancel racing the end either lands or sees the terminal status.
+//! 5. Every registry and ETA-history call made here runs on tokio's blocking pool
+//!    ([`off_worker`]) and is awaited before the next one, so one operation's writes happen in
+//!    order and a write waiting for another process's database lock (up to the busy timeout)
+//!    never holds a runtime worker thread.
 
 use std::any::Any;
 use std::future::Future;
@@ -28,7 +32,7 @@ use crate::cancel::{CancelReason, CancellationToken, Registration};
 use crate::eta::EtaKey;
 use crate::progress::ProgressHandle;
 use crate::registry::OperationStatus::{self, *};
-use crate::registry::{RegistryError, TransitionPatch};
+use crate::registry::{Registry, RegistryError, TransitionPatch};
 
 /// Progress reaches the registry at most this often (plus the final state), so a chatty
 /// operation costs the database a few writes per second, not one per update.
@@ -74,9 +78,7 @@ where
     let id = op.registration.id().to_owned();
     let token = op.registration.token().clone();
     let mut took = None;
-    let start = inner
-        .registry
-        .transition(&id, &[Pending], Running, &TransitionPatch::default());
+    let start = transition(&inner, &id, &[Pending], Running, TransitionPatch::default()).await;
     let ending = match start {
         Ok(()) => {
             let progress = op.progress.clone();
@@ -104,14 +106,21 @@ where
         }
         Err(error) => Ending::failed(format!("could not record the start: {error}")),
     };
-    let outcome = record_ending(&inner, &id, &token, &op.progress, ending);
+    let outcome = record_ending(&inner, &id, &token, &op.progress, ending).await;
     drop(op.registration);
     // Only a recorded success teaches the estimator; a cancelled or failed run's duration says
     // nothing about how long the work takes.
     if let (Completed, Some(history), Some(key), Some(took)) =
-        (outcome.status, &inner.history, &op.eta_key, took)
+        (outcome.status, &inner.history, op.eta_key, took)
     {
-        history::record_success(history.as_ref(), key, took, &op.metadata);
+        let history = Arc::clone(history);
+        let metadata = op.metadata;
+        let recorded =
+            off_worker(move || history::record_success(history.as_ref(), &key, took, &metadata))
+                .await;
+        if recorded.is_none() {
+            tracing::warn!(%id, "runtime shutting down; the run's duration was not learned");
+        }
     }
     op.outcome.send_replace(Some(outcome));
 }
@@ -136,7 +145,9 @@ async fn watch_work(
             result = &mut work => return result,
             reason = token.cancelled(), if !cancel_seen => {
                 cancel_seen = true;
-                mark_cancelling(inner, id, reason);
+                let patch = cancelling(reason);
+                let result = transition(inner, id, &[Pending, Running], Cancelling, patch).await;
+                note_cancelling(id, result);
             }
             // While a write is already due, further updates change nothing: the write reads
             // the latest state, so the task need not wake for each one.
@@ -149,26 +160,86 @@ async fn watch_work(
         if dirty && Instant::now() >= next_persist {
             dirty = false;
             next_persist = Instant::now() + PERSIST_INTERVAL;
-            if let Err(error) = inner.registry.update_progress(id, &updates.latest()) {
+            let latest = updates.latest();
+            let owned_id = id.to_owned();
+            let stored = registry_call(inner, id, move |registry| {
+                registry.update_progress(&owned_id, &latest)
+            })
+            .await;
+            if let Err(error) = stored {
                 tracing::warn!(%id, %error, "could not persist progress");
             }
         }
     }
 }
 
-/// `running → cancelling`; a conflict means someone (`Operations::cancel`) already did it.
+/// `running → cancelling`, called inline: for `Operations::cancel`, a synchronous API whose
+/// caller chooses the thread (the supervisor goes through [`transition`] instead).
 pub(super) fn mark_cancelling(inner: &Inner, id: &str, reason: CancelReason) {
-    let patch = TransitionPatch {
+    let result =
+        inner
+            .registry
+            .transition(id, &[Pending, Running], Cancelling, &cancelling(reason));
+    note_cancelling(id, result);
+}
+
+fn cancelling(reason: CancelReason) -> TransitionPatch {
+    TransitionPatch {
         cancel_reason: Some(reason),
         ..TransitionPatch::default()
-    };
-    match inner
-        .registry
-        .transition(id, &[Pending, Running], Cancelling, &patch)
-    {
+    }
+}
+
+/// A conflict means someone else (`Operations::cancel` or the supervisor) already wrote it.
+fn note_cancelling(id: &str, result: Result<(), RegistryError>) {
+    match result {
         Ok(()) | Err(RegistryError::Conflict { .. }) => {}
         Err(error) => tracing::error!(%id, %error, "could not record the cancel request"),
     }
+}
+
+/// Runs `call` on tokio's blocking pool and waits for it: registry and history calls may wait
+/// up to the database's busy timeout for another process's lock, which on a worker thread
+/// would stall every task scheduled there (all of them, on a current-thread runtime).
+/// `None` if the runtime shut down before the call ran.
+async fn off_worker<T, F>(call: F) -> Option<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    match tokio::task::spawn_blocking(call).await {
+        Ok(value) => Some(value),
+        // A panicking store panics the supervisor, as it did when it was called inline.
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => None,
+    }
+}
+
+/// One registry call for operation `id` through [`off_worker`].
+async fn registry_call<T, F>(inner: &Inner, id: &str, call: F) -> Result<T, RegistryError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Registry) -> Result<T, RegistryError> + Send + 'static,
+{
+    let registry = Arc::clone(&inner.registry);
+    off_worker(move || call(registry.as_ref()))
+        .await
+        .unwrap_or_else(|| Err(RegistryError::NotRun { id: id.to_owned() }))
+}
+
+/// [`Registry::transition`] through [`off_worker`].
+async fn transition(
+    inner: &Inner,
+    id: &str,
+    expected: &[OperationStatus],
+    to: OperationStatus,
+    patch: TransitionPatch,
+) -> Result<(), RegistryError> {
+    let (owned_id, expected) = (id.to_owned(), expected.to_vec());
+    registry_call(inner, id, move |registry| {
+        registry.transition(&owned_id, &expected, to, &patch)
+    })
+    .await
 }
 
 fn classify(
@@ -213,7 +284,7 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 }
 
 /// Writes the terminal status (exactly once) and returns the outcome as recorded.
-fn record_ending(
+async fn record_ending(
     inner: &Inner,
     id: &str,
     token: &CancellationToken,
@@ -265,7 +336,7 @@ fn record_ending(
         ..patch
     };
     let mut status = status;
-    let mut result = inner.registry.transition(id, expected, status, &patch);
+    let mut result = transition(inner, id, expected, status, patch.clone()).await;
     if let Err(RegistryError::Conflict {
         actual: Cancelling, ..
     }) = result
@@ -275,9 +346,7 @@ fn record_ending(
         // Whoever wrote `cancelling` cancelled the token first, so its reason is there.
         status = Cancelled;
         patch.cancel_reason = token.reason();
-        result = inner
-            .registry
-            .transition(id, &[Cancelling], Cancelled, &patch);
+        result = transition(inner, id, &[Cancelling], Cancelled, patch.clone()).await;
     }
     if let Err(error) = result {
         tracing::error!(%id, %status, %error, "could not record the end of the operation");

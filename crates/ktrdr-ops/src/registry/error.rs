@@ -76,6 +76,12 @@ pub enum RegistryError {
         #[source]
         source: serde_json::Error,
     },
+    /// A call handed to a blocking thread never ran, because the runtime shut down first.
+    #[error("the registry write for operation {id} did not run: the runtime is shutting down")]
+    NotRun {
+        /// The operation.
+        id: String,
+    },
     /// The database failed.
     #[error("operations database {path}: {source}")]
     Database {
