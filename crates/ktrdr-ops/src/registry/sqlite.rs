@@ -144,7 +144,7 @@ impl SqliteRegistry {
                 &patch,
             ) {
                 Ok(()) => {
-                    tracing::warn!(%id, pid, %host, "operation of a dead process marked interrupted");
+                    tracing::warn!(%id, pid, %host, "owner process ended; marked interrupted");
                     interrupted.push(id);
                 }
                 // Finished by someone else in the meantime.
@@ -179,7 +179,7 @@ impl SqliteRegistry {
             match read {
                 Ok(entry) => active.push(entry),
                 Err(error) => {
-                    tracing::warn!(%error, "cannot tell whether this operation's owner is alive; left as it is");
+                    tracing::warn!(%error, "owner unreadable; operation left as it is");
                 }
             }
         }
