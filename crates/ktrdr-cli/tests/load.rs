@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::{BarSeries, Timeframe};
 use ktrdr_ops::eta::{EtaHistory, EtaKey, SqliteEtaHistory};
+use ktrdr_ops::registry::{
+    OperationFilter, OperationRecord, OperationStatus, Registry, SqliteRegistry,
+};
 
 fn ktrdr(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ktrdr"));
@@ -18,6 +21,7 @@ fn ktrdr(home: &Path) -> Command {
         .env_remove("KTRDR_DATA_SOURCE")
         .env_remove("USE_IB_HOST_SERVICE")
         .env_remove("IB_HOST_SERVICE_URL")
+        .env_remove("KTRDR_OPERATIONS_RETENTION_DAYS")
         .env("RUST_LOG", "error");
     cmd
 }
@@ -151,6 +155,57 @@ fn local_mode_needs_no_source() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// The ids in the registry under `home`, sorted.
+fn recorded_ids(home: &Path) -> Vec<String> {
+    let registry = SqliteRegistry::open(home.join("home/ktrdr.db")).unwrap();
+    let list = registry.list(&OperationFilter::default()).unwrap();
+    let mut ids: Vec<String> = list.operations.into_iter().map(|r| r.id).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_load_drops_operations_older_than_the_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let registry = SqliteRegistry::open(dir.path().join("home/ktrdr.db")).unwrap();
+        for (id, days) in [("op_old", 120), ("op_recent", 10)] {
+            let mut record = OperationRecord::pending(id, "data_load", serde_json::json!({}));
+            record.status = OperationStatus::Completed;
+            record.created_at -= chrono::Duration::days(days);
+            record.finished_at = Some(record.created_at);
+            registry.insert(&record).unwrap();
+        }
+    }
+    let load = |retention: Option<&str>| {
+        let mut cmd = ktrdr(dir.path());
+        if let Some(days) = retention {
+            cmd.env("KTRDR_OPERATIONS_RETENTION_DAYS", days);
+        }
+        cmd.args(["data", "load", "AAPL", "1d", "--mode", "local", "-q"])
+            .output()
+            .unwrap()
+    };
+    let out = load(Some("banana"));
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("KTRDR_OPERATIONS_RETENTION_DAYS") && stderr.contains("banana"),
+        "{stderr}"
+    );
+    let out = load(Some("0"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(recorded_ids(dir.path()).len(), 3, "0 keeps everything");
+
+    // The default (90 days) drops the old one and keeps the rest, including this run's.
+    let out = load(None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ids = recorded_ids(dir.path());
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(!ids.contains(&"op_old".to_owned()), "{ids:?}");
+    assert!(ids.contains(&"op_recent".to_owned()), "{ids:?}");
 }
 
 #[test]

@@ -28,6 +28,7 @@ mod error;
 mod memory;
 mod owner;
 mod record;
+mod retention;
 mod sqlite;
 mod status;
 
@@ -37,6 +38,7 @@ pub use error::RegistryError;
 pub use memory::MemoryRegistry;
 pub use owner::{Liveness, Owner};
 pub use record::{OperationFilter, OperationList, OperationRecord, TransitionPatch};
+pub use retention::{Retention, RETENTION_ENV};
 pub use sqlite::SqliteRegistry;
 pub use status::{OperationStatus, UnknownStatus};
 

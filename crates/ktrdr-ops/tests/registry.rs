@@ -6,7 +6,7 @@ use ktrdr_ops::cancel::CancelReason;
 use ktrdr_ops::progress::{ProgressHandle, ProgressState, StepPlan};
 use ktrdr_ops::registry::OperationStatus::{self, *};
 use ktrdr_ops::registry::{
-    MemoryRegistry, OperationFilter, OperationRecord, Owner, Registry, RegistryError,
+    MemoryRegistry, OperationFilter, OperationRecord, Owner, Registry, RegistryError, Retention,
     SqliteRegistry, TransitionPatch,
 };
 use serde_json::json;
@@ -551,4 +551,68 @@ fn sqlite_sweep_skips_rows_whose_owner_cannot_be_read() {
             .len(),
         1
     );
+}
+/// A record that finished `days` ago.
+fn finished_days_ago(id: &str, days: i64) -> OperationRecord {
+    let mut record = pending(id, "data_load");
+    record.status = Completed;
+    record.created_at -= chrono::Duration::days(days);
+    record.updated_at = record.created_at;
+    record.finished_at = Some(record.created_at);
+    record
+}
+
+#[test]
+fn sqlite_open_with_retention_drops_old_terminal_operations_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ktrdr.db");
+    {
+        let reg = SqliteRegistry::open(&path).unwrap();
+        reg.insert(&finished_days_ago("op_ancient", 400)).unwrap();
+        reg.insert(&finished_days_ago("op_old", 91)).unwrap();
+        reg.insert(&finished_days_ago("op_recent", 89)).unwrap();
+        // Active for a long time, owned by this (live) process: never removed.
+        let mut active = pending("op_long_running", "data_load");
+        active.created_at -= chrono::Duration::days(200);
+        reg.insert(&active).unwrap();
+    }
+    let ids = |reg: &SqliteRegistry| -> Vec<String> {
+        let list = reg.list(&OperationFilter::default()).unwrap();
+        let mut ids: Vec<String> = list.operations.into_iter().map(|r| r.id).collect();
+        ids.sort();
+        ids
+    };
+    let kept = SqliteRegistry::open_with_retention(&path, Retention::Forever).unwrap();
+    assert_eq!(ids(&kept).len(), 4);
+    drop(kept);
+
+    let reg = SqliteRegistry::open_with_retention(&path, Retention::DEFAULT).unwrap();
+    assert_eq!(ids(&reg), ["op_long_running", "op_recent"]);
+    drop(reg);
+    let reg = SqliteRegistry::open_with_retention(&path, Retention::days(30)).unwrap();
+    assert_eq!(ids(&reg), ["op_long_running"]);
+}
+
+#[test]
+fn retention_is_read_from_its_variable_and_bad_values_are_clear_errors() {
+    assert_eq!(Retention::DEFAULT, Retention::days(90));
+    assert_eq!(Retention::parse_days(None).unwrap(), Retention::DEFAULT);
+    assert_eq!(Retention::parse_days(Some("")).unwrap(), Retention::DEFAULT);
+    assert_eq!(
+        Retention::parse_days(Some("0")).unwrap(),
+        Retention::Forever
+    );
+    assert_eq!(
+        Retention::parse_days(Some(" 7 ")).unwrap(),
+        Retention::days(7)
+    );
+    assert_eq!(Retention::days(0), Retention::Forever);
+    for bad in ["-1", "ninety", "1.5", "99999999999999999999"] {
+        let err = Retention::parse_days(Some(bad)).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("KTRDR_OPERATIONS_RETENTION_DAYS") && message.contains(bad),
+            "{message}"
+        );
+    }
 }

@@ -19,7 +19,7 @@ use ktrdr_data::types::{Symbol, Timeframe};
 use ktrdr_ops::cancel::{spawn_ctrl_c_handler, EXIT_INTERRUPTED};
 use ktrdr_ops::eta::{default_legacy_dir, import_legacy, EtaHistory, SqliteEtaHistory};
 use ktrdr_ops::operations::{OperationHandle, OperationOutcome, Operations};
-use ktrdr_ops::registry::{OperationStatus, SqliteRegistry};
+use ktrdr_ops::registry::{OperationStatus, Retention, SqliteRegistry};
 
 use super::{time_bounds, DateArg, SeriesArgs};
 use crate::progress_display::{DisplayMode, ProgressDisplay};
@@ -289,10 +289,13 @@ fn report(
     }
 }
 
-/// The runner, recording into `$KTRDR_HOME/ktrdr.db` and learning durations there.
+/// The runner, recording into `$KTRDR_HOME/ktrdr.db` and learning durations there; opening
+/// the registry drops the operations that finished longer ago than the retention
+/// (`$KTRDR_OPERATIONS_RETENTION_DAYS`, default 90).
 fn operations(quiet: bool) -> anyhow::Result<Operations> {
     let path = ktrdr_ops::db::default_db_path();
-    let registry = SqliteRegistry::open(&path)
+    let retention = Retention::from_env()?;
+    let registry = SqliteRegistry::open_with_retention(&path, retention)
         .with_context(|| format!("cannot open the operations registry {}", path.display()))?;
     let history: Option<Arc<dyn EtaHistory>> = match SqliteEtaHistory::open(&path) {
         Ok(h) => {

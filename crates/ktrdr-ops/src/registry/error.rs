@@ -82,6 +82,17 @@ pub enum RegistryError {
         /// The operation.
         id: String,
     },
+    /// The retention setting is not a whole number of days.
+    #[error(
+        "{}={value:?} is not a whole number of days (0 keeps operations forever): {reason}",
+        super::RETENTION_ENV
+    )]
+    BadRetention {
+        /// The value found.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// The database failed.
     #[error("operations database {path}: {source}")]
     Database {

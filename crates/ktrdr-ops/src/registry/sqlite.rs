@@ -29,7 +29,7 @@ use serde::Serialize;
 use super::record::now;
 use super::{
     check_transition, cleanup_cutoff, Liveness, OperationFilter, OperationList, OperationRecord,
-    OperationStatus, Owner, Registry, RegistryError, TransitionPatch,
+    OperationStatus, Owner, Registry, RegistryError, Retention, TransitionPatch,
 };
 use crate::progress::ProgressState;
 
@@ -38,7 +38,8 @@ const SCHEMA_VERSION: i64 = 1;
 
 // No index on `status`: it has seven values, so it would not narrow a listing much, and
 // maintaining it doubled the cost of every write (measured: 72 → 151 µs per recorded operation).
-// Retention cleanup keeps the table small enough to scan.
+// Retention cleanup keeps the table small enough to scan: the CLI opens the registry with
+// `SqliteRegistry::open_with_retention`, which drops old finished operations every time.
 const SCHEMA_V1: &str = "
 CREATE TABLE operations (
     seq            INTEGER PRIMARY KEY,
@@ -78,7 +79,8 @@ pub struct SqliteRegistry {
 
 impl SqliteRegistry {
     /// Opens (creating if needed) the registry in the database at `path`, usually
-    /// [`crate::db::default_db_path`].
+    /// [`crate::db::default_db_path`]. Deletes nothing; see
+    /// [`SqliteRegistry::open_with_retention`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, RegistryError> {
         let path = path.as_ref().to_path_buf();
         let db_err = |source| RegistryError::Database {
@@ -93,6 +95,26 @@ impl SqliteRegistry {
             interrupted_at_open: Vec::new(),
         };
         registry.interrupted_at_open = registry.interrupt_dead_owners()?;
+        Ok(registry)
+    }
+
+    /// [`SqliteRegistry::open`], then deletes the terminal operations older than `retention`
+    /// (usually [`Retention::from_env`]); what a long-lived command should use, so the table
+    /// does not grow without bound.
+    ///
+    /// A failed cleanup is logged, not returned: it is housekeeping, the registry works without
+    /// it, and the next open tries again.
+    pub fn open_with_retention(
+        path: impl AsRef<Path>,
+        retention: Retention,
+    ) -> Result<Self, RegistryError> {
+        let registry = Self::open(path)?;
+        if let Some(max_age) = retention.max_age() {
+            match registry.cleanup(max_age) {
+                Ok(removed) => tracing::debug!(removed, ?retention, "old operations removed"),
+                Err(error) => tracing::warn!(%error, "old operations not removed"),
+            }
+        }
         Ok(registry)
     }
 
