@@ -207,3 +207,34 @@ fn missing_paths_are_not_errors() {
     .unwrap();
     assert_eq!(report, Default::default());
 }
+
+#[test]
+fn a_pickle_bomb_is_reported_and_moved_aside_at_once() {
+    // 60 levels of lists each holding the previous one twice (memo references): 609 bytes
+    // that would expand to 2^61 values.
+    let mut bomb = vec![0x80, 2, b']', b'q', 0, b'0'];
+    for i in 1..=60u8 {
+        bomb.extend([b']', b'q', i, b'h', i - 1, b'a', b'h', i - 1, b'a', b'0']);
+    }
+    bomb.extend([b'h', 60, b'.']);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("time_estimation.pkl");
+    std::fs::write(&file, &bomb).unwrap();
+
+    let history = MemoryEtaHistory::new();
+    let report = import_legacy(&[dir.path()], &history).unwrap();
+    assert!(report.imported.is_empty(), "{report:?}");
+    let [corrupt] = report.corrupt.as_slice() else {
+        panic!("{report:?}")
+    };
+    assert!(
+        corrupt.error.contains("more than 10000000 values"),
+        "{}",
+        corrupt.error
+    );
+    assert!(!file.exists());
+    assert_eq!(
+        std::fs::read(corrupt.moved_to.as_ref().unwrap()).unwrap(),
+        bomb
+    );
+}
