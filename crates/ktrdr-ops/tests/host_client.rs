@@ -117,6 +117,12 @@ async fn ok(State(script): State<Arc<Script>>, headers: HeaderMap) -> Json<Value
     Json(json!({"ok": true}))
 }
 
+/// `n` bytes of JSON (a string), with status `code`.
+async fn big(Path((n, code)): Path<(usize, u16)>) -> Response {
+    let body = format!("\"{}\"", "x".repeat(n.saturating_sub(2)));
+    (StatusCode::from_u16(code).unwrap(), body).into_response()
+}
+
 async fn start_server() -> (SocketAddr, Arc<Script>) {
     let script = Arc::new(Script::default());
     let app = Router::new()
@@ -128,6 +134,7 @@ async fn start_server() -> (SocketAddr, Arc<Script>) {
         .route("/hang", get(hang))
         .route("/not-json", get(not_json))
         .route("/ok", get(ok))
+        .route("/big/{n}/{code}", get(big))
         .with_state(script.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -512,6 +519,33 @@ async fn an_unexpected_body_is_a_decode_error_not_retried() {
     assert!(source.to_string().contains("line 1"), "{source}");
     let stats = stats_for(&client, "GET /not-json");
     assert_eq!((stats.requests, stats.successes, stats.errors), (1, 0, 1));
+}
+
+#[tokio::test]
+async fn a_body_larger_than_the_limit_is_refused_not_buffered() {
+    let (addr, _) = start_server().await;
+    let client = HostClient::builder(format!("http://{addr}"))
+        .retry_policy(exact_policy(4, 10, 100))
+        .max_body_bytes(64 * 1024)
+        .build()
+        .unwrap();
+    let token = CancellationToken::new();
+    let fits: Value = client.get_json("/big/65536/200", &token).await.unwrap();
+    assert_eq!(fits.as_str().map(str::len), Some(65_534));
+    let err = client
+        .get_json::<Value>("/big/65537/200", &token)
+        .await
+        .unwrap_err();
+    assert!(err.is_body_too_large() && !err.is_retryable(), "{err:?}");
+    assert_eq!(err.attempts(), 1);
+    assert!(err.to_string().contains("65536 bytes"), "{err}");
+    // Of an error answer, only the excerpt is read, however large the body.
+    let err = client
+        .get_json::<Value>("/big/10000000/404", &token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+    assert_eq!(err.body().map(str::len), Some(1024));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,5 @@
 //! Ctrl-C for binaries: the first press cancels gracefully, the second exits at once.
 
-use std::future::Future;
-
 use super::{CancelReason, CancellationToken};
 
 /// Exit status of a process stopped by SIGINT (128 + 2), the shell convention.
@@ -28,29 +26,87 @@ pub fn spawn_ctrl_c_handler(
     token: CancellationToken,
     on_first: impl FnOnce() + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(on_presses(token, on_first, tokio::signal::ctrl_c, || {
-        std::process::exit(EXIT_INTERRUPTED)
-    }))
+    // Listening starts here, before the task runs, and one listener serves both presses: a
+    // press while `on_first` runs, or before the task is first polled, is not missed.
+    let interrupts = Interrupts::listen();
+    tokio::spawn(async move {
+        let mut interrupts = match interrupts {
+            Ok(i) => i,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for Ctrl-C; cancel with the API instead");
+                return;
+            }
+        };
+        on_presses(token, on_first, &mut interrupts, || {
+            std::process::exit(EXIT_INTERRUPTED)
+        })
+        .await;
+    })
+}
+
+/// Where presses come from: the process's signals, or a test's key presses.
+trait Presses {
+    /// Completes at the next press.
+    fn next(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+}
+
+impl<P: Presses + Send> Presses for &mut P {
+    fn next(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+        (**self).next()
+    }
+}
+
+/// The process's Ctrl-C presses, from one listener.
+struct Interrupts {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    #[cfg(unix)]
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Interrupts {
+            signal: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn listen() -> std::io::Result<Self> {
+        Ok(Interrupts {})
+    }
+}
+
+impl Presses for Interrupts {
+    #[cfg(unix)]
+    async fn next(&mut self) -> std::io::Result<()> {
+        self.signal
+            .recv()
+            .await
+            .ok_or_else(|| std::io::Error::other("the SIGINT listener closed"))
+    }
+
+    #[cfg(not(unix))]
+    async fn next(&mut self) -> std::io::Result<()> {
+        tokio::signal::ctrl_c().await
+    }
 }
 
 /// The policy of [`spawn_ctrl_c_handler`], with the press source and the exit passed in so
 /// that a test can press without signals and observe the exit without ending the process.
-async fn on_presses<P, Fut>(
+async fn on_presses(
     token: CancellationToken,
     on_first: impl FnOnce(),
-    mut press: P,
+    mut presses: impl Presses,
     exit: impl FnOnce(),
-) where
-    P: FnMut() -> Fut,
-    Fut: Future<Output = std::io::Result<()>>,
-{
-    if let Err(error) = press().await {
+) {
+    if let Err(error) = presses.next().await {
         tracing::warn!(%error, "cannot listen for Ctrl-C; cancel with the API instead");
         return;
     }
     token.cancel(CancelReason::User);
     on_first();
-    if press().await.is_ok() {
+    if presses.next().await.is_ok() {
         exit();
     }
 }
@@ -64,24 +120,24 @@ mod tests {
 
     use super::*;
 
-    /// A press source: each permit added to `keys` is one press, kept until the handler waits
-    /// for it.
-    fn presses(keys: &Arc<Semaphore>) -> impl FnMut() -> PressFuture {
-        let keys = Arc::clone(keys);
-        move || {
-            let keys = Arc::clone(&keys);
-            Box::pin(async move {
-                keys.acquire()
-                    .await
-                    .map_err(std::io::Error::other)?
-                    .forget();
-                Ok(())
-            })
+    /// A press source: each permit added to the semaphore is one press, kept until the handler
+    /// waits for it.
+    struct Keys(Arc<Semaphore>);
+
+    impl Presses for Keys {
+        async fn next(&mut self) -> std::io::Result<()> {
+            self.0
+                .acquire()
+                .await
+                .map_err(std::io::Error::other)?
+                .forget();
+            Ok(())
         }
     }
 
-    type PressFuture =
-        std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send + 'static>>;
+    fn presses(keys: &Arc<Semaphore>) -> Keys {
+        Keys(Arc::clone(keys))
+    }
 
     #[tokio::test]
     async fn first_press_cancels_with_user_second_exits() {
@@ -140,6 +196,15 @@ mod tests {
         assert_eq!(exited.load(Ordering::SeqCst), 1);
     }
 
+    /// A listener that fails at once.
+    struct Deaf;
+
+    impl Presses for Deaf {
+        async fn next(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::other("no signal support"))
+        }
+    }
+
     #[tokio::test]
     async fn no_signal_listener_cancels_nothing_and_never_exits() {
         let token = CancellationToken::new();
@@ -148,7 +213,7 @@ mod tests {
         on_presses(
             token.clone(),
             || panic!("on_first must not run"),
-            || async { Err(std::io::Error::other("no signal support")) },
+            Deaf,
             move || {
                 e.fetch_add(1, Ordering::SeqCst);
             },

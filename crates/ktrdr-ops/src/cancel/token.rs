@@ -61,6 +61,22 @@ struct Node {
     children: Mutex<Children>,
     /// Keeps the chain to the root alive for invariant 4; never read.
     _parent: Option<Arc<Node>>,
+    /// The deadline task of a [`CancellationToken::with_timeout`] token, stopped when the
+    /// token goes.
+    timer: Timer,
+}
+
+/// Aborts the deadline task when its token is dropped: the task holds the token only weakly,
+/// so a token used for one short call leaves nothing behind until its deadline.
+#[derive(Default)]
+struct Timer(OnceLock<tokio::task::AbortHandle>);
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.get() {
+            task.abort();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -146,18 +162,23 @@ impl CancellationToken {
     /// A child token that is also cancelled with [`CancelReason::Timeout`] after `after`.
     ///
     /// Must be called inside a tokio runtime (the deadline is a spawned timer task, which ends
-    /// as soon as the child is cancelled by any means).
+    /// as soon as the child is cancelled by any means or dropped).
     pub fn with_timeout(&self, after: Duration) -> CancellationToken {
         let child = self.child_token();
-        let deadline = child.clone();
-        tokio::spawn(async move {
+        let node = Arc::downgrade(&child.node);
+        let waiters = child.node.waiters.clone();
+        let task = tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(after) => {
-                    deadline.cancel(CancelReason::Timeout);
+                    if let Some(node) = node.upgrade() {
+                        node.cancel(CancelReason::Timeout);
+                    }
                 }
-                _ = deadline.cancelled() => {}
+                _ = waiters.cancelled() => {}
             }
         });
+        // A fresh node: the slot is empty.
+        let _ = child.node.timer.0.set(task.abort_handle());
         child
     }
 
@@ -355,6 +376,23 @@ mod tests {
         assert!(!timed.is_cancelled());
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(timed.reason(), Some(CancelReason::Timeout));
+        assert!(!root.is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_timed_token_leaves_nothing_behind() {
+        let root = CancellationToken::new();
+        let timed = root.with_timeout(Duration::from_secs(3600));
+        let grandchild = timed.child_token();
+        assert_eq!(
+            Arc::strong_count(&root.node),
+            2,
+            "the timed child holds its parent"
+        );
+        drop((timed, grandchild));
+        tokio::task::yield_now().await;
+        // Neither the timer task nor anything else keeps the chain alive until the deadline.
+        assert_eq!(Arc::strong_count(&root.node), 1);
         assert!(!root.is_cancelled());
     }
 

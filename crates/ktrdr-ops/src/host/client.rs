@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -21,6 +21,9 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 
 /// How much of an error response's body a [`HostError`] keeps (what the service said).
 const ERROR_BODY_EXCERPT: usize = 1024;
+
+/// See [`HostClientBuilder::max_body_bytes`].
+const DEFAULT_MAX_BODY: usize = 256 << 20;
 
 /// A client of one host service: cheap to clone (one `Arc`), all clones share the connection
 /// pool and the statistics. `Send + Sync`.
@@ -71,6 +74,7 @@ struct Inner {
     timeout: Duration,
     retry: RetryPolicy,
     stats: StatsTable,
+    max_body: usize,
 }
 
 /// Configures a [`HostClient`]; see [`HostClient::builder`].
@@ -84,6 +88,7 @@ pub struct HostClientBuilder {
     pool_max_idle_per_host: usize,
     stats_window: usize,
     max_endpoints: usize,
+    max_body: usize,
 }
 
 /// Why a [`HostClient`] could not be built.
@@ -202,6 +207,7 @@ impl HostClient {
             pool_max_idle_per_host: 10,
             stats_window: 1000,
             max_endpoints: 200,
+            max_body: DEFAULT_MAX_BODY,
         }
     }
 
@@ -430,13 +436,35 @@ impl HostClient {
         let transport = |e: reqwest::Error| {
             HostError::from_reqwest(e, p.method.clone(), Some(p.url.clone()), p.endpoint.clone())
         };
-        let response = builder.send().await.map_err(transport)?;
+        let mut response = builder.send().await.map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport)?;
+        // Of an error, only the excerpt is kept, so only that much is read.
+        let limit = if status.is_success() {
+            self.inner.max_body
+        } else {
+            ERROR_BODY_EXCERPT
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > limit as u64 && status.is_success())
+        {
+            return Err(self.error(p, Kind::BodyTooLarge { limit }));
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > limit {
+                if !status.is_success() {
+                    body.extend_from_slice(&chunk[..limit - body.len()]);
+                    break;
+                }
+                return Err(self.error(p, Kind::BodyTooLarge { limit }));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = body.freeze();
         if !status.is_success() {
-            let end = body.len().min(ERROR_BODY_EXCERPT);
-            let excerpt = String::from_utf8_lossy(&body[..end]).into_owned();
+            let excerpt = String::from_utf8_lossy(&body).into_owned();
             return Err(self.error(
                 p,
                 Kind::Status {
@@ -514,6 +542,14 @@ impl HostClientBuilder {
         self
     }
 
+    /// The largest success body read (default 256 MiB: a year of 1-minute bars is about
+    /// 20 MB); a larger answer fails with [`HostError::is_body_too_large`] instead of filling
+    /// memory.
+    pub fn max_body_bytes(mut self, max: usize) -> Self {
+        self.max_body = max;
+        self
+    }
+
     /// Validates the settings and builds the client.
     pub fn build(self) -> Result<HostClient, BuildError> {
         let base_url = validate_base_url(&self.base_url)?;
@@ -543,6 +579,7 @@ impl HostClientBuilder {
                 timeout: self.timeout,
                 retry: self.retry,
                 stats: StatsTable::new(self.stats_window, self.max_endpoints),
+                max_body: self.max_body,
             }),
         })
     }

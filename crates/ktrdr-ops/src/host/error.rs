@@ -50,6 +50,8 @@ pub(crate) enum Kind {
     Status { status: StatusCode, body: String },
     /// The success body was not the expected JSON.
     Decode,
+    /// The success body was larger than the client reads.
+    BodyTooLarge { limit: usize },
     /// The caller's token was cancelled; the in-flight request, if any, was dropped.
     Cancelled(CancelReason),
 }
@@ -157,6 +159,12 @@ impl HostError {
         matches!(self.inner.kind, Kind::Decode)
     }
 
+    /// The success body was larger than the client reads
+    /// ([`HostClientBuilder::max_body_bytes`](super::HostClientBuilder::max_body_bytes)).
+    pub fn is_body_too_large(&self) -> bool {
+        matches!(self.inner.kind, Kind::BodyTooLarge { .. })
+    }
+
     /// The caller's cancellation token was cancelled (see [`cancel_reason`](Self::cancel_reason)).
     pub fn is_cancelled(&self) -> bool {
         matches!(self.inner.kind, Kind::Cancelled(_))
@@ -179,7 +187,11 @@ impl HostError {
         match &self.inner.kind {
             Kind::Connect { .. } | Kind::Timeout(_) | Kind::Transport => true,
             Kind::Status { status, .. } => is_retryable_status(*status),
-            Kind::Builder | Kind::Redirect | Kind::Decode | Kind::Cancelled(_) => false,
+            Kind::Builder
+            | Kind::Redirect
+            | Kind::Decode
+            | Kind::BodyTooLarge { .. }
+            | Kind::Cancelled(_) => false,
         }
     }
 
@@ -232,6 +244,9 @@ impl fmt::Display for HostError {
             Kind::Redirect => f.write_str("redirects could not be followed")?,
             Kind::Status { status, .. } => write!(f, "host service answered {status}")?,
             Kind::Decode => f.write_str("response body is not the expected JSON")?,
+            Kind::BodyTooLarge { limit } => {
+                write!(f, "response body larger than the {limit} bytes read")?
+            }
             Kind::Cancelled(reason) => write!(f, "request abandoned: {reason}")?,
         }
         if inner.attempts > 1 {

@@ -27,7 +27,8 @@
 //! 1. `state` locks of different nodes are never held together. A child releases its own before
 //!    telling its parent (propagation walks upwards one lock at a time), and a snapshot releases
 //!    the parent's before reading the nested child's.
-//! 2. `eta` is taken only on the read side with `state` released, and nothing is taken under it.
+//! 2. `eta` is taken only with `state` released, and nothing is taken under it; it is held
+//!    only to move the source out and back, never while the source runs.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,8 +94,17 @@ pub(super) struct Node {
     state: Mutex<RawState>,
     /// Invariant 4: true while a send is outstanding that no subscriber read has cleared.
     dirty: AtomicBool,
-    eta: Mutex<Option<Box<dyn EtaSource>>>,
+    eta: Mutex<EtaSlot>,
     subscriber_errors: AtomicU64,
+}
+
+/// The ETA source and its last answer. A read takes the source out, samples it with no lock
+/// held (invariant 5), and puts it back; a read meanwhile gets the last answer.
+#[derive(Default)]
+struct EtaSlot {
+    /// `None` while a reader samples it, when none was set, or after it panicked.
+    source: Option<Box<dyn EtaSource>>,
+    last: Option<Eta>,
 }
 
 /// What updates write: numbers and a few strings, never rendered text.
@@ -159,7 +169,7 @@ impl ProgressHandle {
                 child: None,
             }),
             dirty: AtomicBool::new(false),
-            eta: Mutex::new(None),
+            eta: Mutex::new(EtaSlot::default()),
             subscriber_errors: AtomicU64::new(0),
         });
         let (tx, _) = watch::channel(());
@@ -313,14 +323,8 @@ impl ProgressHandle {
 
     /// Attaches the estimator sampled on each read of a running operation.
     pub fn set_eta_source(&self, source: Box<dyn EtaSource>) {
-        let old = self
-            .inner
-            .node
-            .eta
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .replace(source);
-        drop(old);
+        let old = { self.inner.node.eta_slot().source.replace(source) };
+        drop(old); // invariant 5: a source's Drop runs unlocked
         self.inner.signal();
     }
 
@@ -371,6 +375,10 @@ impl ProgressHandle {
     /// another step. When the sub-operation completes, fails, or is dropped unfinished (an
     /// early return, an error), the step's whole range counts as done. The nested handle's id
     /// is `"{operation id}/{step name}"`; it inherits this handle's renderer.
+    ///
+    /// One sub-operation per step: a second one replaces the first as the step's `nested`, and
+    /// whichever finishes first completes the step's range. Work that runs several parts at
+    /// once inside one step reports them as the step's sub-progress or items instead.
     ///
     /// ```
     /// use ktrdr_ops::progress::{ProgressHandle, StepPlan};
@@ -529,23 +537,44 @@ impl Node {
         state
     }
 
+    fn eta_slot(&self) -> MutexGuard<'_, EtaSlot> {
+        self.eta.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Samples the ETA source outside any lock (invariant 5): a source may be slow, or even
+    /// read the handle it estimates for. A read while another samples gets the last answer.
     fn estimate(&self, elapsed: std::time::Duration, fraction: f64) -> Option<Eta> {
-        let mut source = self.eta.lock().unwrap_or_else(PoisonError::into_inner);
-        let eta = source.as_mut()?;
-        match catch_unwind(AssertUnwindSafe(|| {
-            eta.observe(elapsed, fraction);
-            eta.estimate(elapsed)
-        })) {
-            Ok(estimate) => estimate,
-            Err(_) => {
-                // A source that panicked mid-update may hold anything; stop asking it.
-                let broken = source.take();
-                drop(source);
-                drop(broken);
-                self.count_error("ETA source panicked; ETA disabled for this operation");
-                None
+        let mut source = {
+            let mut slot = self.eta_slot();
+            match slot.source.take() {
+                Some(source) => source,
+                None => return slot.last,
             }
-        }
+        };
+        let sampled = catch_unwind(AssertUnwindSafe(|| {
+            source.observe(elapsed, fraction);
+            source.estimate(elapsed)
+        }));
+        let Ok(estimate) = sampled else {
+            // A source that panicked mid-update may hold anything; stop asking it (it stays
+            // out of the slot unless a new source is set).
+            drop(source);
+            self.eta_slot().last = None;
+            self.count_error("ETA source panicked; ETA disabled for this operation");
+            return None;
+        };
+        let replaced = {
+            let mut slot = self.eta_slot();
+            slot.last = estimate;
+            if slot.source.is_none() {
+                slot.source = Some(source);
+                None
+            } else {
+                Some(source) // a new source was set meanwhile: it wins
+            }
+        };
+        drop(replaced);
+        estimate
     }
 
     fn render(&self, renderer: &dyn ProgressRenderer, state: &ProgressState) -> String {
@@ -855,6 +884,41 @@ mod tests {
         assert_eq!(h.snapshot().eta, None);
         assert_eq!(h.snapshot().eta, None);
         assert_eq!(h.subscriber_errors(), 1, "the broken source is asked once");
+    }
+
+    #[test]
+    fn an_eta_source_may_read_its_own_handle() {
+        // Sampling under the ETA lock would deadlock here.
+        type Seen = Arc<std::sync::Mutex<Vec<Option<Eta>>>>;
+        struct Curious(Arc<std::sync::Mutex<Option<ProgressHandle>>>, Seen);
+        impl EtaSource for Curious {
+            fn observe(&mut self, _: Duration, _: f64) {}
+            fn estimate(&self, _: Duration) -> Option<Eta> {
+                let handle = self.0.lock().unwrap().clone()?;
+                // The inner read finds the source out and answers with the last estimate.
+                self.1.lock().unwrap().push(handle.snapshot().eta);
+                Some(Eta {
+                    remaining_secs: 5.0,
+                    low_secs: 4.0,
+                    high_secs: 6.0,
+                })
+            }
+        }
+        let cell = Arc::new(std::sync::Mutex::new(None));
+        let seen: Seen = Arc::default();
+        let h = ProgressHandle::new("op", plan3());
+        h.set_eta_source(Box::new(Curious(Arc::clone(&cell), Arc::clone(&seen))));
+        *cell.lock().unwrap() = Some(h.clone());
+        assert_eq!(h.snapshot().eta.map(|e| e.remaining_secs), Some(5.0));
+        assert_eq!(h.snapshot().eta.map(|e| e.remaining_secs), Some(5.0));
+        cell.lock().unwrap().take(); // break the cycle
+        let inner: Vec<Option<f64>> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.map(|e| e.remaining_secs))
+            .collect();
+        assert_eq!(inner, [None, Some(5.0)]);
     }
 
     #[test]
