@@ -312,7 +312,8 @@ fn operations(quiet: bool) -> anyhow::Result<Operations> {
 
 /// Brings in the durations the Python system learned (`$KTRDR_HOME/cache/*time_estimation.pkl`)
 /// so a migrated deployment's first ETAs are informed. The history remembers each imported
-/// file, so this costs a directory listing once done; a failure costs only that prior.
+/// file's content, so once done this costs reading the caches (a few KB); a cache the Python
+/// system saved again since brings only its new records. A failure costs only that prior.
 fn import_python_history(history: &dyn EtaHistory, quiet: bool) {
     let report = match import_legacy(&[default_legacy_dir()], history) {
         Ok(report) => report,
@@ -321,11 +322,12 @@ fn import_python_history(history: &dyn EtaHistory, quiet: bool) {
             return;
         }
     };
-    for cache in &report.imported {
+    // A cache saved again with nothing new (only its oldest record dropped) is not news.
+    for cache in report.imported.iter().filter(|c| c.added > 0) {
         if !quiet {
             eprintln!(
                 "Imported {} learned durations ({} keys) from the Python system's {}",
-                cache.records,
+                cache.added,
                 cache.keys,
                 cache.path.display()
             );

@@ -3,21 +3,28 @@
 //! # Invariants
 //!
 //! 1. Records of one key are returned oldest first, ordered by `finished_at`, ties by insertion.
-//! 2. Each key keeps at most `keep` records (the newest); older ones are pruned by the same
-//!    write that adds a new one.
+//! 2. Retention: [`EtaHistory::record`] prunes its key to the newest `keep` records in the same
+//!    write that adds the new one. An import prunes nothing and stores every record it brings
+//!    (the legacy import must lose nothing), so a key can hold more than `keep` records until
+//!    the next run recorded under it brings it back to the newest `keep`.
 //! 3. An import marker and the records it brought are written together or not at all.
+//! 4. An import never stores a record twice: a record whose key, duration and original
+//!    timestamp (`ktrdr_legacy.timestamp`, see [`super::LEGACY_CONTEXT_FIELD`]) equal those of
+//!    a stored one is skipped, unless the import brings more copies of it than are stored.
 //!
 //! # Lock order
 //!
 //! [`MemoryEtaHistory`] has a single mutex; no call holds it while calling out.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{EtaError, EtaKey, Prior};
+use super::{EtaError, EtaKey, Prior, LEGACY_CONTEXT_FIELD};
 
 /// Records kept per key unless told otherwise.
 ///
@@ -83,13 +90,20 @@ pub trait EtaHistory: Send + Sync {
         Ok(self.records(key)?.iter().map(|r| r.duration_secs).collect())
     }
 
-    /// Writes `records` and the import `marker` in one transaction, unless the marker is already
-    /// there; returns whether it wrote anything.
+    /// Writes the import `marker` and those of `records` not already stored in one
+    /// transaction, unless the marker is already there; returns `None` when it was, else how
+    /// many records it wrote.
+    ///
+    /// A record is already stored when one of the same key has the same duration and the same
+    /// original timestamp, `ktrdr_legacy.timestamp` in its context, which every imported record
+    /// must carry: so a record met again in a later version of a cache is not written twice.
+    /// An import prunes nothing; the next [`EtaHistory::record`] under a key prunes it to the
+    /// newest `keep` (the history's retention policy).
     fn import_once(
         &self,
         marker: &str,
         records: &[(EtaKey, DurationRecord)],
-    ) -> Result<bool, EtaError>;
+    ) -> Result<Option<usize>, EtaError>;
 
     /// The prior for `key`: from the first key of [`EtaKey::fallbacks`] that has records, its
     /// range widened by 25 % per level climbed; `None` when no level has any.
@@ -101,6 +115,56 @@ pub trait EtaHistory: Send + Sync {
         }
         Ok(None)
     }
+}
+
+/// The original timestamp an imported record carries (`ktrdr_legacy.timestamp`), which with its
+/// key and duration identifies it across imports (invariant 4).
+pub(crate) fn import_origin(record: &DurationRecord) -> Option<&str> {
+    record
+        .context
+        .get(LEGACY_CONTEXT_FIELD)?
+        .get("timestamp")?
+        .as_str()
+}
+
+/// Checks an import batch and picks the records to write (invariant 4), in batch order, before
+/// anything is written: every record needs a valid duration and an origin ([`import_origin`]).
+/// `stored(key, duration, origin)` counts the matching records already stored, asked once per
+/// distinct record. A record the batch holds n times while m are stored is written n − m times:
+/// a cache that really holds two equal records keeps both, and a later version of it adds
+/// neither again.
+pub(crate) fn records_to_import<K: Eq + Hash>(
+    records: &[(EtaKey, DurationRecord)],
+    mut identity: impl FnMut(&EtaKey) -> K,
+    mut stored: impl FnMut(&K, f64, &str) -> Result<usize, EtaError>,
+) -> Result<Vec<&(EtaKey, DurationRecord)>, EtaError> {
+    // (stored, met in this batch so far) per identity.
+    let mut seen: HashMap<(K, u64, &str), (usize, usize)> = HashMap::new();
+    let mut out = Vec::new();
+    for entry in records {
+        let (key, record) = entry;
+        record.validate(key)?;
+        let origin = import_origin(record).ok_or_else(|| EtaError::InvalidRecord {
+            key: key.to_string(),
+            reason: format!(
+                "an imported record needs {LEGACY_CONTEXT_FIELD}.timestamp, its identity across \
+                 imports"
+            ),
+        })?;
+        let id = (identity(key), record.duration_secs.to_bits(), origin);
+        let counts = match seen.entry(id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let n = stored(&e.key().0, record.duration_secs, origin)?;
+                e.insert((n, 0))
+            }
+        };
+        counts.1 += 1;
+        if counts.1 > counts.0 {
+            out.push(entry);
+        }
+    }
+    Ok(out)
 }
 
 /// An in-memory [`EtaHistory`], for tests and for runs that should not learn.
@@ -146,22 +210,36 @@ impl Default for MemoryEtaHistory {
 }
 
 impl MemoryInner {
-    fn insert(&mut self, key: &EtaKey, record: DurationRecord, keep: usize) {
+    /// Adds `record`; returns the key's records, for the caller to prune or not (invariant 2).
+    fn insert(&mut self, key: &EtaKey, record: DurationRecord) -> &mut Vec<DurationRecord> {
         let list = self.records.entry(key.clone()).or_default();
         // Invariant 1: stable insertion after every record finished no later.
         let at = list.partition_point(|r| r.finished_at <= record.finished_at);
         list.insert(at, record);
-        // Invariant 2.
-        if list.len() > keep {
-            list.drain(..list.len() - keep);
-        }
+        list
+    }
+
+    fn stored(&self, key: &EtaKey, duration_secs: f64, origin: &str) -> usize {
+        self.records.get(key).map_or(0, |list| {
+            list.iter()
+                .filter(|r| {
+                    r.duration_secs.to_bits() == duration_secs.to_bits()
+                        && import_origin(r) == Some(origin)
+                })
+                .count()
+        })
     }
 }
 
 impl EtaHistory for MemoryEtaHistory {
     fn record(&self, key: &EtaKey, record: DurationRecord) -> Result<(), EtaError> {
         record.validate(key)?;
-        self.lock().insert(key, record, self.keep);
+        let mut inner = self.lock();
+        let list = inner.insert(key, record);
+        // Invariant 2.
+        if list.len() > self.keep {
+            list.drain(..list.len() - self.keep);
+        }
         Ok(())
     }
 
@@ -173,18 +251,20 @@ impl EtaHistory for MemoryEtaHistory {
         &self,
         marker: &str,
         records: &[(EtaKey, DurationRecord)],
-    ) -> Result<bool, EtaError> {
-        for (key, record) in records {
-            record.validate(key)?;
-        }
+    ) -> Result<Option<usize>, EtaError> {
         let mut inner = self.lock();
-        if !inner.markers.insert(marker.to_owned()) {
-            return Ok(false);
+        if inner.markers.contains(marker) {
+            return Ok(None);
         }
-        for (key, record) in records {
-            inner.insert(key, record.clone(), self.keep);
+        let fresh = records_to_import(records, EtaKey::clone, |key, duration, origin| {
+            Ok(inner.stored(key, duration, origin))
+        })?;
+        // Everything that can fail has: the marker and the records go in together.
+        inner.markers.insert(marker.to_owned());
+        for (key, record) in &fresh {
+            inner.insert(key, record.clone());
         }
-        Ok(true)
+        Ok(Some(fresh.len()))
     }
 }
 
@@ -255,18 +335,52 @@ mod tests {
     }
 
     #[test]
-    fn import_happens_once() {
-        let h = MemoryEtaHistory::new();
+    fn import_happens_once_and_skips_stored_records() {
+        fn legacy(secs: i64, duration: f64, origin: &str) -> DurationRecord {
+            let mut r = at(secs, duration);
+            r.context.insert(
+                LEGACY_CONTEXT_FIELD.into(),
+                serde_json::json!({ "timestamp": origin }),
+            );
+            r
+        }
+        let h = MemoryEtaHistory::with_keep(1);
         let key = EtaKey::new("op").unwrap();
-        let batch = vec![(key.clone(), at(0, 1.0)), (key.clone(), at(1, 2.0))];
-        assert!(h.import_once("m", &batch).unwrap());
-        assert!(!h.import_once("m", &batch).unwrap());
-        assert_eq!(h.records(&key).unwrap().len(), 2);
-        let bad = vec![(key.clone(), at(2, -1.0))];
+        let batch = vec![
+            (key.clone(), legacy(0, 1.0, "t0")),
+            (key.clone(), legacy(1, 2.0, "t1")),
+        ];
+        assert_eq!(h.import_once("m", &batch).unwrap(), Some(2));
+        assert_eq!(h.import_once("m", &batch).unwrap(), None);
+        assert_eq!(
+            h.records(&key).unwrap().len(),
+            2,
+            "an import prunes nothing"
+        );
+
+        // A later version: one record gone, one new, and an exact copy of a stored one taken
+        // twice (one of the two is new). Same origin with another duration is another record.
+        let later = vec![
+            (key.clone(), legacy(1, 2.0, "t1")),
+            (key.clone(), legacy(1, 2.0, "t1")),
+            (key.clone(), legacy(1, 2.5, "t1")),
+            (key.clone(), legacy(2, 3.0, "t2")),
+        ];
+        assert_eq!(h.import_once("m2", &later).unwrap(), Some(3));
+        assert_eq!(h.records(&key).unwrap().len(), 5);
+
+        let bad = vec![(key.clone(), legacy(3, -1.0, "t3"))];
         assert!(h.import_once("other", &bad).is_err());
-        assert!(
+        let no_origin = vec![(key.clone(), at(3, 1.0))];
+        assert!(matches!(
+            h.import_once("other", &no_origin),
+            Err(EtaError::InvalidRecord { .. })
+        ));
+        assert_eq!(
             h.import_once("other", &batch[..1]).unwrap(),
+            Some(0),
             "a rejected batch sets no marker"
         );
+        assert_eq!(h.records(&key).unwrap().len(), 5);
     }
 }

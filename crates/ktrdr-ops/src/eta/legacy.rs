@@ -7,6 +7,18 @@
 //! `"ktrdr_legacy"` object holding the file name, the original key and the original timestamp
 //! exactly as Python would print it.
 //!
+//! # Each record once, none lost
+//!
+//! The Python engine rewrites its cache after every run (the new record appended, the oldest
+//! beyond ten dropped), and may still run after ours has imported. A marker (file name and
+//! content hash) makes an unchanged file cost one read; a changed one is decoded again and
+//! brings only the records not already stored: same key, same duration and the same original
+//! timestamp (`ktrdr_legacy.timestamp`, kept verbatim, so a change of the machine's time zone
+//! does not make an old record look new). Every record an import brings is stored, however many
+//! a key holds: the history's keep limit is its retention policy for later runs (recording the
+//! next run under a key prunes it to the newest `keep`, see [`super::EtaHistory`]), not a cap
+//! on what an import keeps.
+//!
 //! # Timestamps
 //!
 //! Python wrote `datetime.now()`: a *naive local* time. It is mapped to UTC with the importing
@@ -319,8 +331,11 @@ pub struct ImportedCache {
     pub path: PathBuf,
     /// Keys it held.
     pub keys: usize,
-    /// Records it held (all of them were imported).
+    /// Records it held.
     pub records: usize,
+    /// Records this call stored: all of them, less those an earlier version of the file (or
+    /// another file) already brought.
+    pub added: usize,
 }
 
 /// A cache [`import_legacy`] could not decode.
@@ -339,7 +354,9 @@ pub struct CorruptCache {
 /// `*time_estimation.pkl`) into `history`, each once.
 ///
 /// A cache whose content was imported before (a marker in the history, keyed by file name and
-/// content hash) is skipped, so a second run does nothing. A cache that cannot be decoded is
+/// content hash) is skipped, so a second run does nothing; a cache whose content changed adds
+/// only the records not already stored (see the module documentation), all of them whatever
+/// the history's keep limit. A cache that cannot be decoded is
 /// reported and renamed `<name>.corrupt-<UTC time>` next to where it was, never deleted. Paths
 /// that do not exist are skipped (having no legacy cache is the normal case). Errors reading a
 /// file or writing the history are returned.
@@ -367,15 +384,17 @@ pub fn import_legacy<P: AsRef<Path>>(
             }
         };
         let marker = format!("legacy-pickle:{name}:{:016x}", fnv1a64(&bytes));
-        if history.import_once(&marker, &records)? {
-            tracing::info!(path = %file.display(), records = records.len(), "imported legacy ETA cache");
-            report.imported.push(ImportedCache {
-                path: file,
-                keys: cache.entries.len(),
-                records: records.len(),
-            });
-        } else {
-            report.already_imported.push(file);
+        match history.import_once(&marker, &records)? {
+            Some(added) => {
+                tracing::info!(path = %file.display(), records = records.len(), added, "imported legacy ETA cache");
+                report.imported.push(ImportedCache {
+                    path: file,
+                    keys: cache.entries.len(),
+                    records: records.len(),
+                    added,
+                });
+            }
+            None => report.already_imported.push(file),
         }
     }
     Ok(report)

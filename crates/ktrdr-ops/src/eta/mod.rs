@@ -3,8 +3,9 @@
 //! A [`TimeEstimator`] per operation run turns progress into an [`Eta`] with a range, blending
 //! the live rate with a [`Prior`] learned from earlier runs of the same kind ([`EtaKey`]). The
 //! priors come from an [`EtaHistory`]: [`SqliteEtaHistory`] (table `eta_history` in the kernel's
-//! database) or [`MemoryEtaHistory`]. [`import_legacy`] brings in the Python system's pickle
-//! caches once.
+//! database) or [`MemoryEtaHistory`]; recording a run prunes its key to the newest
+//! [`DEFAULT_KEEP`]. [`import_legacy`] brings in the Python system's pickle caches, every record
+//! once however often the files are imported or rewritten, none dropped by that limit.
 //!
 //! ```
 //! use std::time::Duration;

@@ -3,7 +3,10 @@
 //! # Invariants
 //!
 //! The invariants of [`super::history`] hold; each write is one transaction, so a crash leaves
-//! either the whole write or none of it (SQLite's journal gives the atomicity).
+//! either the whole write or none of it (SQLite's journal gives the atomicity). An import finds
+//! the records already stored (invariant 4) inside its transaction, by reading
+//! `ktrdr_legacy.timestamp` out of the stored contexts, so the rows of databases written before
+//! that check existed count too.
 //!
 //! # Lock order
 //!
@@ -15,8 +18,8 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::history::{DurationRecord, EtaHistory, DEFAULT_KEEP};
-use super::{EtaError, EtaKey};
+use super::history::{records_to_import, DurationRecord, EtaHistory, DEFAULT_KEEP};
+use super::{EtaError, EtaKey, LEGACY_CONTEXT_FIELD};
 use crate::db;
 
 const SCHEMA: &str = "
@@ -31,7 +34,7 @@ CREATE INDEX IF NOT EXISTS eta_history_by_key ON eta_history (key, finished_at, 
 CREATE TABLE IF NOT EXISTS eta_imports (
     marker      TEXT    PRIMARY KEY,
     imported_at INTEGER NOT NULL,
-    records     INTEGER NOT NULL
+    records     INTEGER NOT NULL -- how many it wrote (records already stored are not)
 );
 ";
 
@@ -198,10 +201,7 @@ impl EtaHistory for SqliteEtaHistory {
         &self,
         marker: &str,
         records: &[(EtaKey, DurationRecord)],
-    ) -> Result<bool, EtaError> {
-        for (key, record) in records {
-            record.validate(key)?;
-        }
+    ) -> Result<Option<usize>, EtaError> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(|e| self.db_err(e))?;
         let seen: Option<i64> = tx
@@ -213,26 +213,35 @@ impl EtaHistory for SqliteEtaHistory {
             .optional()
             .map_err(|e| self.db_err(e))?;
         if seen.is_some() {
-            return Ok(false);
+            return Ok(None);
         }
-        let mut keys = Vec::new();
-        for (key, record) in records {
-            let key = key.to_string();
-            self.insert(&tx, &key, record)?;
-            keys.push(key);
-        }
-        keys.sort();
-        keys.dedup();
-        for key in &keys {
-            self.prune(&tx, key)?;
+        // A context that is not JSON (a corrupt row, reported when the key is read) is no match
+        // rather than an error that would stop every import.
+        let origin_path = format!("$.{LEGACY_CONTEXT_FIELD}.timestamp");
+        let fresh = records_to_import(records, EtaKey::to_string, |key, duration, origin| {
+            tx.prepare_cached(
+                "SELECT count(*) FROM eta_history WHERE key = ?1 AND duration_secs = ?2
+                 AND CASE WHEN json_valid(context) THEN json_extract(context, ?3) END = ?4",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![key, duration, origin_path, origin], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .map(|n| n as usize)
+            .map_err(|e| self.db_err(e))
+        })?;
+        // No pruning: an import stores every record it brings (invariant 2).
+        for (key, record) in &fresh {
+            self.insert(&tx, &key.to_string(), record)?;
         }
         tx.execute(
             "INSERT INTO eta_imports (marker, imported_at, records) VALUES (?1, ?2, ?3)",
-            params![marker, Utc::now().timestamp_micros(), records.len() as i64],
+            params![marker, Utc::now().timestamp_micros(), fresh.len() as i64],
         )
         .map_err(|e| self.db_err(e))?;
         tx.commit().map_err(|e| self.db_err(e))?;
-        Ok(true)
+        Ok(Some(fresh.len()))
     }
 }
 
@@ -308,22 +317,69 @@ mod tests {
     }
 
     #[test]
-    fn import_is_atomic_and_once() {
-        let h = SqliteEtaHistory::open_in_memory().unwrap();
+    fn import_is_atomic_once_and_skips_stored_records() {
+        fn legacy(secs: i64, duration: f64, origin: &str) -> DurationRecord {
+            let mut r = rec(secs, 0, duration);
+            r.context.insert(
+                LEGACY_CONTEXT_FIELD.into(),
+                serde_json::json!({ "timestamp": origin }),
+            );
+            r
+        }
+        let h = SqliteEtaHistory::open_in_memory().unwrap().with_keep(1);
         let key = EtaKey::new("op").unwrap();
-        let batch = vec![(key.clone(), rec(0, 0, 1.0)), (key.clone(), rec(1, 0, 2.0))];
-        assert!(h.import_once("legacy:a", &batch).unwrap());
-        assert!(!h.import_once("legacy:a", &batch).unwrap());
-        assert_eq!(h.records(&key).unwrap().len(), 2);
-        let bad = vec![
-            (key.clone(), rec(2, 0, 3.0)),
-            (key.clone(), rec(3, 0, -3.0)),
+        let batch = vec![
+            (key.clone(), legacy(0, 1.0, "t0")),
+            (key.clone(), legacy(1, 2.0, "t1")),
         ];
-        assert!(h.import_once("legacy:b", &bad).is_err());
+        assert_eq!(h.import_once("legacy:a", &batch).unwrap(), Some(2));
+        assert_eq!(h.import_once("legacy:a", &batch).unwrap(), None);
         assert_eq!(
             h.records(&key).unwrap().len(),
             2,
+            "an import prunes nothing"
+        );
+
+        // A row whose context is not JSON is no match, not an error.
+        h.lock()
+            .execute(
+                "INSERT INTO eta_history (key, duration_secs, finished_at, context) VALUES ('op', 2.0, 0, 'not json')",
+                [],
+            )
+            .unwrap();
+        // A later version: one record gone, one new, an exact copy of a stored one taken twice
+        // (one of the two is new), and the same origin with another duration.
+        let later = vec![
+            (key.clone(), legacy(1, 2.0, "t1")),
+            (key.clone(), legacy(1, 2.0, "t1")),
+            (key.clone(), legacy(1, 2.5, "t1")),
+            (key.clone(), legacy(2, 3.0, "t2")),
+        ];
+        assert_eq!(h.import_once("legacy:b", &later).unwrap(), Some(3));
+        h.lock()
+            .execute("DELETE FROM eta_history WHERE context = 'not json'", [])
+            .unwrap();
+        assert_eq!(h.records(&key).unwrap().len(), 5);
+
+        let bad = vec![
+            (key.clone(), legacy(3, 3.0, "t3")),
+            (key.clone(), legacy(4, -3.0, "t4")),
+        ];
+        assert!(h.import_once("legacy:c", &bad).is_err());
+        let no_origin = vec![(key.clone(), rec(3, 0, 1.0))];
+        assert!(matches!(
+            h.import_once("legacy:c", &no_origin),
+            Err(EtaError::InvalidRecord { .. })
+        ));
+        assert_eq!(
+            h.records(&key).unwrap().len(),
+            5,
             "nothing of a rejected batch is written"
+        );
+        assert_eq!(
+            h.import_once("legacy:c", &batch).unwrap(),
+            Some(0),
+            "a rejected batch sets no marker"
         );
     }
 
