@@ -139,6 +139,16 @@ impl ProgressRenderer for DataProgressRenderer {
                     s.error.as_deref().unwrap_or("unknown error")
                 );
             }
+            ProgressPhase::Cancelled => {
+                let _ = write!(
+                    out,
+                    "Loading {} cancelled at '{}' ({}), {} bars fetched",
+                    self.series,
+                    s.step_name,
+                    s.error.as_deref().unwrap_or("cancelled"),
+                    group_thousands(s.items.map_or(0, |c| c.done))
+                );
+            }
             ProgressPhase::Running => {
                 self.running(s, &mut out);
                 // Under a second the range says nothing a person can use.
@@ -323,6 +333,16 @@ mod tests {
         assert_eq!(
             r.render(&s),
             "Loading AAPL 1h failed at 'Fetch segments': gateway down"
+        );
+        s.phase = ProgressPhase::Cancelled;
+        s.error = Some("cancelled by the user".into());
+        s.items = Some(Counter {
+            done: 1_400,
+            total: Some(9_000),
+        });
+        assert_eq!(
+            r.render(&s),
+            "Loading AAPL 1h cancelled at 'Fetch segments' (cancelled by the user), 1,400 bars fetched"
         );
     }
 

@@ -9,8 +9,8 @@ use ktrdr_ops::cancel::CancelReason;
 use ktrdr_ops::cancel::CancellationToken;
 use ktrdr_ops::eta::{DurationRecord, EtaHistory, EtaKey, MemoryEtaHistory, SqliteEtaHistory};
 use ktrdr_ops::operations::{OperationError, Operations, OperationsError};
-use ktrdr_ops::progress::ProgressState;
 use ktrdr_ops::progress::StepPlan;
+use ktrdr_ops::progress::{ProgressPhase, ProgressState};
 use ktrdr_ops::registry::OperationStatus::*;
 use ktrdr_ops::registry::{
     MemoryRegistry, OperationFilter, OperationList, OperationRecord, OperationStatus, Owner,
@@ -99,7 +99,7 @@ async fn completed_operation_records_summary_timestamps_and_history() {
 async fn without_history_there_is_no_eta_before_progress() {
     let registry = Arc::new(MemoryRegistry::new());
     let history = Arc::new(MemoryEtaHistory::new());
-    let ops = Operations::new(registry, Some(history.clone()));
+    let ops = Operations::new(registry.clone(), Some(history.clone()));
     let handle = ops
         .run("data_load", load_metadata(), plan(), |ctx| async move {
             ctx.token.cancelled().await;
@@ -111,6 +111,16 @@ async fn without_history_there_is_no_eta_before_progress() {
     assert_eq!(handle.wait().await.status, Cancelled);
     // A cancelled run teaches nothing.
     assert!(history.records(&load_key()).unwrap().is_empty());
+    // The recorded progress says cancelled too, with no ETA left running.
+    let progress = registry
+        .get(handle.id())
+        .unwrap()
+        .unwrap()
+        .progress
+        .unwrap();
+    assert_eq!(progress.phase, ProgressPhase::Cancelled);
+    assert_eq!(progress.eta, None);
+    assert!(progress.error.unwrap().contains("user"));
 }
 
 #[tokio::test(start_paused = true)]

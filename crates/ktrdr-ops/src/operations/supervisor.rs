@@ -30,7 +30,7 @@ use super::history;
 use super::{Inner, OperationContext, OperationError, OperationOutcome};
 use crate::cancel::{CancelReason, CancellationToken, Registration};
 use crate::eta::EtaKey;
-use crate::progress::ProgressHandle;
+use crate::progress::{ProgressHandle, ProgressPhase};
 use crate::registry::OperationStatus::{self, *};
 use crate::registry::{Registry, RegistryError, TransitionPatch};
 
@@ -320,16 +320,19 @@ async fn record_ending(
                 reason,
                 kept,
                 error,
-            } => (
-                Cancelled,
-                &[Pending, Running, Cancelling],
-                TransitionPatch {
-                    cancel_reason: Some(reason),
-                    result_summary: kept,
-                    error,
-                    ..Default::default()
-                },
-            ),
+            } => {
+                progress.mark_cancelled(reason.to_string());
+                (
+                    Cancelled,
+                    &[Pending, Running, Cancelling],
+                    TransitionPatch {
+                        cancel_reason: Some(reason),
+                        result_summary: kept,
+                        error,
+                        ..Default::default()
+                    },
+                )
+            }
         };
     let mut patch = TransitionPatch {
         progress: Some(progress.snapshot()),
@@ -346,6 +349,12 @@ async fn record_ending(
         // Whoever wrote `cancelling` cancelled the token first, so its reason is there.
         status = Cancelled;
         patch.cancel_reason = token.reason();
+        // The handle already says completed (the work did finish); the record must not
+        // contradict its status.
+        if let Some(state) = patch.progress.as_mut() {
+            state.phase = ProgressPhase::Cancelled;
+            state.error = patch.cancel_reason.as_ref().map(ToString::to_string);
+        }
         result = transition(inner, id, &[Cancelling], Cancelled, patch.clone()).await;
     }
     if let Err(error) = result {

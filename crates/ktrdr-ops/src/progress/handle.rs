@@ -308,7 +308,19 @@ impl ProgressHandle {
         });
     }
 
-    /// True once [`complete`](Self::complete) or [`fail`](Self::fail) was called.
+    /// Marks the operation cancelled (it has stopped), with the reason; percent stays where it
+    /// was. Later updates, and a later `complete` or `fail`, are ignored.
+    pub fn mark_cancelled(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.update(|_, s| {
+            s.phase = ProgressPhase::Cancelled;
+            s.error = Some(reason);
+            s.finished_at = Some(Instant::now());
+        });
+    }
+
+    /// True once [`complete`](Self::complete), [`fail`](Self::fail) or
+    /// [`mark_cancelled`](Self::mark_cancelled) was called.
     pub fn is_finished(&self) -> bool {
         self.inner.node.lock().phase.is_finished()
     }

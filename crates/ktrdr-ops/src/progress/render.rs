@@ -58,6 +58,17 @@ impl ProgressRenderer for DefaultRenderer {
                 );
                 return out;
             }
+            ProgressPhase::Cancelled => {
+                let _ = write!(
+                    out,
+                    "Cancelled at step {}/{} {}: {}",
+                    s.step_index + 1,
+                    s.step_count,
+                    s.step_name,
+                    s.error.as_deref().unwrap_or("cancelled")
+                );
+                return out;
+            }
             ProgressPhase::Running => {}
         }
         let _ = write!(
@@ -220,6 +231,12 @@ mod tests {
         assert_eq!(
             DefaultRenderer.render(&s),
             "Failed at step 2/3 Fetch: gateway down"
+        );
+        s.phase = ProgressPhase::Cancelled;
+        s.error = Some("cancelled by the user".into());
+        assert_eq!(
+            DefaultRenderer.render(&s),
+            "Cancelled at step 2/3 Fetch: cancelled by the user"
         );
     }
 

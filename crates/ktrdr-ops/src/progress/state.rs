@@ -39,7 +39,8 @@ pub struct ProgressState {
     pub elapsed_secs: f64,
     /// Remaining time while running, when the ETA source can honestly say.
     pub eta: Option<Eta>,
-    /// The failure message, set when `phase` is [`ProgressPhase::Failed`].
+    /// Why the operation stopped: the failure message when `phase` is
+    /// [`ProgressPhase::Failed`], the cancel reason when it is [`ProgressPhase::Cancelled`].
     pub error: Option<String>,
     /// The sub-operation running inside the current step, if any.
     pub nested: Option<Box<ProgressState>>,
@@ -55,10 +56,13 @@ pub enum ProgressPhase {
     Completed,
     /// The operation stopped with an error; percent stays where it was.
     Failed,
+    /// The operation was cancelled and stopped; percent stays where it was.
+    Cancelled,
 }
 
 impl ProgressPhase {
-    /// True once the operation completed or failed; no update changes the state afterwards.
+    /// True once the operation completed, failed or was cancelled; no update changes the state
+    /// afterwards.
     pub fn is_finished(self) -> bool {
         self != ProgressPhase::Running
     }
