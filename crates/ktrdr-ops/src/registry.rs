@@ -82,6 +82,13 @@ pub trait Registry: Send + Sync {
     /// Deletes terminal records that finished at least `older_than` ago; returns how many.
     /// `Duration::ZERO` deletes every terminal record; active records are never deleted.
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError>;
+
+    /// Whether a call may wait on something outside this process (a database lock held by
+    /// another process, the disk), so that async code should make it off the runtime's worker
+    /// threads. True unless the store lives in memory.
+    fn may_block(&self) -> bool {
+        true
+    }
 }
 
 /// Validates the arguments of [`Registry::transition`], shared by the stores.

@@ -78,6 +78,13 @@ impl DurationRecord {
 
 /// A store of finished runs' durations, keyed by [`EtaKey`].
 pub trait EtaHistory: Send + Sync {
+    /// Whether a call may wait on something outside this process (a database lock, the
+    /// disk), so that async code should make it off the runtime's worker threads. True unless
+    /// the history lives in memory.
+    fn may_block(&self) -> bool {
+        true
+    }
+
     /// Appends a finished run, pruning the key to its newest records.
     fn record(&self, key: &EtaKey, record: DurationRecord) -> Result<(), EtaError>;
 
@@ -232,6 +239,10 @@ impl MemoryInner {
 }
 
 impl EtaHistory for MemoryEtaHistory {
+    fn may_block(&self) -> bool {
+        false
+    }
+
     fn record(&self, key: &EtaKey, record: DurationRecord) -> Result<(), EtaError> {
         record.validate(key)?;
         let mut inner = self.lock();

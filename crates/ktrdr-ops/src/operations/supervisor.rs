@@ -11,10 +11,10 @@
 //!    keeps its summary as what was kept, a late error is kept as the error.
 //! 4. The registration (and so the id in the coordinator) lives until the terminal status is
 //!    written, so a cancel racing the end either lands or sees the terminal status.
-//! 5. Every registry and ETA-history call made here runs on tokio's blocking pool
-//!    ([`off_worker`]) and is awaited before the next one, so one operation's writes happen in
-//!    order and a write waiting for another process's database lock (up to the busy timeout)
-//!    never holds a runtime worker thread.
+//! 5. Every registry and ETA-history call made here goes through [`off_worker`] (tokio's
+//!    blocking pool, unless the store is in memory) and is awaited before the next one, so one
+//!    operation's writes happen in order and a write waiting for another process's database
+//!    lock (up to the busy timeout) never holds a runtime worker thread.
 
 use std::any::Any;
 use std::future::Future;
@@ -115,9 +115,10 @@ where
     {
         let history = Arc::clone(history);
         let metadata = op.metadata;
-        let recorded =
-            off_worker(move || history::record_success(history.as_ref(), &key, took, &metadata))
-                .await;
+        let recorded = off_worker(history.may_block(), move || {
+            history::record_success(history.as_ref(), &key, took, &metadata)
+        })
+        .await;
         if recorded.is_none() {
             tracing::warn!(%id, "runtime shutting down; the run's duration was not learned");
         }
@@ -198,15 +199,19 @@ fn note_cancelling(id: &str, result: Result<(), RegistryError>) {
     }
 }
 
-/// Runs `call` on tokio's blocking pool and waits for it: registry and history calls may wait
-/// up to the database's busy timeout for another process's lock, which on a worker thread
-/// would stall every task scheduled there (all of them, on a current-thread runtime).
+/// Runs `call` on tokio's blocking pool and waits for it when it `may_block`: registry and
+/// history calls may wait up to the database's busy timeout for another process's lock, which
+/// on a worker thread would stall every task scheduled there (all of them, on a current-thread
+/// runtime). In-memory stores run inline: the hop would cost more than the call.
 /// `None` if the runtime shut down before the call ran.
-async fn off_worker<T, F>(call: F) -> Option<T>
+async fn off_worker<T, F>(may_block: bool, call: F) -> Option<T>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
+    if !may_block {
+        return Some(call());
+    }
     match tokio::task::spawn_blocking(call).await {
         Ok(value) => Some(value),
         // A panicking store panics the supervisor, as it did when it was called inline.
@@ -222,7 +227,7 @@ where
     F: FnOnce(&dyn Registry) -> Result<T, RegistryError> + Send + 'static,
 {
     let registry = Arc::clone(&inner.registry);
-    off_worker(move || call(registry.as_ref()))
+    off_worker(registry.may_block(), move || call(registry.as_ref()))
         .await
         .unwrap_or_else(|| Err(RegistryError::NotRun { id: id.to_owned() }))
 }

@@ -49,6 +49,10 @@ impl MemoryRegistry {
 }
 
 impl Registry for MemoryRegistry {
+    fn may_block(&self) -> bool {
+        false
+    }
+
     fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError> {
         if let Some(reason) = record.invariant_violation() {
             return Err(RegistryError::InvalidRecord {
