@@ -10,7 +10,9 @@
 use std::future::Future;
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ktrdr_ops::progress::{format_duration, ProgressState, ProgressSubscriber};
@@ -95,26 +97,33 @@ impl ProgressDisplay {
     }
 
     /// Shows `state`.
-    pub(crate) fn update(&mut self, state: &ProgressState) {
+    /// Shows `state`: redraws the bar, or prints a line if one is due (a new step, `every`
+    /// passed since the last line) or `forced`. Returns whether a line was printed.
+    pub(crate) fn update(&mut self, state: &ProgressState, forced: bool) -> bool {
         match self.mode {
-            DisplayMode::Quiet => {}
+            DisplayMode::Quiet => false,
             DisplayMode::Bar => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(state.percent.floor() as u64);
                     // The operation's renderer owns the whole message, step included.
                     bar.set_message(state.message.clone());
                 }
+                false
             }
             DisplayMode::Lines { every } => {
                 let now = Instant::now();
-                let due = match self.last_line {
-                    None => true,
-                    Some((at, step)) => step != state.step_index || now.duration_since(at) >= every,
-                };
+                let due = forced
+                    || match self.last_line {
+                        None => true,
+                        Some((at, step)) => {
+                            step != state.step_index || now.duration_since(at) >= every
+                        }
+                    };
                 if due {
                     (self.sink)(&plain_line(state));
                     self.last_line = Some((now, state.step_index));
                 }
+                due
             }
         }
     }
@@ -136,29 +145,32 @@ impl ProgressDisplay {
         tokio::pin!(done);
         let mut open = true;
         // Also redraw when nothing changes (a long pacing wait): the elapsed time and our ETA
-        // move on, and a plain line is due every `every` whatever happens.
-        let mut tick = tokio::time::interval(match self.mode {
+        // move on. A plain line is printed at the latest `every` after the previous one: the
+        // tick forces one, and a line printed for a change restarts the tick.
+        let every = match self.mode {
             DisplayMode::Lines { every } => every.max(Duration::from_millis(10)),
             _ => Duration::from_secs(1),
-        });
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        };
+        let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
                 out = &mut done => {
-                    self.update(&progress.latest());
+                    self.update(&progress.latest(), true);
                     self.finish();
                     return out;
                 }
                 changed = progress.changed(), if open => match changed {
                     Ok(()) => {
-                        let state = progress.latest();
-                        self.update(&state);
+                        if self.update(&progress.latest(), false) {
+                            tick.reset();
+                        }
                     }
                     Err(_) => open = false,
                 },
                 _ = tick.tick(), if self.mode != DisplayMode::Quiet => {
-                    self.update(&progress.latest());
+                    self.update(&progress.latest(), true);
                 }
             }
         }
@@ -208,7 +220,7 @@ mod tests {
         assert_eq!(display.follow(sub, work).await, 42);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn plain_lines_keep_coming_while_nothing_changes() {
         let lines = Arc::new(Mutex::new(Vec::<String>::new()));
         let sink: Sink = {
@@ -224,7 +236,9 @@ mod tests {
             .follow(progress.subscribe(), tokio::time::sleep(every * 10))
             .await;
         let lines = lines.lock().unwrap();
-        assert!(lines.len() >= 4, "{lines:?}");
+        // The first state, one line per `every` of the quiet wait (the tenth at the end), and
+        // the final state.
+        assert_eq!(lines.len(), 11, "{lines:?}");
         assert!(lines.iter().all(|l| l.contains("Wait (1/4)")), "{lines:?}");
     }
 }

@@ -281,8 +281,10 @@ impl DataManager {
             };
             let result = self.load(&load, token, &nested).await;
             match &result {
-                // A cancelled timeframe is left as it stood: it did not complete.
-                Ok(s) if s.is_cancelled() => {}
+                Ok(LoadSummary {
+                    cancelled: Some(reason),
+                    ..
+                }) => nested.mark_cancelled(reason.to_string()),
                 Ok(_) => nested.complete(),
                 Err(e) => nested.fail(e.to_string()),
             }

@@ -680,6 +680,76 @@ impl DataProvider for HangAfter {
     }
 }
 
+/// Answers the first `answered` requests from the sim, then panics: a provider bug.
+struct PanicAfter {
+    inner: Arc<SimProvider>,
+    answered: usize,
+    started: AtomicUsize,
+}
+
+#[async_trait]
+impl DataProvider for PanicAfter {
+    fn describe(&self) -> ProviderInfo {
+        self.inner.describe()
+    }
+    async fn validate_symbol(
+        &self,
+        s: &Symbol,
+        t: &CancellationToken,
+    ) -> Result<SymbolInfo, ProviderError> {
+        self.inner.validate_symbol(s, t).await
+    }
+    async fn head_timestamp(
+        &self,
+        s: &Symbol,
+        tf: Timeframe,
+        t: &CancellationToken,
+    ) -> Result<Option<i64>, ProviderError> {
+        self.inner.head_timestamp(s, tf, t).await
+    }
+    async fn fetch_bars(
+        &self,
+        s: &Symbol,
+        tf: Timeframe,
+        r: TimeRange,
+        t: &CancellationToken,
+    ) -> Result<BarSeries, ProviderError> {
+        if self.started.fetch_add(1, Ordering::SeqCst) < self.answered {
+            return self.inner.fetch_bars(s, tf, r, t).await;
+        }
+        panic!("provider bug");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_provider_fails_the_load_but_every_landed_bar_is_saved_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = DataManager::builder()
+        .data_dir(dir.path())
+        .provider(Arc::new(PanicAfter {
+            inner: sim_with(FaultConfig::none()),
+            answered: 3,
+            started: AtomicUsize::new(0),
+        }))
+        .now(NOW)
+        .max_in_flight(1)
+        .build()
+        .unwrap();
+    let req = half_year();
+    let err = run(&m, &req).await.unwrap_err();
+    let LoadError::Partial { source, summary } = &err else {
+        panic!("expected a partial failure, got {err:?}");
+    };
+    assert!(matches!(**source, LoadError::Internal(_)), "{source:?}");
+    assert_eq!(summary.segments_done, 3);
+    assert!(summary.bars_saved > 0);
+    assert_eq!(stored(dir.path(), &req).len() as u64, summary.bars_saved);
+    assert!(
+        err.to_string().contains("before that: AAPL 1h (full)"),
+        "{err}"
+    );
+}
+
 /// A cancel does not wait for the requests in flight, even ones that never end, and keeps every
 /// bar that landed. (The latency itself, p50/p99 over 100 cancels, is measured by
 /// `examples/backfill_bench.rs -- --cancel`; a wall-clock bound here would only be flaky.)

@@ -722,6 +722,27 @@ fn a_missing_series_names_near_miss_files_without_contradiction() {
 /// A foreign file is rewritten canonical by the save that extends it, whatever sidecars
 /// exist: the append decision reads the file, not the lock file's history.
 #[test]
+fn a_header_only_file_with_blank_lines_is_rewritten_not_appended_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BarStore::new(dir.path());
+    let (msft, tf) = (sym("MSFT"), Timeframe::D1);
+    let path = store.path(&msft, tf);
+    fs::write(&path, "timestamp,open,high,low,close,volume\n\n").unwrap();
+    let rep = store
+        .merge_and_save(&msft, tf, &series([bar(ts("2025-06-09"), 471.0)]))
+        .unwrap();
+    assert_eq!(rep.action, SaveAction::Rewritten);
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("\n\n"), "{text:?}");
+    // The bare canonical header is extended in place.
+    fs::write(&path, "timestamp,open,high,low,close,volume\n").unwrap();
+    let rep = store
+        .merge_and_save(&msft, tf, &series([bar(ts("2025-06-09"), 471.0)]))
+        .unwrap();
+    assert_eq!(rep.action, SaveAction::Appended);
+}
+
+#[test]
 fn a_python_file_is_rewritten_even_when_its_lock_file_exists() {
     let dir = tempfile::tempdir().unwrap();
     let store = BarStore::new(dir.path());

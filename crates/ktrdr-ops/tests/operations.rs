@@ -78,6 +78,18 @@ async fn completed_operation_records_summary_timestamps_and_history() {
     assert_eq!(record.metadata, load_metadata());
     assert_eq!(record.result_summary, outcome.result_summary);
     assert!(record.started_at.is_some() && record.finished_at.is_some());
+    let stored = record.progress.as_ref().unwrap();
+    assert_eq!(
+        (stored.phase, stored.percent),
+        (ProgressPhase::Completed, 100.0)
+    );
+    assert_eq!(stored.eta, None);
+    assert!(
+        stored.message.starts_with("Completed in"),
+        "{}",
+        stored.message
+    );
+    assert_eq!(handle.progress().snapshot().phase, ProgressPhase::Completed);
     assert_eq!(record.owner, Owner::current());
     let progress = record
         .progress
@@ -643,6 +655,18 @@ async fn a_cancel_racing_the_completed_write_wins_and_keeps_the_summary() {
         (record.status, record.result_summary),
         (Cancelled, Some(json!({"fetched_bars": 99})))
     );
+    // The stored and the live progress say so too, rendered as cancelled.
+    let stored = record.progress.unwrap();
+    let live = handle.progress().snapshot();
+    for state in [&stored, &live] {
+        assert_eq!(state.phase, ProgressPhase::Cancelled);
+        assert!(
+            state.message.starts_with("Cancelled at step"),
+            "{}",
+            state.message
+        );
+        assert!(state.error.as_deref().unwrap().contains("api"));
+    }
     // It did not end as a success, so it teaches the estimator nothing.
     assert!(history.records(&load_key()).unwrap().is_empty());
 }

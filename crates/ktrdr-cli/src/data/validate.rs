@@ -27,7 +27,7 @@ NaN, negative volume, duplicates, unsorted rows, bars outside every session of t
 (how time-zone errors show), bars off the timeframe's grid, and robust outliers (rolling median/MAD \
 of log returns). Counts affected bars per issue, with examples (file line, time, values).\n\n\
 --repair writes a clean copy to --output (never over the input unless you name it): sorted, one bar \
-per timestamp (the later row wins), impossible bars dropped, plus the kinds you ask to drop. Values \
+per timestamp (the later row wins, unless it is impossible and an earlier one is not), impossible bars dropped, plus the kinds you ask to drop. Values \
 are never edited and bars never invented. Naming the store's own file (by any path) repairs it in \
 place under the series lock, so a concurrent `data load` waits instead of interleaving.\n\n\
 Exit status: 0 when no warning or error was found (info such as zero volume does not count), \

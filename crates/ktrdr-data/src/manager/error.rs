@@ -99,6 +99,15 @@ pub enum LoadError {
     /// A background task of the load panicked or was lost (a bug, not a data problem).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The load failed after it had started fetching; what it did until then, including the
+    /// bars it saved, is in `summary`.
+    #[error("{source}; before that: {summary}")]
+    Partial {
+        /// Why it failed.
+        source: Box<LoadError>,
+        /// What the load did, including what it saved.
+        summary: Box<LoadSummary>,
+    },
 }
 
 impl LoadError {
@@ -106,8 +115,23 @@ impl LoadError {
     /// have one.
     pub fn summary(&self) -> Option<&LoadSummary> {
         match self {
-            LoadError::SegmentsFailed { summary, .. } => Some(summary),
+            LoadError::SegmentsFailed { summary, .. } | LoadError::Partial { summary, .. } => {
+                Some(summary)
+            }
             _ => None,
+        }
+    }
+
+    /// `self`, carrying `summary` if the load had sent requests or saved bars before failing
+    /// (a failure before that has nothing to report but itself).
+    pub(crate) fn after(self, summary: LoadSummary) -> Self {
+        match self {
+            e @ (LoadError::SegmentsFailed { .. } | LoadError::Partial { .. }) => e,
+            e if summary.requests_sent == 0 && summary.bars_saved == 0 => e,
+            source => LoadError::Partial {
+                source: Box::new(source),
+                summary: Box::new(summary),
+            },
         }
     }
 }

@@ -131,6 +131,7 @@ impl FetchStep<'_> {
                         Ok(outcome) => outcome,
                         Err(e) => {
                             // A bug, not a provider error: stop, but keep what the others got.
+                            tracing::error!(symbol = %self.job.symbol, error = %e, "a fetch task failed");
                             let failed = LoadError::Internal(format!("a fetch task failed: {e}"));
                             return Err(Stop::Failed(
                                 match self.wind_down(&mut tasks, &mut saving, summary, landed).await {

@@ -387,7 +387,7 @@ impl DataManager {
         summary.bars_in_window = run.in_window_before + summary.bars_new as usize;
         summary.elapsed_secs = started.elapsed().as_secs_f64();
         match (result, flushed) {
-            (Err(Stop::Failed(e)), _) | (_, Err(e)) => Err(e),
+            (Err(Stop::Failed(e)), _) | (_, Err(e)) => Err(e.after(summary)),
             (Err(Stop::Cancelled(reason)), Ok(())) => {
                 summary.cancelled = Some(reason);
                 tracing::info!(%summary, "load cancelled");

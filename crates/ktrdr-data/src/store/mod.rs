@@ -604,8 +604,10 @@ fn appendable_tail(file: &mut File, len: u64, path: &Path) -> Result<Option<Tail
     let tail_start = len.saturating_sub(PROBE);
     let tail = read_at(file, tail_start, len - tail_start, path)?;
     let Some((bar, offset)) = last_row(&tail, tail_start, &header, path, file)? else {
-        // Only the header: the file is exactly the canonical header line.
-        return Ok(Some(Tail { last_ts: None }));
+        // No data row: appendable only if the file is exactly the canonical header line (no
+        // blank lines after it for the appended rows to follow).
+        let bare = len == CANONICAL_HEADER.len() as u64;
+        return Ok(bare.then_some(Tail { last_ts: None }));
     };
     // The last line, its newline and everything after it must be one canonical row: no `\r`,
     // no other timestamp or number form, no trailing blank line.

@@ -67,7 +67,9 @@ pub enum IssueKind {
     OhlcInconsistent,
     /// Volume below zero (IB uses -1 for "no volume reported").
     NegativeVolume,
-    /// An earlier row with the same timestamp as a later one (the later row wins).
+    /// A row whose timestamp another row also has; every row of the timestamp but the one
+    /// kept is flagged (the kept one is the last, or the last possible one when later rows are
+    /// impossible).
     Duplicate,
     /// A row earlier in time than a row before it in the file.
     Unsorted,
@@ -587,8 +589,9 @@ pub struct RepairMismatch {
 }
 
 /// Builds a clean series from `rows` and their report: sorted, one bar per timestamp (the
-/// later row wins), without impossible bars, and without the optional kinds `opts` names.
-/// Values are never changed and bars are never invented.
+/// later row wins unless it is impossible and an earlier one is not), without impossible
+/// bars, and without the optional kinds `opts` names. Values are never changed and bars are
+/// never invented.
 pub fn repair(
     rows: &[Bar],
     report: &ValidationReport,

@@ -17,7 +17,10 @@
 //! does not make an old record look new). Every record an import brings is stored, however many
 //! a key holds: the history's keep limit is its retention policy for later runs (recording the
 //! next run under a key prunes it to the newest `keep`, see [`super::EtaHistory`]), not a cap
-//! on what an import keeps.
+//! on what an import keeps. Known limit: "already stored" is judged against what the history
+//! holds now, so a record that retention pruned comes back if the Python system, still running,
+//! rewrites a cache that holds it; the next recorded run prunes it again (the newest `keep`
+//! records per key are what estimates use, so the estimate is unaffected).
 //!
 //! # Timestamps
 //!

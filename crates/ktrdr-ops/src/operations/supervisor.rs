@@ -30,7 +30,7 @@ use super::history;
 use super::{Inner, OperationContext, OperationError, OperationOutcome};
 use crate::cancel::{CancelReason, CancellationToken, Registration};
 use crate::eta::EtaKey;
-use crate::progress::{ProgressHandle, ProgressPhase};
+use crate::progress::ProgressHandle;
 use crate::registry::OperationStatus::{self, *};
 use crate::registry::{Registry, RegistryError, TransitionPatch};
 
@@ -298,17 +298,15 @@ async fn record_ending(
 ) -> OperationOutcome {
     let (status, expected, patch): (OperationStatus, &[OperationStatus], TransitionPatch) =
         match ending {
-            Ending::Completed(summary) => {
-                progress.complete();
-                (
-                    Completed,
-                    &[Running],
-                    TransitionPatch {
-                        result_summary: Some(summary),
-                        ..Default::default()
-                    },
-                )
-            }
+            // Completed only once the write wins (below): a cancel may still overtake it.
+            Ending::Completed(summary) => (
+                Completed,
+                &[Running],
+                TransitionPatch {
+                    result_summary: Some(summary),
+                    ..Default::default()
+                },
+            ),
             Ending::Failed { message, partial } => {
                 progress.fail(message.clone());
                 (
@@ -340,7 +338,11 @@ async fn record_ending(
             }
         };
     let mut patch = TransitionPatch {
-        progress: Some(progress.snapshot()),
+        progress: Some(if status == Completed {
+            progress.snapshot_completed()
+        } else {
+            progress.snapshot()
+        }),
         ..patch
     };
     let mut status = status;
@@ -354,12 +356,13 @@ async fn record_ending(
         // Whoever wrote `cancelling` cancelled the token first, so its reason is there.
         status = Cancelled;
         patch.cancel_reason = token.reason();
-        // The handle already says completed (the work did finish); the record must not
-        // contradict its status.
-        if let Some(state) = patch.progress.as_mut() {
-            state.phase = ProgressPhase::Cancelled;
-            state.error = patch.cancel_reason.as_ref().map(ToString::to_string);
-        }
+        progress.mark_cancelled(
+            patch
+                .cancel_reason
+                .as_ref()
+                .map_or_else(|| "cancelled".to_owned(), ToString::to_string),
+        );
+        patch.progress = Some(progress.snapshot());
         result = transition(inner, id, &[Cancelling], Cancelled, patch.clone()).await;
     }
     if let Err(error) = result {
@@ -370,6 +373,14 @@ async fn record_ending(
             if actual.is_terminal() {
                 status = actual;
             }
+        }
+    }
+    // The live progress ends as the operation did (a completion only now that it is written).
+    if !progress.is_finished() {
+        if status == Completed {
+            progress.complete();
+        } else {
+            progress.fail(format!("recorded as {status}"));
         }
     }
     OperationOutcome {

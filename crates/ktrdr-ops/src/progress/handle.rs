@@ -345,6 +345,23 @@ impl ProgressHandle {
         self.inner.node.read()
     }
 
+    /// The state as [`complete`](Self::complete) would leave it, rendered, without completing:
+    /// for the runner, which must write the final state before it knows the write wins (a
+    /// cancel may overtake the success, and then the operation ends cancelled instead).
+    pub(crate) fn snapshot_completed(&self) -> ProgressState {
+        let node = &self.inner.node;
+        let mut state = node.read();
+        if state.phase.is_finished() {
+            return state;
+        }
+        state.phase = ProgressPhase::Completed;
+        state.percent = 100.0;
+        state.eta = None;
+        let renderer = Arc::clone(&node.lock().renderer);
+        state.message = node.render(&*renderer, &state);
+        state
+    }
+
     /// A watcher of this operation's progress. Its first [`changed`] returns at once, so a
     /// display loop shows the current state before the next update.
     ///

@@ -15,7 +15,7 @@ pub struct ProgressState {
     /// The operation this progress belongs to; a nested sub-operation's id is
     /// `"{parent id}/{parent step name}"`.
     pub operation_id: String,
-    /// Running, completed or failed.
+    /// Running, completed, failed or cancelled.
     pub phase: ProgressPhase,
     /// Current step, 0-based, always `< step_count`.
     pub step_index: usize,

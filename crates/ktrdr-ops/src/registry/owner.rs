@@ -16,7 +16,9 @@
 //!   asked because `hidepid=2` hides other users' `/proc/<pid>` as if they had ended) or its
 //!   start time differs (the pid was reused); unknown if the process exists but its start time
 //!   cannot be read (`hidepid=1`, permissions);
-//! - another boot id: dead, every process of that boot has ended.
+//! - another boot id: dead, every process of that boot has ended. This trusts the host name to
+//!   name one machine: two machines with the same host name sharing one database file would
+//!   mark each other's running operations interrupted.
 
 use std::sync::OnceLock;
 
