@@ -211,16 +211,67 @@ async fn progress_is_monotonic_and_segments_are_reported_after_they_land() {
     assert_eq!(last_fetch.items.unwrap().total, Some(s.missing_bars as u64));
 }
 
-/// Cancels the operation's token when the `after`-th successful fetch returns.
-struct CancelAfter {
+/// What [`Scripted`] does with a fetch.
+enum Verdict {
+    /// Answer from the sim.
+    Answer,
+    /// Fail with this error.
+    Fail(ProviderError),
+    /// Never answer, ignoring the token too (a broker that does not answer and a provider that
+    /// ignores the token: the worst case).
+    Hang,
+    /// Panic: a provider bug.
+    Panic,
+}
+
+type Script = Box<dyn Fn(usize, TimeRange) -> Verdict + Send + Sync>;
+type AfterAnswer = Box<dyn Fn(usize) + Send + Sync>;
+
+/// The sim, with a script deciding each fetch (by its 0-based start order and range) and a hook
+/// called with the count of successful answers as each one returns; the rest is the sim's.
+struct Scripted {
     inner: Arc<SimProvider>,
-    after: usize,
-    ok: AtomicUsize,
-    token: CancellationToken,
+    script: Script,
+    after_answer: AfterAnswer,
+    started: AtomicUsize,
+    answered: AtomicUsize,
+    hanging: AtomicUsize,
+}
+
+impl Scripted {
+    fn new(inner: Arc<SimProvider>) -> Self {
+        Scripted {
+            inner,
+            script: Box::new(|_, _| Verdict::Answer),
+            after_answer: Box::new(|_| {}),
+            started: AtomicUsize::new(0),
+            answered: AtomicUsize::new(0),
+            hanging: AtomicUsize::new(0),
+        }
+    }
+
+    fn script(
+        mut self,
+        script: impl Fn(usize, TimeRange) -> Verdict + Send + Sync + 'static,
+    ) -> Self {
+        self.script = Box::new(script);
+        self
+    }
+
+    /// Cancels `token` when the `after`-th successful answer returns.
+    fn cancel_after(mut self, after: usize, token: &CancellationToken) -> Self {
+        let token = token.clone();
+        self.after_answer = Box::new(move |answered| {
+            if answered == after {
+                token.cancel(CancelReason::User);
+            }
+        });
+        self
+    }
 }
 
 #[async_trait]
-impl DataProvider for CancelAfter {
+impl DataProvider for Scripted {
     fn describe(&self) -> ProviderInfo {
         self.inner.describe()
     }
@@ -246,11 +297,19 @@ impl DataProvider for CancelAfter {
         r: TimeRange,
         t: &CancellationToken,
     ) -> Result<BarSeries, ProviderError> {
-        let bars = self.inner.fetch_bars(s, tf, r, t).await?;
-        if self.ok.fetch_add(1, Ordering::SeqCst) + 1 == self.after {
-            self.token.cancel(CancelReason::User);
+        match (self.script)(self.started.fetch_add(1, Ordering::SeqCst), r) {
+            Verdict::Answer => {
+                let bars = self.inner.fetch_bars(s, tf, r, t).await?;
+                (self.after_answer)(self.answered.fetch_add(1, Ordering::SeqCst) + 1);
+                Ok(bars)
+            }
+            Verdict::Fail(error) => Err(error),
+            Verdict::Hang => {
+                self.hanging.fetch_add(1, Ordering::SeqCst);
+                std::future::pending().await
+            }
+            Verdict::Panic => panic!("provider bug"),
         }
-        Ok(bars)
     }
 }
 
@@ -262,12 +321,7 @@ async fn cancel_keeps_every_fetched_bar_and_the_next_run_fetches_only_the_rest()
         let dir = tempfile::tempdir().unwrap();
         let token = CancellationToken::new();
         let sim = sim_with(FaultConfig::none());
-        let provider = Arc::new(CancelAfter {
-            inner: sim.clone(),
-            after,
-            ok: AtomicUsize::new(0),
-            token: token.clone(),
-        });
+        let provider = Arc::new(Scripted::new(sim.clone()).cancel_after(after, &token));
         let m = DataManager::builder()
             .data_dir(dir.path())
             .provider(provider)
@@ -394,48 +448,6 @@ async fn empty_answers_are_not_failures_and_later_runs_fill_them() {
     assert_eq!(stored(dir.path(), &req), full);
 }
 
-/// Fails every request that touches `bad` with a fatal error.
-struct FailOn {
-    inner: Arc<SimProvider>,
-    bad: i64,
-}
-
-#[async_trait]
-impl DataProvider for FailOn {
-    fn describe(&self) -> ProviderInfo {
-        self.inner.describe()
-    }
-    async fn validate_symbol(
-        &self,
-        s: &Symbol,
-        t: &CancellationToken,
-    ) -> Result<SymbolInfo, ProviderError> {
-        self.inner.validate_symbol(s, t).await
-    }
-    async fn head_timestamp(
-        &self,
-        s: &Symbol,
-        tf: Timeframe,
-        t: &CancellationToken,
-    ) -> Result<Option<i64>, ProviderError> {
-        self.inner.head_timestamp(s, tf, t).await
-    }
-    async fn fetch_bars(
-        &self,
-        s: &Symbol,
-        tf: Timeframe,
-        r: TimeRange,
-        t: &CancellationToken,
-    ) -> Result<BarSeries, ProviderError> {
-        if r.contains(self.bad) {
-            return Err(ProviderError::fatal(
-                "contract has no market data permissions",
-            ));
-        }
-        self.inner.fetch_bars(s, tf, r, t).await
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_failed_segment_fails_the_load_clearly_and_keeps_the_others() {
     let req = half_year();
@@ -445,10 +457,15 @@ async fn a_failed_segment_fails_the_load_clearly_and_keeps_the_others() {
     let bad = ts("2024-03-15T15:00:00Z");
     let m = manager(
         dir.path(),
-        Arc::new(FailOn {
-            inner: sim.clone(),
-            bad,
-        }),
+        Arc::new(Scripted::new(sim.clone()).script(move |_, r| {
+            if r.contains(bad) {
+                Verdict::Fail(ProviderError::fatal(
+                    "contract has no market data permissions",
+                ))
+            } else {
+                Verdict::Answer
+            }
+        })),
     );
     let err = run(&m, &req).await.unwrap_err();
     let msg = err.to_string();
@@ -636,101 +653,20 @@ fn stored_until(series: &BarSeries, last: i64) -> BarSeries {
     series.slice_time(None, Some(last))
 }
 
-/// Answers the first `answered` requests from the sim; every later one never ends (a broker
-/// that does not answer and a provider that ignores the token, the worst case).
-struct HangAfter {
-    inner: Arc<SimProvider>,
-    answered: usize,
-    started: AtomicUsize,
-    hanging: AtomicUsize,
-}
-
-#[async_trait]
-impl DataProvider for HangAfter {
-    fn describe(&self) -> ProviderInfo {
-        self.inner.describe()
-    }
-    async fn validate_symbol(
-        &self,
-        s: &Symbol,
-        t: &CancellationToken,
-    ) -> Result<SymbolInfo, ProviderError> {
-        self.inner.validate_symbol(s, t).await
-    }
-    async fn head_timestamp(
-        &self,
-        s: &Symbol,
-        tf: Timeframe,
-        t: &CancellationToken,
-    ) -> Result<Option<i64>, ProviderError> {
-        self.inner.head_timestamp(s, tf, t).await
-    }
-    async fn fetch_bars(
-        &self,
-        s: &Symbol,
-        tf: Timeframe,
-        r: TimeRange,
-        t: &CancellationToken,
-    ) -> Result<BarSeries, ProviderError> {
-        if self.started.fetch_add(1, Ordering::SeqCst) < self.answered {
-            return self.inner.fetch_bars(s, tf, r, t).await;
-        }
-        self.hanging.fetch_add(1, Ordering::SeqCst);
-        std::future::pending().await
-    }
-}
-
-/// Answers the first `answered` requests from the sim, then panics: a provider bug.
-struct PanicAfter {
-    inner: Arc<SimProvider>,
-    answered: usize,
-    started: AtomicUsize,
-}
-
-#[async_trait]
-impl DataProvider for PanicAfter {
-    fn describe(&self) -> ProviderInfo {
-        self.inner.describe()
-    }
-    async fn validate_symbol(
-        &self,
-        s: &Symbol,
-        t: &CancellationToken,
-    ) -> Result<SymbolInfo, ProviderError> {
-        self.inner.validate_symbol(s, t).await
-    }
-    async fn head_timestamp(
-        &self,
-        s: &Symbol,
-        tf: Timeframe,
-        t: &CancellationToken,
-    ) -> Result<Option<i64>, ProviderError> {
-        self.inner.head_timestamp(s, tf, t).await
-    }
-    async fn fetch_bars(
-        &self,
-        s: &Symbol,
-        tf: Timeframe,
-        r: TimeRange,
-        t: &CancellationToken,
-    ) -> Result<BarSeries, ProviderError> {
-        if self.started.fetch_add(1, Ordering::SeqCst) < self.answered {
-            return self.inner.fetch_bars(s, tf, r, t).await;
-        }
-        panic!("provider bug");
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_panicking_provider_fails_the_load_but_every_landed_bar_is_saved_and_said() {
     let dir = tempfile::tempdir().unwrap();
     let m = DataManager::builder()
         .data_dir(dir.path())
-        .provider(Arc::new(PanicAfter {
-            inner: sim_with(FaultConfig::none()),
-            answered: 3,
-            started: AtomicUsize::new(0),
-        }))
+        .provider(Arc::new(
+            Scripted::new(sim_with(FaultConfig::none())).script(|n, _| {
+                if n < 3 {
+                    Verdict::Answer
+                } else {
+                    Verdict::Panic
+                }
+            }),
+        ))
         .now(NOW)
         .max_in_flight(1)
         .build()
@@ -756,12 +692,13 @@ async fn a_panicking_provider_fails_the_load_but_every_landed_bar_is_saved_and_s
 #[tokio::test(start_paused = true)]
 async fn cancel_does_not_wait_for_requests_in_flight() {
     let dir = tempfile::tempdir().unwrap();
-    let provider = Arc::new(HangAfter {
-        inner: sim_with(FaultConfig::none()),
-        answered: 2,
-        started: AtomicUsize::new(0),
-        hanging: AtomicUsize::new(0),
-    });
+    let provider = Arc::new(Scripted::new(sim_with(FaultConfig::none())).script(|n, _| {
+        if n < 2 {
+            Verdict::Answer
+        } else {
+            Verdict::Hang
+        }
+    }));
     let m = DataManager::builder()
         .data_dir(dir.path())
         .provider(provider.clone())
@@ -961,12 +898,7 @@ async fn resumes_across_dst_need_only_the_requests_left() {
             );
             let m = DataManager::builder()
                 .data_dir(dir.path())
-                .provider(Arc::new(CancelAfter {
-                    inner: sim,
-                    after,
-                    ok: AtomicUsize::new(0),
-                    token: token.clone(),
-                }))
+                .provider(Arc::new(Scripted::new(sim).cancel_after(after, &token)))
                 .now(NOW)
                 .max_in_flight(in_flight)
                 .build()
@@ -1011,12 +943,7 @@ async fn a_window_ending_inside_a_slot_after_dst_costs_no_extra_request_on_resum
     );
     let m = DataManager::builder()
         .data_dir(dir.path())
-        .provider(Arc::new(CancelAfter {
-            inner: sim,
-            after: 1,
-            ok: AtomicUsize::new(0),
-            token: token.clone(),
-        }))
+        .provider(Arc::new(Scripted::new(sim).cancel_after(1, &token)))
         .now(NOW)
         .max_in_flight(1)
         .build()
