@@ -173,15 +173,7 @@ fn a_malformed_file_is_reported_with_its_line() {
         "timestamp,open,high,low,close,volume\n2025-01-01T00:00:00Z,1,2,0.5,1.5,10\n2025-01-01T01:00:00Z,1,2,x,1.5,10\n",
     )
     .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_ktrdr"))
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "data",
-            "show",
-            "BAD",
-            "1h",
-        ])
+    let o = in_dir(dir.path(), &["data", "show", "BAD", "1h"])
         .output()
         .unwrap();
     let err = failure(&o);

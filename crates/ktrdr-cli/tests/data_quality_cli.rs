@@ -210,22 +210,21 @@ fn validate_output_needs_repair() {
 
 #[test]
 fn gaps_with_one_bound_outside_the_stored_bars_says_which() {
-    let o = ktrdr(&["data", "gaps", "MSFT", "1h", "--start", "2026-01-01"]);
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains(
-            "--start 2026-01-01 00:00:00 is after the last stored bar (2025-06-06 23:00:00)"
+    for (bound, date, says) in [
+        (
+            "--start",
+            "2026-01-01",
+            "--start 2026-01-01 00:00:00 is after the last stored bar (2025-06-06 23:00:00)",
         ),
-        "{err}"
-    );
-    let o = ktrdr(&["data", "gaps", "MSFT", "1h", "--end", "2010-01-01"]);
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains(
-            "--end 2010-01-01 23:59:59 is before the first stored bar (2013-12-31 00:30:00)"
+        (
+            "--end",
+            "2010-01-01",
+            "--end 2010-01-01 23:59:59 is before the first stored bar (2013-12-31 00:30:00)",
         ),
-        "{err}"
-    );
+    ] {
+        let o = ktrdr(&["data", "gaps", "MSFT", "1h", bound, date]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{err}");
+    }
 }

@@ -447,22 +447,24 @@ fn session_hours_are_judged_from_the_bars() {
     use ktrdr_data::gaps::session_hours_of;
     let judge = |symbol, tf, cal| session_hours_of(&load(symbol, tf), cal, tf).unwrap();
     // The IB exports were fetched with useRTH=False: pre-market bars from 04:00 New York.
-    assert_eq!(
-        judge("AAPL", Timeframe::M5, Calendar::Xnas),
-        SessionHours::Extended
-    );
-    assert_eq!(
-        judge("MSFT", Timeframe::M1, Calendar::Xnys),
-        SessionHours::Extended
-    );
-    assert_eq!(
-        judge("MSFT", Timeframe::D1, Calendar::Xnys),
-        SessionHours::Regular
-    );
-    assert_eq!(
-        judge("EURUSD", Timeframe::H1, Calendar::Fx),
-        SessionHours::Regular
-    );
+    for (symbol, tf, cal, hours) in [
+        (
+            "AAPL",
+            Timeframe::M5,
+            Calendar::Xnas,
+            SessionHours::Extended,
+        ),
+        (
+            "MSFT",
+            Timeframe::M1,
+            Calendar::Xnys,
+            SessionHours::Extended,
+        ),
+        ("MSFT", Timeframe::D1, Calendar::Xnys, SessionHours::Regular),
+        ("EURUSD", Timeframe::H1, Calendar::Fx, SessionHours::Regular),
+    ] {
+        assert_eq!(judge(symbol, tf, cal), hours, "{symbol} {tf}");
+    }
     // Regular hours only (Tuesday 2025-06-03, 09:30 to 15:00 New York), then one 08:00 bar.
     let mut times: Vec<i64> = (0..7).map(|i| ts("2025-06-03 13:30:00") + i * H).collect();
     let regular = series(times.iter().copied());

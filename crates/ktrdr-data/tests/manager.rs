@@ -48,6 +48,21 @@ fn manager(dir: &std::path::Path, provider: Arc<dyn DataProvider>) -> DataManage
         .unwrap()
 }
 
+/// A manager of `provider` with at most `in_flight` requests at once and the default retries.
+fn paced_manager(
+    dir: &std::path::Path,
+    provider: Arc<dyn DataProvider>,
+    in_flight: usize,
+) -> DataManager {
+    DataManager::builder()
+        .data_dir(dir)
+        .provider(provider)
+        .now(NOW)
+        .max_in_flight(in_flight)
+        .build()
+        .unwrap()
+}
+
 /// AAPL 1h over the first half of 2024: 6 requests of at most 30 days.
 fn half_year() -> LoadRequest {
     LoadRequest::new("AAPL".parse().unwrap(), Timeframe::H1, LoadMode::Full)
@@ -89,13 +104,7 @@ async fn reference(req: &LoadRequest) -> BarSeries {
 async fn full_load_fills_the_window_and_a_second_run_fetches_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let sim = sim_with(FaultConfig::none());
-    let m = DataManager::builder()
-        .data_dir(dir.path())
-        .provider(sim.clone())
-        .now(NOW)
-        .max_in_flight(8)
-        .build()
-        .unwrap();
+    let m = paced_manager(dir.path(), sim.clone(), 8);
     let req = half_year();
     let s = run(&m, &req).await.unwrap();
     let bars = stored(dir.path(), &req);
@@ -322,13 +331,7 @@ async fn cancel_keeps_every_fetched_bar_and_the_next_run_fetches_only_the_rest()
         let token = CancellationToken::new();
         let sim = sim_with(FaultConfig::none());
         let provider = Arc::new(Scripted::new(sim.clone()).cancel_after(after, &token));
-        let m = DataManager::builder()
-            .data_dir(dir.path())
-            .provider(provider)
-            .now(NOW)
-            .max_in_flight(in_flight)
-            .build()
-            .unwrap();
+        let m = paced_manager(dir.path(), provider, in_flight);
         let progress = ProgressHandle::new("op", DataManager::plan(req.mode));
         let first = m.load(&req, &token, &progress).await.unwrap();
         assert_eq!(first.cancelled, Some(CancelReason::User), "after {after}");
@@ -502,13 +505,7 @@ async fn a_dead_source_stops_after_a_few_failed_segments() {
         error_rate: 1.0,
         ..FaultConfig::none()
     });
-    let m = DataManager::builder()
-        .data_dir(dir.path())
-        .provider(sim.clone())
-        .now(NOW)
-        .max_in_flight(1)
-        .build()
-        .unwrap();
+    let m = paced_manager(dir.path(), sim.clone(), 1);
     let err = run(&m, &req).await.unwrap_err();
     let s = err.summary().unwrap();
     assert!(s.requests_planned > 20, "{s:?}");
@@ -533,16 +530,14 @@ async fn a_failed_load_is_recorded_with_what_it_saved() {
     use ktrdr_ops::operations::Operations;
     use ktrdr_ops::registry::{MemoryRegistry, OperationStatus};
     let dir = tempfile::tempdir().unwrap();
-    let m = DataManager::builder()
-        .data_dir(dir.path())
-        .provider(sim_with(FaultConfig {
+    let m = paced_manager(
+        dir.path(),
+        sim_with(FaultConfig {
             error_rate: 1.0,
             ..FaultConfig::none()
-        }))
-        .now(NOW)
-        .max_in_flight(1)
-        .build()
-        .unwrap();
+        }),
+        1,
+    );
     let ops = Operations::new(Arc::new(MemoryRegistry::new()), None);
     let handle = m.start(&ops, half_year()).unwrap();
     let outcome = handle.wait().await;
@@ -656,21 +651,17 @@ fn stored_until(series: &BarSeries, last: i64) -> BarSeries {
 #[tokio::test(start_paused = true)]
 async fn a_panicking_provider_fails_the_load_but_every_landed_bar_is_saved_and_said() {
     let dir = tempfile::tempdir().unwrap();
-    let m = DataManager::builder()
-        .data_dir(dir.path())
-        .provider(Arc::new(
-            Scripted::new(sim_with(FaultConfig::none())).script(|n, _| {
-                if n < 3 {
-                    Verdict::Answer
-                } else {
-                    Verdict::Panic
-                }
-            }),
-        ))
-        .now(NOW)
-        .max_in_flight(1)
-        .build()
-        .unwrap();
+    let m = paced_manager(
+        dir.path(),
+        Arc::new(Scripted::new(sim_with(FaultConfig::none())).script(|n, _| {
+            if n < 3 {
+                Verdict::Answer
+            } else {
+                Verdict::Panic
+            }
+        })),
+        1,
+    );
     let req = half_year();
     let err = run(&m, &req).await.unwrap_err();
     let LoadError::Partial { source, summary } = &err else {
@@ -699,13 +690,7 @@ async fn cancel_does_not_wait_for_requests_in_flight() {
             Verdict::Hang
         }
     }));
-    let m = DataManager::builder()
-        .data_dir(dir.path())
-        .provider(provider.clone())
-        .now(NOW)
-        .max_in_flight(3)
-        .build()
-        .unwrap();
+    let m = paced_manager(dir.path(), provider.clone(), 3);
     let req = half_year();
     let token = CancellationToken::new();
     let progress = ProgressHandle::new("op", DataManager::plan(req.mode));
@@ -793,23 +778,21 @@ async fn start_runs_the_load_as_a_recorded_operation() {
     );
 }
 
-/// A manager on a fault-free sim serving `hours`.
-fn sim_manager(dir: &std::path::Path, hours: SessionHours, in_flight: usize) -> DataManager {
-    let sim = Arc::new(
+/// A fault-free sim serving `hours`.
+fn sim_serving(hours: SessionHours) -> Arc<SimProvider> {
+    Arc::new(
         SimProvider::new(SimConfig {
             now: Some(NOW),
             session_hours: hours,
             ..SimConfig::default()
         })
         .unwrap(),
-    );
-    DataManager::builder()
-        .data_dir(dir)
-        .provider(sim)
-        .now(NOW)
-        .max_in_flight(in_flight)
-        .build()
-        .unwrap()
+    )
+}
+
+/// A manager on a fault-free sim serving `hours`.
+fn sim_manager(dir: &std::path::Path, hours: SessionHours, in_flight: usize) -> DataManager {
+    paced_manager(dir, sim_serving(hours), in_flight)
 }
 
 /// One grid for the simulator and the gap analysis: after a full load over both 2024 DST
@@ -888,21 +871,12 @@ async fn resumes_across_dst_need_only_the_requests_left() {
             let what = format!("{tf} {hours} {mode} cancel after {after} of {planned}");
             let dir = tempfile::tempdir().unwrap();
             let token = CancellationToken::new();
-            let sim = Arc::new(
-                SimProvider::new(SimConfig {
-                    now: Some(NOW),
-                    session_hours: hours,
-                    ..SimConfig::default()
-                })
-                .unwrap(),
+            let sim = sim_serving(hours);
+            let m = paced_manager(
+                dir.path(),
+                Arc::new(Scripted::new(sim).cancel_after(after, &token)),
+                in_flight,
             );
-            let m = DataManager::builder()
-                .data_dir(dir.path())
-                .provider(Arc::new(Scripted::new(sim).cancel_after(after, &token)))
-                .now(NOW)
-                .max_in_flight(in_flight)
-                .build()
-                .unwrap();
             let progress = ProgressHandle::new("op", DataManager::plan(req.mode));
             let first = m.load(&req, &token, &progress).await.unwrap();
             assert!(first.is_cancelled(), "{what}");
@@ -933,21 +907,12 @@ async fn a_window_ending_inside_a_slot_after_dst_costs_no_extra_request_on_resum
         .with_end(ts("2024-06-05T19:59:59Z"));
     let dir = tempfile::tempdir().unwrap();
     let token = CancellationToken::new();
-    let sim = Arc::new(
-        SimProvider::new(SimConfig {
-            now: Some(NOW),
-            session_hours: SessionHours::Extended,
-            ..SimConfig::default()
-        })
-        .unwrap(),
+    let sim = sim_serving(SessionHours::Extended);
+    let m = paced_manager(
+        dir.path(),
+        Arc::new(Scripted::new(sim).cancel_after(1, &token)),
+        1,
     );
-    let m = DataManager::builder()
-        .data_dir(dir.path())
-        .provider(Arc::new(Scripted::new(sim).cancel_after(1, &token)))
-        .now(NOW)
-        .max_in_flight(1)
-        .build()
-        .unwrap();
     let progress = ProgressHandle::new("op", DataManager::plan(req.mode));
     let first = m.load(&req, &token, &progress).await.unwrap();
     assert_eq!((first.requests_planned, first.segments_saved), (2, 1));

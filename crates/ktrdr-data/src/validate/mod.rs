@@ -363,6 +363,11 @@ impl Validator<'_> {
         order.sort_by_key(|&i| self.rows[i].ts); // stable: file order among equal timestamps
         let mut unique: Vec<usize> = Vec::with_capacity(order.len());
         for same in order.chunk_by(|&a, &b| self.rows[a].ts == self.rows[b].ts) {
+            // The common case, one row per timestamp, costs no flag lookups.
+            if let [only] = same {
+                unique.push(*only);
+                continue;
+            }
             let possible = |i: &&usize| !self.is_impossible(**i);
             let winner = *same
                 .iter()

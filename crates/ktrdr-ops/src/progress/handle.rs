@@ -300,21 +300,20 @@ impl ProgressHandle {
     /// Marks the operation failed with `error`; percent stays where it was. Later updates, and
     /// a later `complete`, are ignored.
     pub fn fail(&self, error: impl Into<String>) {
-        let error = error.into();
-        self.update(|_, s| {
-            s.phase = ProgressPhase::Failed;
-            s.error = Some(error);
-            s.finished_at = Some(Instant::now());
-        });
+        self.stop(ProgressPhase::Failed, error.into());
     }
 
     /// Marks the operation cancelled (it has stopped), with the reason; percent stays where it
     /// was. Later updates, and a later `complete` or `fail`, are ignored.
     pub fn mark_cancelled(&self, reason: impl Into<String>) {
-        let reason = reason.into();
+        self.stop(ProgressPhase::Cancelled, reason.into());
+    }
+
+    /// Ends the operation short of completion, saying why; percent stays where it was.
+    fn stop(&self, phase: ProgressPhase, why: String) {
         self.update(|_, s| {
-            s.phase = ProgressPhase::Cancelled;
-            s.error = Some(reason);
+            s.phase = phase;
+            s.error = Some(why);
             s.finished_at = Some(Instant::now());
         });
     }

@@ -47,25 +47,19 @@ impl ProgressRenderer for DefaultRenderer {
                 push_items(&mut out, s.items);
                 return out;
             }
-            ProgressPhase::Failed => {
+            ProgressPhase::Failed | ProgressPhase::Cancelled => {
+                let (verb, unsaid) = if s.phase == ProgressPhase::Failed {
+                    ("Failed", "unknown error")
+                } else {
+                    ("Cancelled", "cancelled")
+                };
                 let _ = write!(
                     out,
-                    "Failed at step {}/{} {}: {}",
+                    "{verb} at step {}/{} {}: {}",
                     s.step_index + 1,
                     s.step_count,
                     s.step_name,
-                    s.error.as_deref().unwrap_or("unknown error")
-                );
-                return out;
-            }
-            ProgressPhase::Cancelled => {
-                let _ = write!(
-                    out,
-                    "Cancelled at step {}/{} {}: {}",
-                    s.step_index + 1,
-                    s.step_count,
-                    s.step_name,
-                    s.error.as_deref().unwrap_or("cancelled")
+                    s.error.as_deref().unwrap_or(unsaid)
                 );
                 return out;
             }
