@@ -1,6 +1,12 @@
 //! `ktrdr calendar …` through the built binary: the sessions CSV diffs empty against the
 //! exchange_calendars reference files, and bad input gives a clear error and a non-zero exit.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::process::{Command, Output};
 
 const REFERENCE_DIR: &str = concat!(

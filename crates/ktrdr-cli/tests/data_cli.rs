@@ -1,6 +1,12 @@
 //! Runs the built `ktrdr` binary: `data show` and `data range` on the real IB files, and the
 //! error paths a user hits first.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::process::{Command, Output};
 
 const IB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/ib");

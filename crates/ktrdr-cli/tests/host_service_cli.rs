@@ -1,6 +1,12 @@
 //! `ktrdr host-service` as a child process: it starts, prints its URL, answers `/health`, serves
 //! historical data, and stops cleanly on SIGINT; bad settings are clear errors.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,12 @@
 //! `ktrdr data load` as a child process with the in-process simulated source: source
 //! selection, the summary, JSON, the registry, and Ctrl-C (SIGINT) with resume.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

@@ -2,6 +2,12 @@
 //! on loopback. Full load, resume after SIGINT at random points, injected faults, zero pacing
 //! violations, and the cancel-to-exit latency.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;

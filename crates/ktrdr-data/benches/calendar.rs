@@ -1,6 +1,13 @@
 //! Calendar lookups at the sizes the gap analyser and the validator use them: the sessions of
 //! MSFT_1h's 12 years, and one `is_open` / `closure_kind` per bar.
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmark code: criterion_main! makes an undocumented main; a panic is the failure report"
+)]
+
 use std::hint::black_box;
 
 use chrono::NaiveDate;

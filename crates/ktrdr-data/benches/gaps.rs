@@ -2,6 +2,13 @@
 //! hourly IB file. Peers: the Python gap analyser 652 ms, load + validation 2,480 ms
 //! (../shared/PEERS.md).
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmark code: criterion_main! makes an undocumented main; a panic is the failure report"
+)]
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -4,6 +4,13 @@
 //! cargo bench -p ktrdr-data --bench pacing -- --warm-up-time 1 --measurement-time 3
 //! ```
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmark code: criterion_main! makes an undocumented main; a panic is the failure report"
+)]
+
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};

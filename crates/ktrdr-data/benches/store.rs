@@ -7,6 +7,13 @@
 //! instead of wall time: on a shared 2-core machine with several builds running, wall time
 //! mostly measures the queue for a core.
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmark code: criterion_main! makes an undocumented main; a panic is the failure report"
+)]
+
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};

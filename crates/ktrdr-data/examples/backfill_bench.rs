@@ -12,6 +12,12 @@
 //!
 //! Run: `cargo run --release -p ktrdr-data --example backfill_bench`
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -6,6 +6,12 @@
 //! cargo run --release -p ktrdr-data --example sim_backfill
 //! ```
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use ktrdr_data::pacing::PacingRules;
 use ktrdr_data::planner::{plan_requests, PlanOrder};
 use ktrdr_data::provider::sim::{SimConfig, SimProvider};

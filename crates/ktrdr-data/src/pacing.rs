@@ -440,7 +440,9 @@ impl PacingGate {
                 let acquired = token
                     .run_until_cancelled(sem.clone().acquire_owned())
                     .await?;
-                Some(acquired.expect("invariant 3: the slot semaphore is never closed"))
+                #[expect(clippy::expect_used, reason = "the slot semaphore is never closed")]
+                let permit = acquired.expect("invariant 3: the slot semaphore is never closed");
+                Some(permit)
             }
             None => None,
         };

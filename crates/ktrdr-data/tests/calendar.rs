@@ -1,6 +1,12 @@
 //! Black-box tests of the exchange calendars: the `exchange_calendars` reference files row for
 //! row, DST, FX week boundaries, crypto, closure classification.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::America::New_York;
 use ktrdr_data::calendar::{

@@ -1,6 +1,12 @@
 //! The symbol → calendar config: defaults, user overrides, and errors that name file, line and
 //! field.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::path::Path;
 
 use ktrdr_data::calendar::{Calendar, CalendarConfigError, CalendarMap, MappingRule};

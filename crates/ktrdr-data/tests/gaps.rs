@@ -1,6 +1,12 @@
 //! Gap analysis: classification (holiday, weekend, early close, DST, head timestamp) and every
 //! real IB file in ../shared/data/ib.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use ktrdr_data::calendar::{Calendar, Closed, SessionHours};
 use ktrdr_data::gaps::{analyze, Gap, GapError, GapKind, GapOptions, GapReport};
 use ktrdr_data::planner::{plan_ib, PlanOrder};

@@ -1,6 +1,12 @@
 //! DataManager against the in-process simulated broker: modes, resume after cancel, faults,
 //! pacing, head timestamps, empty answers, summary counts and progress.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

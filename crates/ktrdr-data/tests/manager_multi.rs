@@ -1,5 +1,11 @@
 //! Multi-timeframe loads: nested progress, a failed non-base timeframe, common coverage.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;

@@ -1,6 +1,12 @@
 //! The pacing gate against an independent checker: whatever the schedule of acquires, the
 //! recorded grants break no rule; and a long backfill runs at the allowed rate.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -1,4 +1,10 @@
 //! Request planner: minimality against a brute-force optimum, coverage, ordering, errors.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
 // Gap lists are arrays of ranges; a one-gap list is meant, not a range of elements.
 #![allow(clippy::single_range_in_vec_init)]
 

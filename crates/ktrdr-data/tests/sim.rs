@@ -1,5 +1,11 @@
 //! The simulated broker: determinism, calendars, IB-like limits, faults, pacing, cancellation.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;

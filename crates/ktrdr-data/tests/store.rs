@@ -1,5 +1,11 @@
 //! Black-box tests of the bar store on the real IB files and on crafted ones.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -5,6 +5,12 @@
 //! The writer is this test binary re-executed with `CHILD_ENV` set: the same test function then
 //! runs the writer loop instead of the checks.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};

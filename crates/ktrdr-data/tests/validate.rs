@@ -1,5 +1,11 @@
 //! Validation and repair: synthetic defects, and every real IB file in ../shared/data/ib.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use chrono::{DateTime, Offset, TimeZone};
 use ktrdr_data::calendar::{Calendar, SessionHours};
 use ktrdr_data::store::BarStore;

@@ -1,6 +1,13 @@
 //! `is_cancelled` on our token next to tokio-util's, uncontended and while another thread
 //! hammers `child_token`/`cancel` on siblings (the figures of docs/PERFORMANCE.md).
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmark code: criterion_main! makes an undocumented main; a panic is the failure report"
+)]
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -4,6 +4,13 @@
 //! recording a completed operation's duration in the SQLite history file, beside the Python
 //! engine's `record_operation_completion`, which rewrites its pickle cache (330 µs).
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmark code: criterion_main! makes an undocumented main; a panic is the failure report"
+)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

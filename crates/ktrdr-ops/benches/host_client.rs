@@ -4,6 +4,13 @@
 //! `cancel()` to the return of a call whose request is in flight (figures of
 //! docs/PERFORMANCE.md).
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmark code: criterion_main! makes an undocumented main; a panic is the failure report"
+)]
+
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -2,6 +2,13 @@
 //! a renderer and a live subscriber, a rendered snapshot, a nested update, and indicatif's
 //! `ProgressBar::inc` as the peer, in the same run.
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmark code: criterion_main! makes an undocumented main; a panic is the failure report"
+)]
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

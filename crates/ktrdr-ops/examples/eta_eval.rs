@@ -21,6 +21,12 @@
 //! reads (every 1 % of `T`, from 10 % to 95 %) at which the point estimate went up by more than
 //! 0.1 % of `T`, on the steady traces and on the few-steps traces.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::time::Duration;
 
 use ktrdr_ops::eta::{Prior, TimeEstimator};

@@ -1,6 +1,12 @@
 //! The Ctrl-C helper against a real SIGINT sent to this test process (its own binary, so the
 //! signal disposition it installs touches no other test). Only the first press is sent: the
 //! second would exit the process, which `cancel::signal`'s unit tests cover with a fake press.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
 #![cfg(unix)]
 
 use std::time::Duration;

@@ -1,5 +1,11 @@
 //! The legacy import against the real Python caches in `../shared/data/legacy`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::path::{Path, PathBuf};
 
 use chrono::{Datelike, Timelike};

@@ -1,5 +1,11 @@
 //! Properties of `TimeEstimator` over arbitrary progress sequences.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::time::Duration;
 
 use ktrdr_ops::eta::{Prior, TimeEstimator};

@@ -6,6 +6,12 @@
 //! timers too, so virtual time covers both sides); only the cancel latency runs on the wall
 //! clock, because that latency is what is measured.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,6 +1,12 @@
 //! Black-box tests of the operation runner: lifecycle, cancellation, panics, progress
 //! persistence and ETA history, on the in-memory and SQLite registries.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

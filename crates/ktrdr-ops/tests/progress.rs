@@ -2,6 +2,12 @@
 //! (flat and nested), subscribers, lazy rendering and ETA sampling, callback errors, the wire
 //! shape.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,5 +1,11 @@
 //! Black-box tests of the two registry stores, run against both through one suite.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::time::Duration;
 
 use ktrdr_ops::cancel::CancelReason;

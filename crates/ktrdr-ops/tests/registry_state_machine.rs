@@ -2,6 +2,12 @@
 //! transitions (completions, cancels, failures, interruptions, malformed requests) against a
 //! model, on both stores.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::collections::HashMap;
 
 use ktrdr_ops::registry::OperationStatus::{self, *};

@@ -4,6 +4,13 @@
 //!
 //! `cargo bench -p ktrdr-server --bench host_service -- --warm-up-time 1 --measurement-time 3`
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmark code: criterion_main! makes an undocumented main; a panic is the failure report"
+)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

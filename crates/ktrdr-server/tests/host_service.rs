@@ -1,6 +1,12 @@
 //! The `host` provider against the real host-service server (axum on 127.0.0.1:0) with the
 //! simulated broker behind it, and the protocol's JSON shapes route by route.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};

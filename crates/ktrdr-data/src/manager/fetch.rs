@@ -159,7 +159,12 @@ impl FetchStep<'_> {
                     }
                     self.progress.set_sub_progress(resolved as u64, n as u64);
                 }
-                saved = async { (&mut saving.as_mut().expect("guarded by is_some").0).await }, if saving.is_some() => {
+                saved = async {
+                    match saving.as_mut() {
+                        Some((save, _)) => save.await,
+                        None => std::future::pending().await,
+                    }
+                }, if saving.is_some() => {
                     let segments = saving.take().map_or(0, |(_, s)| s);
                     if let Err(e) = self.account_save(saved, segments, summary) {
                         // The store refuses writes: keep the answers already in for the
