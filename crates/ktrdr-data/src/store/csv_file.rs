@@ -1,0 +1,50 @@
+//! CSV files outside a store (a file handed to `validate`, a repair's output): parsed and written
+//! in the store's formats, without its locks.
+
+use std::fs;
+use std::path::Path;
+
+use super::error::StoreError;
+use super::parse::{estimate_rows, parse_header, parse_rows, SeriesSink};
+use super::write::{replace_atomically, Sidecars};
+use crate::types::{BarSeries, OrderReport};
+
+/// Parses a whole CSV image into a sorted series.
+pub(super) fn parse_series(
+    buf: &[u8],
+    path: &Path,
+) -> Result<(BarSeries, OrderReport), StoreError> {
+    let header = parse_header(buf, path)?;
+    let mut sink = SeriesSink::with_capacity(estimate_rows(buf, &header));
+    parse_rows(buf, &header, path, &mut sink)?;
+    Ok(sink.finish())
+}
+
+/// Parses a CSV image (the bytes of a whole file); `path` only names the source in errors.
+/// Returns the sorted series and what had to be reordered.
+pub fn parse_csv(buf: &[u8], path: &Path) -> Result<(BarSeries, OrderReport), StoreError> {
+    parse_series(buf, path)
+}
+
+/// Reads and parses a CSV file at any path (e.g. a file handed to `validate`), without the
+/// store's locks. Same formats and errors as [`BarStore::load`].
+pub fn read_csv_file(path: &Path) -> Result<(BarSeries, OrderReport), StoreError> {
+    let buf = fs::read(path).map_err(StoreError::io("read", path))?;
+    parse_series(&buf, path)
+}
+
+/// Writes `series` to `path` in the canonical form, atomically (temp file, fsync, rename), with
+/// no lock. Only for files outside a store (e.g. `validate --repair --output FILE`; check with
+/// [`BarStore::series_at`]): a store's series go through [`BarStore::merge_and_save`] or
+/// [`BarStore::replace_series`], under the series lock.
+pub fn write_csv_file(path: &Path, series: &BarSeries) -> Result<(), StoreError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("series.csv");
+    replace_atomically(path, &Sidecars::of(dir, name), series)
+}

@@ -1,0 +1,76 @@
+//! What the store's calls return besides bars: ranges, summaries, raw rows, save reports.
+
+use std::path::PathBuf;
+
+use super::parse::RawRow;
+use crate::types::{BarSeries, OrderReport};
+
+/// First and last bar of a stored series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateRange {
+    /// Timestamp of the first row (unix seconds UTC).
+    pub first: i64,
+    /// Timestamp of the last row.
+    pub last: i64,
+}
+
+/// Summary of a stored series without parsing every row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// First and last row; `None` when the file holds only a header.
+    pub range: Option<DateRange>,
+    /// The real number of data rows (non-blank lines after the header).
+    pub rows: usize,
+    /// Committed file size in bytes.
+    pub bytes: u64,
+}
+
+/// The rows of a file as they stand, in file order.
+#[derive(Debug, Clone)]
+pub struct RawSeries {
+    /// The file.
+    pub path: PathBuf,
+    /// Rows in file order, with their line numbers.
+    pub rows: Vec<RawRow>,
+}
+
+impl RawSeries {
+    /// Sorts, drops duplicates (later row wins) and reports what had to change.
+    pub fn into_series(self) -> (BarSeries, OrderReport) {
+        BarSeries::from_unordered(self.rows.into_iter().map(|r| r.bar).collect())
+    }
+}
+
+/// What [`BarStore::merge_and_save`] did to the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveAction {
+    /// The file did not exist and was written.
+    Created,
+    /// The new bars only extended the series and were appended.
+    Appended,
+    /// The file was rewritten (new bars inside the stored range, or a non-canonical file).
+    Rewritten,
+    /// Nothing to write: every new bar was already stored, identically.
+    Unchanged,
+}
+
+/// The outcome of [`BarStore::merge_and_save`]; every count is real.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveReport {
+    /// The file.
+    pub path: PathBuf,
+    /// How it was written.
+    pub action: SaveAction,
+    /// New bars at timestamps not stored before.
+    pub added: usize,
+    /// Stored bars replaced by a new bar with different values.
+    pub replaced: usize,
+    /// New bars identical to the stored ones.
+    pub unchanged: usize,
+    /// Bars in the file afterwards.
+    pub total: usize,
+    /// Bytes of an earlier writer's unfinished append that were rolled back first.
+    pub rolled_back_bytes: u64,
+}
