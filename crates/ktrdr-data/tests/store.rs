@@ -842,3 +842,21 @@ fn replace_series_clears_an_unfinished_append_and_waits_for_the_lock() {
     );
     assert_eq!(store.load(&s, tf).unwrap(), new.merge(&more));
 }
+
+#[test]
+fn write_csv_prints_exactly_the_rows_the_store_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BarStore::new(dir.path());
+    let msft = sym("MSFT");
+    let mut odd = bar(ts("1969-12-31T23:00:00Z"), 0.1 + 0.2);
+    odd.volume = 2_265_000.0;
+    let s = series([odd, bar(ts("2025-05-22T08:00:00Z"), 37.21)]);
+    store.merge_and_save(&msft, Timeframe::H1, &s).unwrap();
+    let mut printed = Vec::new();
+    ktrdr_data::store::write_csv(&mut printed, &s).unwrap();
+    let stored = fs::read(store.path(&msft, Timeframe::H1)).unwrap();
+    assert_eq!(
+        String::from_utf8(printed).unwrap(),
+        String::from_utf8(stored).unwrap()
+    );
+}

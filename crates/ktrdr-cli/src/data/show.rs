@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 
 use anyhow::Context as _;
 use clap::Args;
-use ktrdr_data::store::BarStore;
+use ktrdr_data::store::{write_csv, BarStore};
 use ktrdr_data::types::{format_timestamp, format_timestamp_human, BarSeries};
 use serde::Serialize;
 
@@ -57,21 +57,7 @@ pub(crate) fn run(a: ShowArgs, store: &BarStore) -> anyhow::Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     match a.format {
         Format::Table => write_table(&mut out, &a.series, &series, total, &bars)?,
-        Format::Csv => {
-            writeln!(out, "timestamp,open,high,low,close,volume")?;
-            for b in bars.iter() {
-                writeln!(
-                    out,
-                    "{},{},{},{},{},{}",
-                    format_timestamp(b.ts),
-                    b.open,
-                    b.high,
-                    b.low,
-                    b.close,
-                    b.volume
-                )?;
-            }
-        }
+        Format::Csv => write_csv(&mut out, &bars)?,
         Format::Json => {
             let doc = ShowJson {
                 symbol: sym.as_str(),

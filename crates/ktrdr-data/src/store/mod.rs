@@ -66,3 +66,4 @@ pub use error::StoreError;
 pub use lock::SeriesLock;
 pub use parse::RawRow;
 pub use reports::{DateRange, RawSeries, SaveAction, SaveReport, SeriesInfo};
+pub use write::write_csv;

@@ -34,6 +34,21 @@ pub(crate) fn encode_bar(out: &mut Vec<u8>, b: &Bar) {
     );
 }
 
+/// Writes `series` to `out` as the store writes a series file: the canonical header, then one
+/// canonical row per bar. For anything that prints a series as CSV (`ktrdr data show --format
+/// csv`), so printed and stored rows cannot drift apart.
+pub fn write_csv(mut out: impl Write, series: &BarSeries) -> io::Result<()> {
+    out.write_all(CANONICAL_HEADER)?;
+    // Encode in chunks so memory stays flat for very long series.
+    let mut chunk = Vec::with_capacity(1 << 16);
+    for start in (0..series.len()).step_by(1024) {
+        encode_rows(&mut chunk, series, start..start + 1024);
+        out.write_all(&chunk)?;
+        chunk.clear();
+    }
+    Ok(())
+}
+
 /// Sidecar paths of one series file (all hidden, in the same directory, so a rename never
 /// crosses file systems).
 pub(crate) struct Sidecars {
@@ -75,15 +90,7 @@ pub(crate) fn replace_atomically(
             .open(&tmp)
             .map_err(StoreError::io("create temp file", &tmp))?;
         let mut w = BufWriter::with_capacity(1 << 18, file);
-        let mut chunk = Vec::with_capacity(1 << 16);
-        chunk.extend_from_slice(CANONICAL_HEADER);
-        // Encode in chunks so memory stays flat for very long series.
-        for start in (0..series.len()).step_by(1024) {
-            encode_rows(&mut chunk, series, start..start + 1024);
-            w.write_all(&chunk).map_err(StoreError::io("write", &tmp))?;
-            chunk.clear();
-        }
-        w.write_all(&chunk).map_err(StoreError::io("write", &tmp))?;
+        write_csv(&mut w, series).map_err(StoreError::io("write", &tmp))?;
         let file = w
             .into_inner()
             .map_err(|e| StoreError::io("write", &tmp)(e.into_error()))?;
