@@ -27,7 +27,8 @@ use tokio::task::JoinError;
 use tokio::time::Instant;
 
 use super::history;
-use super::{Inner, OperationContext, OperationError, OperationOutcome};
+use super::runner::Inner;
+use super::{OperationContext, OperationError, OperationOutcome};
 use crate::cancel::{CancelReason, CancellationToken, Registration};
 use crate::eta::EtaKey;
 use crate::progress::ProgressHandle;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::handle::Node;
+use super::tree_node::Node;
 use super::{ProgressError, ProgressState};
 
 /// A watcher of one operation's progress, built on `tokio::sync::watch`.

@@ -17,9 +17,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::record::now;
+use super::store::{check_transition, cleanup_cutoff};
 use super::{
-    check_transition, cleanup_cutoff, OperationFilter, OperationList, OperationRecord,
-    OperationStatus, Registry, RegistryError, TransitionPatch,
+    OperationFilter, OperationList, OperationRecord, OperationStatus, Registry, RegistryError,
+    TransitionPatch,
 };
 use crate::progress::ProgressState;
 

@@ -7,8 +7,8 @@
 //!    the number of changed rows says whether it applied.
 //! 2. One connection per registry, behind a mutex held only for the statements of one call.
 //!    No user code runs under it.
-//! 3. Schema changes happen only in [`SqliteRegistry::open`], inside an immediate transaction,
-//!    guarded by the `operations` row of the `schema_version` table.
+//! 3. Schema changes happen only in [`SqliteRegistry::open`] (through `schema::migrate`), inside
+//!    an immediate transaction, guarded by the `operations` row of the `schema_version` table.
 //!
 //! # Lock order
 //!
@@ -20,51 +20,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use rusqlite::types::ToSql;
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::record::now;
+use super::rows::{encode, encode_opt, read_id, read_record, ts, Cells};
+use super::schema::{migrate, COLUMNS};
+use super::store::{check_transition, cleanup_cutoff};
 use super::{
-    check_transition, cleanup_cutoff, Liveness, OperationFilter, OperationList, OperationRecord,
-    OperationStatus, Owner, Registry, RegistryError, Retention, TransitionPatch,
+    Liveness, OperationFilter, OperationList, OperationRecord, OperationStatus, Owner, Registry,
+    RegistryError, Retention, TransitionPatch,
 };
 use crate::progress::ProgressState;
-
-/// The schema version this build writes.
-const SCHEMA_VERSION: i64 = 1;
-
-// No index on `status`: it has seven values, so it would not narrow a listing much, and
-// maintaining it doubled the cost of every write (measured: 72 → 151 µs per recorded operation).
-// Retention cleanup keeps the table small enough to scan: the CLI opens the registry with
-// `SqliteRegistry::open_with_retention`, which drops old finished operations every time.
-const SCHEMA_V1: &str = "
-CREATE TABLE operations (
-    seq            INTEGER PRIMARY KEY,
-    id             TEXT NOT NULL UNIQUE,
-    operation_type TEXT NOT NULL,
-    status         TEXT NOT NULL,
-    metadata       TEXT NOT NULL,
-    progress       TEXT,
-    result_summary TEXT,
-    error          TEXT,
-    cancel_reason  TEXT,
-    created_at     TEXT NOT NULL,
-    started_at     TEXT,
-    finished_at    TEXT,
-    updated_at     TEXT NOT NULL,
-    owner_pid      INTEGER NOT NULL,
-    owner_host     TEXT NOT NULL,
-    owner_start    TEXT
-);
-CREATE INDEX operations_by_created ON operations (created_at DESC, seq DESC);
-";
-
-const COLUMNS: &str = "seq, id, operation_type, status, metadata, progress, result_summary, \
-                       error, cancel_reason, created_at, started_at, finished_at, updated_at, \
-                       owner_pid, owner_host, owner_start";
 
 /// A [`Registry`] in a SQLite file (WAL mode, see [`crate::db::open`]).
 ///
@@ -254,50 +221,6 @@ impl SqliteRegistry {
             })
             .transpose()
     }
-}
-
-fn migrate(conn: &mut Connection, path: &Path) -> Result<(), RegistryError> {
-    let db_err = |source| RegistryError::Database {
-        path: path.to_path_buf(),
-        source,
-    };
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_err)?;
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_version (
-             component TEXT PRIMARY KEY,
-             version   INTEGER NOT NULL
-         )",
-    )
-    .map_err(db_err)?;
-    let found: Option<i64> = tx
-        .query_row(
-            "SELECT version FROM schema_version WHERE component = 'operations'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db_err)?;
-    match found {
-        None => {
-            tx.execute_batch(SCHEMA_V1).map_err(db_err)?;
-            tx.execute(
-                "INSERT INTO schema_version (component, version) VALUES ('operations', ?1)",
-                [SCHEMA_VERSION],
-            )
-            .map_err(db_err)?;
-        }
-        Some(SCHEMA_VERSION) => {}
-        Some(found) => {
-            return Err(RegistryError::SchemaTooNew {
-                path: path.to_path_buf(),
-                found,
-                supported: SCHEMA_VERSION,
-            })
-        }
-    }
-    tx.commit().map_err(db_err)
 }
 
 impl Registry for SqliteRegistry {
@@ -504,143 +427,5 @@ impl Registry for SqliteRegistry {
         )
         .and_then(|mut stmt| stmt.execute([ts(cutoff)]))
         .map_err(|e| self.db_err(e))
-    }
-}
-
-/// Timestamps are stored as fixed-width RFC 3339 text in UTC, so text order is time order.
-fn ts(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-fn encode<T: Serialize + ?Sized>(
-    id: &str,
-    column: &'static str,
-    value: &T,
-) -> Result<String, RegistryError> {
-    serde_json::to_string(value).map_err(|source| RegistryError::Encode {
-        id: id.to_owned(),
-        column,
-        source,
-    })
-}
-
-fn encode_opt<T: Serialize>(
-    id: &str,
-    column: &'static str,
-    value: Option<&T>,
-) -> Result<Option<String>, RegistryError> {
-    value.map(|v| encode(id, column, v)).transpose()
-}
-
-/// Reads one row, naming the row and column of anything unreadable.
-fn read_record(row: &Row<'_>) -> Result<OperationRecord, RegistryError> {
-    let id = read_id(row, 0, 1)?;
-    let cells = Cells { row, id: &id };
-    Ok(OperationRecord {
-        operation_type: cells.get(2, "operation_type")?,
-        status: cells.status(3)?,
-        metadata: cells.json(4, "metadata")?,
-        progress: cells.json_opt(5, "progress")?,
-        result_summary: cells.json_opt(6, "result_summary")?,
-        error: cells.get(7, "error")?,
-        cancel_reason: cells.json_opt(8, "cancel_reason")?,
-        created_at: cells.time(9, "created_at")?,
-        started_at: cells.time_opt(10, "started_at")?,
-        finished_at: cells.time_opt(11, "finished_at")?,
-        updated_at: cells.time(12, "updated_at")?,
-        owner: cells.owner(13)?,
-        id,
-    })
-}
-
-/// The id at `id_idx`; if it is unreadable, the error names the row by its `seq` instead.
-fn read_id(row: &Row<'_>, seq_idx: usize, id_idx: usize) -> Result<String, RegistryError> {
-    row.get(id_idx).map_err(|e| {
-        let seq: Option<i64> = row.get(seq_idx).ok();
-        RegistryError::Corrupt {
-            id: format!(
-                "seq {}",
-                seq.map_or_else(|| "?".to_owned(), |s| s.to_string())
-            ),
-            column: "id",
-            reason: e.to_string(),
-        }
-    })
-}
-
-struct Cells<'a> {
-    row: &'a Row<'a>,
-    id: &'a str,
-}
-
-impl Cells<'_> {
-    fn corrupt(&self, column: &'static str, reason: impl ToString) -> RegistryError {
-        RegistryError::Corrupt {
-            id: self.id.to_owned(),
-            column,
-            reason: reason.to_string(),
-        }
-    }
-
-    fn get<T: rusqlite::types::FromSql>(
-        &self,
-        idx: usize,
-        column: &'static str,
-    ) -> Result<T, RegistryError> {
-        self.row.get(idx).map_err(|e| self.corrupt(column, e))
-    }
-
-    fn status(&self, idx: usize) -> Result<OperationStatus, RegistryError> {
-        let text: String = self.get(idx, "status")?;
-        text.parse()
-            .map_err(|e: super::UnknownStatus| self.corrupt("status", e))
-    }
-
-    /// The owner from three consecutive columns: pid, host, start token.
-    fn owner(&self, idx: usize) -> Result<Owner, RegistryError> {
-        let pid: i64 = self.get(idx, "owner_pid")?;
-        Ok(Owner {
-            pid: u32::try_from(pid).map_err(|e| self.corrupt("owner_pid", e))?,
-            host: self.get(idx + 1, "owner_host")?,
-            start_token: self.get(idx + 2, "owner_start")?,
-        })
-    }
-
-    fn json_opt<T: DeserializeOwned>(
-        &self,
-        idx: usize,
-        column: &'static str,
-    ) -> Result<Option<T>, RegistryError> {
-        let text: Option<String> = self.get(idx, column)?;
-        text.map(|t| serde_json::from_str(&t).map_err(|e| self.corrupt(column, e)))
-            .transpose()
-    }
-
-    fn json<T: DeserializeOwned>(
-        &self,
-        idx: usize,
-        column: &'static str,
-    ) -> Result<T, RegistryError> {
-        self.json_opt(idx, column)?
-            .ok_or_else(|| self.corrupt(column, "NULL"))
-    }
-
-    fn time_opt(
-        &self,
-        idx: usize,
-        column: &'static str,
-    ) -> Result<Option<DateTime<Utc>>, RegistryError> {
-        let text: Option<String> = self.get(idx, column)?;
-        text.map(|t| {
-            DateTime::parse_from_rfc3339(&t)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| self.corrupt(column, format!("{t:?}: {e}")))
-        })
-        .transpose()
-    }
-
-    fn time(&self, idx: usize, column: &'static str) -> Result<DateTime<Utc>, RegistryError> {
-        self.time_opt(idx, column)?
-            .ok_or_else(|| self.corrupt(column, "NULL"))
     }
 }

@@ -1,43 +1,4 @@
-//! The operation runner: one owner for the lifecycle of every long job.
-//!
-//! [`Operations::run`] records an operation `pending`, spawns its work on tokio with an
-//! [`OperationContext`] (id, [`CancellationToken`](crate::cancel::CancellationToken),
-//! [`ProgressHandle`] whose ETA is seeded from history), moves it to `running`, persists its
-//! progress at most every 250 ms, and writes its terminal status exactly once when the work
-//! ends: `completed` with the summary the work returned, `failed` with its error or panic
-//! message, `cancelled` with the reason (and what it kept). [`Operations::cancel`] shows
-//! `cancelling` until the work has really stopped.
-//!
-//! ```
-//! use ktrdr_ops::operations::{OperationError, Operations};
-//! use ktrdr_ops::progress::StepPlan;
-//! use ktrdr_ops::registry::{MemoryRegistry, OperationStatus};
-//! use serde_json::json;
-//! use std::sync::Arc;
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let ops = Operations::new(Arc::new(MemoryRegistry::new()), None);
-//! let plan = StepPlan::new([("count", 100)])?;
-//! let handle = ops.run("demo", json!({"symbol": "AAPL"}), plan, |ctx| async move {
-//!     let mut counted = 0;
-//!     for _ in 0..1000 {
-//!         ctx.token.check()?;
-//!         counted += 1;
-//!     }
-//!     Ok::<_, OperationError>(json!({ "counted": counted }))
-//! })?;
-//! let outcome = handle.wait().await;
-//! assert_eq!(outcome.status, OperationStatus::Completed);
-//! assert_eq!(outcome.result_summary, Some(json!({"counted": 1000})));
-//! # Ok(()) }
-//! ```
-
-mod context;
-mod error;
-mod handle;
-mod history;
-mod supervisor;
+//! [`Operations`], the runner: starts, cancels and awaits operations.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,16 +6,13 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::watch;
 
-pub use context::{OperationContext, OperationError};
-pub use error::OperationsError;
-pub use handle::{OperationHandle, OperationOutcome};
-
+use super::supervisor::{mark_cancelling, supervise, Supervised};
+use super::{history, OperationContext, OperationError, OperationHandle, OperationsError};
 use crate::cancel::{CancelReason, CancellationCoordinator, Registration};
 use crate::eta::{EtaHistory, TimeEstimator};
 use crate::progress::{ProgressHandle, StepPlan};
 use crate::registry::OperationStatus::{self, *};
 use crate::registry::{OperationRecord, Registry, RegistryError};
-use supervisor::{mark_cancelling, supervise, Supervised};
 
 /// Runs operations and records them in a [`Registry`]. One per process; cheap to clone.
 ///
@@ -65,12 +23,12 @@ pub struct Operations {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    registry: Arc<dyn Registry>,
-    history: Option<Arc<dyn EtaHistory>>,
-    coordinator: CancellationCoordinator,
+pub(super) struct Inner {
+    pub(super) registry: Arc<dyn Registry>,
+    pub(super) history: Option<Arc<dyn EtaHistory>>,
+    pub(super) coordinator: CancellationCoordinator,
     /// How many supervisors are running, for [`Operations::wait_idle`].
-    active: watch::Sender<usize>,
+    pub(super) active: watch::Sender<usize>,
 }
 
 /// The answer to an accepted cancel.
