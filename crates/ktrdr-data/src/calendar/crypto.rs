@@ -3,8 +3,8 @@
 
 use chrono::{Datelike, NaiveTime};
 
+use super::day::Day;
 use super::rules::ymd;
-use super::table::Day;
 
 const DAY: i64 = 86_400;
 

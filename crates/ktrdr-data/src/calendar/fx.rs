@@ -9,8 +9,9 @@
 use chrono::{Datelike, NaiveDate, NaiveTime};
 use chrono_tz::America::New_York;
 
+use super::day::Day;
+use super::local_time::{hm, local_instant};
 use super::rules::{is_weekday, ymd};
-use super::table::{hm, local_instant, Day};
 
 const ROLL: NaiveTime = hm(17, 0);
 

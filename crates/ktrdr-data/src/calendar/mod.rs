@@ -35,8 +35,10 @@
 //! ```
 
 mod crypto;
+mod day;
 mod export;
 mod fx;
+mod local_time;
 mod mapping;
 mod rules;
 mod table;
@@ -217,7 +219,7 @@ impl Calendar {
         if start + DAY <= ts && ts < end - DAY {
             return Ok(());
         }
-        match table::local_date(self.time_zone(), ts) {
+        match local_time::local_date(self.time_zone(), ts) {
             Some(date) if self.coverage().contains(&date) => Ok(()),
             _ => Err(self.ts_out_of_coverage(ts)),
         }
@@ -307,7 +309,7 @@ impl Calendar {
         let kind = match self.rules() {
             RuleSet::Fx | RuleSet::Crypto => Closed::Weekend,
             RuleSet::UsEquity => {
-                let date = table::local_date(self.time_zone(), ts)
+                let date = local_time::local_date(self.time_zone(), ts)
                     .ok_or_else(|| self.ts_out_of_coverage(ts))?;
                 if !rules::is_weekday(date) {
                     Closed::Weekend

@@ -9,13 +9,18 @@
 //!    is made up for years the rules do not cover.
 //!
 //! No locks beyond `OnceLock`'s own initialisation.
+//!
+//! Imports go one way: the tables call the per-exchange builders (`us_equity`, `fx`, `crypto`),
+//! which build [`Day`]s from `day.rs`, `local_time.rs` and `rules.rs` and know nothing of the
+//! tables.
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Offset, TimeDelta, TimeZone};
-use chrono_tz::Tz;
+use chrono::{Datelike, NaiveDate, NaiveTime};
 
-use super::{crypto, fx, us_equity, Session, SessionHours};
+use super::day::Day;
+use super::local_time::utc_date;
+use super::{crypto, fx, us_equity, SessionHours};
 
 /// The first year any rule set covers.
 const FIRST_YEAR: i32 = 1970;
@@ -58,42 +63,6 @@ impl RuleSet {
             RuleSet::UsEquity => us_equity::build_year(year),
             RuleSet::Fx => fx::build_year(year),
             RuleSet::Crypto => crypto::build_year(year),
-        }
-    }
-}
-
-/// One trading day with both of its sessions, as unix seconds (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Day {
-    pub(crate) date: NaiveDate,
-    pub(crate) open: i64,
-    pub(crate) close: i64,
-    pub(crate) ext_open: i64,
-    pub(crate) ext_close: i64,
-    pub(crate) early_close: bool,
-}
-
-impl Day {
-    pub(crate) fn open(&self, hours: SessionHours) -> i64 {
-        match hours {
-            SessionHours::Regular => self.open,
-            SessionHours::Extended => self.ext_open,
-        }
-    }
-
-    pub(crate) fn close(&self, hours: SessionHours) -> i64 {
-        match hours {
-            SessionHours::Regular => self.close,
-            SessionHours::Extended => self.ext_close,
-        }
-    }
-
-    pub(crate) fn session(&self, hours: SessionHours) -> Session {
-        Session {
-            date: self.date,
-            open: self.open(hours),
-            close: self.close(hours),
-            early_close: self.early_close,
         }
     }
 }
@@ -207,42 +176,4 @@ const fn midnight_utc(year: i32, month: u32, day: u32) -> i64 {
         Some(date) => date.and_time(NaiveTime::MIN).and_utc().timestamp(),
         None => panic!("invalid constant date"),
     }
-}
-
-/// `HH:MM` as a constant; an invalid time fails the build, not the program.
-pub(crate) const fn hm(h: u32, m: u32) -> NaiveTime {
-    match NaiveTime::from_hms_opt(h, m, 0) {
-        Some(t) => t,
-        None => panic!("invalid constant time of day"),
-    }
-}
-
-/// The instant (unix seconds) of wall-clock `time` on `date` in `tz`.
-pub(crate) fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> i64 {
-    let local = date.and_time(time);
-    match tz.from_local_datetime(&local) {
-        chrono::LocalResult::Single(t) => t.timestamp(),
-        // Clocks went back: the first occurrence, as pandas resolves it.
-        chrono::LocalResult::Ambiguous(first, _) => first.timestamp(),
-        // Clocks went forward over `time`. No session time used here lies in a DST gap (US
-        // transitions happen at 02:00); should one, read it with the offset in force before
-        // the jump, which lands just after the jump.
-        chrono::LocalResult::None => {
-            let before = tz
-                .offset_from_utc_datetime(&(local - TimeDelta::hours(12)))
-                .fix()
-                .local_minus_utc();
-            local.and_utc().timestamp() - i64::from(before)
-        }
-    }
-}
-
-/// The UTC calendar date of `ts`, `None` beyond chrono's range.
-pub(crate) fn utc_date(ts: i64) -> Option<NaiveDate> {
-    DateTime::from_timestamp(ts, 0).map(|t| t.date_naive())
-}
-
-/// The wall-clock date of `ts` in `tz`.
-pub(crate) fn local_date(tz: Tz, ts: i64) -> Option<NaiveDate> {
-    DateTime::from_timestamp(ts, 0).map(|t| t.with_timezone(&tz).date_naive())
 }

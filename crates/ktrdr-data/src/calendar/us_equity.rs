@@ -12,11 +12,12 @@
 use chrono::{Datelike, NaiveDate, NaiveTime, Weekday};
 use chrono_tz::America::New_York;
 
+use super::day::Day;
+use super::local_time::{hm, local_instant};
 use super::rules::{
     easter_sunday, is_weekday, last_weekday, nearest_workday, nth_weekday,
     sunday_to_monday_skip_saturday, ymd,
 };
-use super::table::{hm, local_instant, Day};
 
 /// Days the exchanges were closed outside the holiday rules (national days of mourning, the
 /// September 11 attacks, Hurricane Sandy).
