@@ -333,18 +333,6 @@ impl TimeEstimator {
     }
 }
 
-/// Progress handles sample the estimator when someone reads the progress; updates between two
-/// reads are seen as one, which the estimator treats like any other update.
-impl crate::progress::EtaSource for TimeEstimator {
-    fn observe(&mut self, elapsed: Duration, fraction: f64) {
-        TimeEstimator::observe(self, elapsed, fraction);
-    }
-
-    fn estimate(&self, elapsed: Duration) -> Option<Eta> {
-        TimeEstimator::estimate(self, elapsed)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,14 +483,6 @@ mod tests {
         assert!(est.samples.len() <= MAX_SAMPLES);
         let eta = est.estimate(secs(500.0)).unwrap();
         assert!((eta.remaining_secs - 500.0).abs() < 5.0, "{eta:?}");
-    }
-
-    #[test]
-    fn works_as_the_progress_eta_source() {
-        let mut source: Box<dyn crate::progress::EtaSource> = Box::new(TimeEstimator::new(None));
-        source.observe(secs(10.0), 0.25);
-        let eta = source.estimate(secs(10.0)).unwrap();
-        assert!((eta.remaining_secs - 30.0).abs() < 1e-9, "{eta:?}");
     }
 
     #[test]
