@@ -41,9 +41,7 @@
 
 mod error;
 pub mod host;
-#[cfg(feature = "ib")]
 pub mod ib;
-pub mod ib_request;
 mod info;
 mod paced;
 pub mod sim;

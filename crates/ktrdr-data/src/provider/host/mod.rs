@@ -66,7 +66,7 @@ use self::wire::{
     routes, ErrorKind, HeadTimestampResponse, Health, HistoricalDataRequest,
     HistoricalDataResponse, ValidationRequest, ValidationResponse,
 };
-use super::ib_request::{classify_ib_text, IbAnswer, DEFAULT_PACING_RETRY_AFTER};
+use super::ib::request::{classify_ib_text, IbAnswer, DEFAULT_PACING_RETRY_AFTER};
 use super::{
     AssetType, DataProvider, ProviderError, ProviderInfo, SpanLimits, SymbolInfo, TimeRange,
 };

@@ -15,8 +15,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::{AssetType, ProviderError, TimeRange};
 use crate::calendar::{Calendar, CalendarMap, SessionHours};
+use crate::provider::{AssetType, ProviderError, TimeRange};
 use crate::types::{Symbol, Timeframe};
 
 const DAY: i64 = 86_400;
@@ -107,7 +107,7 @@ fn min_seconds_duration(timeframe: Timeframe) -> i64 {
 /// `span` below one second is taken as one second.
 ///
 /// ```
-/// use ktrdr_data::provider::ib_request::ib_duration;
+/// use ktrdr_data::provider::ib::request::ib_duration;
 /// use ktrdr_data::types::Timeframe;
 ///
 /// assert_eq!(ib_duration(3 * 3600, Timeframe::H1).to_string(), "10800 S");
@@ -198,7 +198,7 @@ impl IbContractSpec {
     ///
     /// ```
     /// use ktrdr_data::calendar::CalendarMap;
-    /// use ktrdr_data::provider::ib_request::IbContractSpec;
+    /// use ktrdr_data::provider::ib::request::IbContractSpec;
     /// use ktrdr_data::provider::AssetType;
     ///
     /// let calendars = CalendarMap::builtin();
@@ -317,7 +317,7 @@ pub struct IbHours {
 /// weekdays with a session. `None` when no entry is open or none parses.
 ///
 /// ```
-/// use ktrdr_data::provider::ib_request::parse_ib_hours;
+/// use ktrdr_data::provider::ib::request::parse_ib_hours;
 ///
 /// let h = parse_ib_hours(&["20240106:CLOSED;20240108:0930-20240108:1600;20240109:0930-20240109:1600"]).unwrap();
 /// assert_eq!((h.start.as_str(), h.end.as_str()), ("09:30", "16:00"));

@@ -2,10 +2,10 @@
 //! feature `ib`).
 //!
 //! The request parameters (contract, duration, bar size, `whatToShow`, `useRTH`) and the
-//! meaning of IB's error codes live in [`ib_request`](super::ib_request), which compiles and is
+//! meaning of IB's error codes live in [`request`](super::request), which compiles and is
 //! tested without this feature; this module only sends the requests and converts the answers.
 //!
-//! Like every provider, it does not pace itself: wrap it in [`Paced`](super::Paced) (its
+//! Like every provider, it does not pace itself: wrap it in [`Paced`](crate::provider::Paced) (its
 //! [`describe`](DataProvider::describe) announces IB's conservative rules). A cancelled token
 //! drops the request future, which makes `ibapi` cancel the request at TWS.
 //!
@@ -37,16 +37,16 @@ use ibapi::market_data::TradingHours as IbTradingHours;
 use ibapi::Client;
 use ktrdr_ops::cancel::CancellationToken;
 
-use super::ib_request::{
+use super::request::{
     classify_ib_error, parse_ib_hours, DurationUnit, IbAnswer, IbContractSpec, IbHistoricalRequest,
     WhatToShow,
 };
-use super::{
+use crate::calendar::{CalendarMap, SessionHours};
+use crate::pacing::PacingRules;
+use crate::provider::{
     AssetType, DataProvider, ProviderError, ProviderInfo, SpanLimits, SymbolInfo, TimeRange,
     TradingHours,
 };
-use crate::calendar::{CalendarMap, SessionHours};
-use crate::pacing::PacingRules;
 use crate::types::{Bar, BarSeries, Symbol, Timeframe};
 
 /// How to reach TWS / IB Gateway and what to ask it for.

@@ -1,0 +1,354 @@
+//! [`Run`]: the driver of one load, step by step (see the [module docs](super)).
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use ktrdr_ops::cancel::{CancelReason, CancellationToken};
+use ktrdr_ops::progress::ProgressHandle;
+
+use super::data_manager::Inner;
+use super::fetch::{record_save, take_all, FetchStep, Job, Landed, Stop};
+use super::targets;
+use super::window::{resolve, Window, WindowInput};
+use super::{LoadError, LoadRequest, LoadSummary};
+use crate::calendar::SessionHours;
+use crate::gaps::{analyze, GapKind, GapOptions, GapReport};
+use crate::planner::plan_requests;
+use crate::provider::{DataProvider, ProviderError, ProviderInfo};
+use crate::render::group_thousands;
+use crate::store::BarStore;
+use crate::types::BarSeries;
+
+/// The state of one load in progress.
+pub(super) struct Run<'a> {
+    pub(super) manager: &'a Inner,
+    pub(super) request: &'a LoadRequest,
+    pub(super) token: &'a CancellationToken,
+    pub(super) progress: &'a ProgressHandle,
+    pub(super) summary: LoadSummary,
+    pub(super) landed: Landed,
+    /// Stored bars inside the window before the load.
+    pub(super) in_window_before: usize,
+}
+
+impl Run<'_> {
+    pub(super) async fn steps(&mut self) -> Result<(), Stop> {
+        let req = self.request;
+        let fetching = req.mode.fetches();
+        let mut step = 0usize;
+        let mut next_step = |run: &Self| -> Result<(), Stop> {
+            run.token.check().map_err(|c| Stop::Cancelled(c.reason))?;
+            if let Err(error) = run.progress.start_step(step) {
+                tracing::debug!(%error, "progress plan does not match the load's steps");
+            }
+            step += 1;
+            Ok(())
+        };
+
+        let mut provider_info = None;
+        let mut head = None;
+        if fetching {
+            next_step(self)?; // Validate symbol
+            let provider = self
+                .manager
+                .provider
+                .clone()
+                .ok_or(Stop::Failed(LoadError::NoProvider { mode: req.mode }))?;
+            let info = provider.describe();
+            self.summary.provider = Some(info.name.clone());
+            self.summary.simulated = info.simulated;
+            if info.spans.max_span(req.timeframe).is_none() {
+                let supported: Vec<&str> = info.spans.timeframes().map(|t| t.as_str()).collect();
+                return Err(Stop::Failed(LoadError::UnsupportedTimeframe {
+                    timeframe: req.timeframe,
+                    provider: info.name,
+                    supported: supported.join(" "),
+                }));
+            }
+            self.progress.set_step_detail(info.name.clone());
+            head = self.validate_and_head(provider.as_ref(), &info).await?;
+            provider_info = Some(info);
+        }
+
+        next_step(self)?; // Plan range
+        let stored = self
+            .read_blocking("store task", {
+                let (store, symbol, tf) = self.series();
+                move || match store.date_range(&symbol, tf) {
+                    Err(e) if e.is_not_found() => Ok(None),
+                    other => other,
+                }
+            })
+            .await?;
+        let window = resolve(WindowInput {
+            mode: req.mode,
+            timeframe: req.timeframe,
+            start: req.start,
+            end: req.end,
+            now: self.now(),
+            stored,
+            head,
+        })
+        .map_err(Stop::Failed)?;
+        self.summary.window = Some((window.start, window.end));
+        self.summary.head_timestamp = head;
+        self.summary.clamped_to_head = window.clamped_to_head;
+        if !window.is_empty() {
+            self.progress
+                .set_step_detail(crate::render::span_label(window.start, window.end));
+        }
+
+        next_step(self)?; // Read local data
+        let existing = self
+            .read_blocking("store task", {
+                let (store, symbol, tf) = self.series();
+                move || match store.load(&symbol, tf) {
+                    Err(e) if e.is_not_found() => Ok(BarSeries::new()),
+                    other => other,
+                }
+            })
+            .await?;
+        self.summary.bars_stored = existing.len();
+        self.in_window_before = if window.is_empty() {
+            0
+        } else {
+            existing
+                .index_range(Some(window.start), Some(window.end - 1))
+                .len()
+        };
+        self.progress.set_step_detail(format!(
+            "{} bars stored",
+            group_thousands(existing.len() as u64)
+        ));
+
+        next_step(self)?; // Analyse gaps
+        let hours = provider_info
+            .as_ref()
+            .map_or(SessionHours::Regular, |i| i.session_hours);
+        let (report, to_fill) = self.gaps(existing, window, head, hours).await?;
+        if let Some(report) = &report {
+            self.summary.gaps = report.of_kind(GapKind::Missing).count();
+            self.summary.missing_bars = report
+                .of_kind(GapKind::Missing)
+                .map(|g| g.missing_bars)
+                .sum();
+            self.progress.set_step_detail(format!(
+                "{} gaps, {} missing bars",
+                group_thousands(self.summary.gaps as u64),
+                group_thousands(self.summary.missing_bars as u64)
+            ));
+        }
+        let Some(info) = provider_info else {
+            return Ok(()); // local: nothing to fetch
+        };
+
+        next_step(self)?; // Plan requests
+        let max_span =
+            info.spans
+                .max_span(req.timeframe)
+                .ok_or(Stop::Failed(LoadError::Internal(
+                    "span checked above".into(),
+                )))?;
+        let plan = plan_requests(to_fill, max_span, req.mode.plan_order())
+            .map_err(|e| Stop::Failed(e.into()))?;
+        self.summary.requests_planned = plan.len();
+        self.progress
+            .set_step_detail(format!("{} requests", plan.len()));
+
+        next_step(self)?; // Fetch segments
+        let provider = self
+            .manager
+            .provider
+            .clone()
+            .ok_or(Stop::Failed(LoadError::NoProvider { mode: req.mode }))?;
+        self.progress.set_sub_progress(0, plan.len() as u64);
+        self.progress
+            .set_items(0, Some(self.summary.missing_bars as u64));
+        let fetch = FetchStep {
+            job: Arc::new(Job {
+                provider,
+                gate: self.manager.gate.clone(),
+                retry: self.manager.retry,
+                symbol: req.symbol.clone(),
+                timeframe: req.timeframe,
+                sent: AtomicU64::new(0),
+            }),
+            store: &self.manager.store,
+            token: self.token,
+            progress: self.progress,
+            max_in_flight: self.manager.max_in_flight,
+            expected_bars: self.summary.missing_bars as u64,
+        };
+        fetch
+            .run(&plan.requests, &mut self.summary, &mut self.landed)
+            .await?;
+
+        next_step(self)?; // Merge and save
+        self.flush().await.map_err(Stop::Failed)?;
+        self.progress.set_step_detail(format!(
+            "{} bars stored",
+            group_thousands(self.summary.bars_stored as u64)
+        ));
+        Ok(())
+    }
+
+    /// Validates the symbol (retrying transient errors) and finds the head timestamp.
+    async fn validate_and_head(
+        &mut self,
+        provider: &dyn DataProvider,
+        info: &ProviderInfo,
+    ) -> Result<Option<i64>, Stop> {
+        let req = self.request;
+        let symbol_info = self
+            .with_retry(|| provider.validate_symbol(&req.symbol, self.token))
+            .await
+            .map_err(|e| self.provider_stop(e, "symbol validation", info))?;
+        if let Some(head) = symbol_info.head_timestamp_for(req.timeframe) {
+            return Ok(Some(head));
+        }
+        match self
+            .with_retry(|| provider.head_timestamp(&req.symbol, req.timeframe, self.token))
+            .await
+        {
+            Ok(head) => Ok(head),
+            Err(e) if e.is_cancelled() => Err(self.provider_stop(e, "head timestamp", info)),
+            Err(error) => {
+                // Without a head the window is only not clamped; backfill and full then ask
+                // for an explicit start (window resolution says so).
+                tracing::warn!(symbol = %req.symbol, %error, "no head timestamp");
+                Ok(None)
+            }
+        }
+    }
+
+    fn provider_stop(&self, e: ProviderError, what: &'static str, info: &ProviderInfo) -> Stop {
+        if e.is_cancelled() {
+            return Stop::Cancelled(
+                self.token
+                    .reason()
+                    .or_else(|| e.cancel_reason().cloned())
+                    .unwrap_or(CancelReason::User),
+            );
+        }
+        if e.is_not_found() {
+            return Stop::Failed(LoadError::SymbolNotFound {
+                symbol: self.request.symbol.clone(),
+                provider: info.name.clone(),
+                message: e.message().to_owned(),
+            });
+        }
+        Stop::Failed(LoadError::Provider {
+            what,
+            provider: info.name.clone(),
+            source: e,
+        })
+    }
+
+    /// A provider call other than a fetch, retried on transient errors and pacing per policy.
+    async fn with_retry<T, F, Fut>(&self, mut call: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        let policy = self.manager.retry;
+        let (mut transient, mut pacing) = (0u32, 0u32);
+        loop {
+            let answer = match policy.request_timeout {
+                Some(limit) => tokio::time::timeout(limit, call())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ProviderError::transient(format!(
+                            "no answer within {limit:?}"
+                        )))
+                    }),
+                None => call().await,
+            };
+            let delay = match &answer {
+                Err(e) if e.is_pacing() && pacing < policy.max_pacing_retries => {
+                    pacing += 1;
+                    e.retry_after().unwrap_or(policy.base_delay)
+                }
+                Err(e) if e.is_transient() && transient + 1 < policy.max_attempts => {
+                    transient += 1;
+                    policy.backoff(transient, 0x5EED)
+                }
+                _ => return answer,
+            };
+            self.token
+                .run_until_cancelled(tokio::time::sleep(delay))
+                .await?;
+        }
+    }
+
+    async fn gaps(
+        &self,
+        existing: BarSeries,
+        window: Window,
+        head: Option<i64>,
+        hours: SessionHours,
+    ) -> Result<(Option<GapReport>, Vec<std::ops::Range<i64>>), Stop> {
+        if window.is_empty() {
+            return Ok((None, Vec::new()));
+        }
+        let calendar = self.manager.calendars.calendar_for(&self.request.symbol);
+        let tf = self.request.timeframe;
+        let opts = GapOptions {
+            hours,
+            start: Some(window.start),
+            end: Some(window.end),
+            head,
+        };
+        let (report, to_fill) = self
+            .read_blocking("gap analysis task", move || {
+                let report = analyze(&existing, calendar, tf, &opts)?;
+                let to_fill = targets::missing_bar_ranges(&report, calendar, tf, hours)
+                    .map_err(crate::gaps::GapError::from)?;
+                Ok::<_, crate::gaps::GapError>((report, to_fill))
+            })
+            .await?;
+        Ok((Some(report), to_fill))
+    }
+
+    /// Saves every landed segment not saved yet (in one merge).
+    pub(super) async fn flush(&mut self) -> Result<(), LoadError> {
+        let Some((batch, segments)) = take_all(&mut self.landed) else {
+            return Ok(());
+        };
+        let (store, symbol, tf) = self.series();
+        let report = tokio::task::spawn_blocking(move || store.merge_and_save(&symbol, tf, &batch))
+            .await
+            .map_err(|e| LoadError::Internal(format!("save task: {e}")))??;
+        record_save(&report, segments, &mut self.summary);
+        Ok(())
+    }
+
+    /// Runs a read-only task (a store read, the gap analysis) on a blocking thread. A cancel
+    /// returns at once: the task cannot be interrupted, but it changes nothing, so it is left
+    /// to finish and its answer dropped (a large file no longer delays the cancel).
+    async fn read_blocking<T: Send + 'static, E: Into<LoadError> + Send + 'static>(
+        &self,
+        what: &str,
+        f: impl FnOnce() -> Result<T, E> + Send + 'static,
+    ) -> Result<T, Stop> {
+        self.token
+            .run_until_cancelled(tokio::task::spawn_blocking(f))
+            .await
+            .map_err(|c| Stop::Cancelled(c.reason))?
+            .map_err(|e| Stop::Failed(LoadError::Internal(format!("{what}: {e}"))))?
+            .map_err(|e| Stop::Failed(e.into()))
+    }
+
+    fn series(&self) -> (BarStore, crate::types::Symbol, crate::types::Timeframe) {
+        (
+            self.manager.store.clone(),
+            self.request.symbol.clone(),
+            self.request.timeframe,
+        )
+    }
+
+    fn now(&self) -> i64 {
+        self.manager
+            .now
+            .unwrap_or_else(|| chrono::Utc::now().timestamp())
+    }
+}
