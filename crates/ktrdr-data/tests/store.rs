@@ -860,3 +860,59 @@ fn write_csv_prints_exactly_the_rows_the_store_writes() {
         String::from_utf8(stored).unwrap()
     );
 }
+
+/// What a power loss leaves: a file of NUL bytes, no comma, no newline. Every read path refuses
+/// it with a short message; none quotes the header whole (it used to: twice the file's size).
+#[test]
+fn a_file_of_nul_bytes_is_refused_with_a_short_error_on_every_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BarStore::new(dir.path());
+    let nul = sym("NUL");
+    let path = store.path(&nul, Timeframe::H1);
+    let size = 8 << 20;
+    fs::write(&path, vec![0u8; size]).unwrap();
+    let errors: Vec<(&str, StoreError)> = vec![
+        ("load", store.load(&nul, Timeframe::H1).unwrap_err()),
+        ("read_raw", store.read_raw(&nul, Timeframe::H1).unwrap_err()),
+        (
+            "date_range",
+            store.date_range(&nul, Timeframe::H1).unwrap_err(),
+        ),
+        (
+            "series_info",
+            store.series_info(&nul, Timeframe::H1).unwrap_err(),
+        ),
+        (
+            "merge_and_save",
+            store
+                .merge_and_save(&nul, Timeframe::H1, &series([bar(0, 1.0)]))
+                .unwrap_err(),
+        ),
+        (
+            "replace_series_with",
+            store
+                .replace_series_with(&nul, Timeframe::H1, |raw| {
+                    Ok::<_, StoreError>((raw.into_series().0, ()))
+                })
+                .unwrap_err(),
+        ),
+        (
+            "read_csv_file",
+            ktrdr_data::store::read_csv_file(&path).unwrap_err(),
+        ),
+    ];
+    for (op, e) in errors {
+        let text = e.to_string();
+        assert!(text.len() < 400, "{op}: {} bytes of error", text.len());
+        assert!(text.contains("bad header"), "{op}: {text}");
+        assert!(text.contains("NUL bytes"), "{op}: {text}");
+    }
+    // The file is what it was: nothing rejected it by rewriting it.
+    assert_eq!(fs::metadata(&path).unwrap().len(), size as u64);
+
+    // Other text without a line break is quoted as a cut excerpt.
+    fs::write(&path, "x,".repeat(size / 2)).unwrap();
+    let text = store.load(&nul, Timeframe::H1).unwrap_err().to_string();
+    assert!(text.len() < 400, "{} bytes of error", text.len());
+    assert!(text.ends_with(r#"start with "x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,"..."#), "{text}");
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::csv_file::parse_series;
 use super::error::StoreError;
-use super::lines::{count_lines, read_at};
+use super::lines::{count_lines, read_image};
 use super::lock::{self, SeriesLock};
 use super::naming::{file_name, parse_file_name, resolve};
 use super::parse::{estimate_rows, parse_header, parse_rows};
@@ -184,7 +184,7 @@ impl BarStore {
             }
         }
 
-        let buf = read_at(&mut file, 0, len, &path)?;
+        let buf = read_image(&mut file, len, &path)?;
         let (old, order) = parse_series(&buf, &path)?;
         let (merged, stats) = old.merge_with_stats(new);
         report.added = stats.added;
@@ -240,7 +240,7 @@ impl BarStore {
             .metadata()
             .map_err(StoreError::io("stat", &path))?
             .len();
-        let buf = read_at(&mut file, 0, len, &path)?;
+        let buf = read_image(&mut file, len, &path)?;
         let header = parse_header(&buf, &path)?;
         let mut rows = Vec::with_capacity(estimate_rows(&buf, &header));
         parse_rows(&buf, &header, &path, &mut rows)?;
@@ -396,7 +396,7 @@ impl BarStore {
         self.read_consistently(symbol, tf, || {
             let mut file = self.open_series(symbol, tf, path)?;
             let len = self.committed_len(symbol, tf, &file, path)?;
-            read_at(&mut file, 0, len, path)
+            read_image(&mut file, len, path)
         })
     }
 }

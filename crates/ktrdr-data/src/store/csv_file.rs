@@ -1,10 +1,11 @@
 //! CSV files outside a store (a file handed to `validate`, a repair's output): parsed and written
 //! in the store's formats, without its locks.
 
-use std::fs;
+use std::fs::File;
 use std::path::Path;
 
 use super::error::StoreError;
+use super::lines::read_image;
 use super::parse::{estimate_rows, parse_header, parse_rows, SeriesSink};
 use super::write::{replace_atomically, Sidecars};
 use crate::types::{BarSeries, OrderReport};
@@ -29,8 +30,9 @@ pub fn parse_csv(buf: &[u8], path: &Path) -> Result<(BarSeries, OrderReport), St
 /// Reads and parses a CSV file at any path (e.g. a file handed to `validate`), without the
 /// store's locks. Same formats and errors as [`BarStore::load`].
 pub fn read_csv_file(path: &Path) -> Result<(BarSeries, OrderReport), StoreError> {
-    let buf = fs::read(path).map_err(StoreError::io("read", path))?;
-    parse_series(&buf, path)
+    let mut file = File::open(path).map_err(StoreError::io("open", path))?;
+    let len = file.metadata().map_err(StoreError::io("stat", path))?.len();
+    parse_series(&read_image(&mut file, len, path)?, path)
 }
 
 /// Writes `series` to `path` in the canonical form, atomically (temp file, fsync, rename), with

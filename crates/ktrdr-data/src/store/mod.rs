@@ -8,7 +8,10 @@
 //! `timestamp` or empty first header, columns in any order, CRLF, a BOM. Writing always produces
 //! the canonical form: header as above, `2025-05-22T08:00:00Z`, floats in Rust's shortest
 //! round-trip form (`2265000`, `37.21`). A malformed row fails the whole read with
-//! [`StoreError::Parse`] naming file, line and column: nothing is guessed or filled in.
+//! [`StoreError::Parse`] naming file, line and column: nothing is guessed or filled in. Errors
+//! quote at most 80 bytes of the file, and a header line over 4096 bytes (a file without line
+//! breaks, such as the NUL bytes a power loss leaves) is refused from the first few KiB: every
+//! whole-file read checks the header before reading the rest.
 //!
 //! Unsorted rows or duplicate timestamps are not an error on [`BarStore::load`]: the series is
 //! sorted, the later row of a duplicate wins (rows appended later are newer), and a warning is

@@ -63,6 +63,30 @@ impl Header {
     }
 }
 
+/// The longest header line accepted. Real headers are under 100 bytes; the bound keeps a file
+/// with no line break (a power loss leaves NUL bytes) from being taken whole as its header, and
+/// lets a reader check the header before reading the rest (see [`MAX_HEADER_BYTES`]).
+const MAX_HEADER_LINE: usize = 4096;
+
+/// How many bytes at the start of a file always hold its whole header line, if it has one
+/// (BOM, line, `\r\n`).
+pub(crate) const MAX_HEADER_BYTES: usize = 3 + MAX_HEADER_LINE + 2;
+
+/// Text from a file quoted in an error: at most 80 bytes, escaped, `...` when cut, so a message
+/// never grows with the file.
+pub(crate) fn excerpt(text: &[u8]) -> String {
+    const SHOWN: usize = 80;
+    let quoted = format!(
+        "{:?}",
+        String::from_utf8_lossy(&text[..text.len().min(SHOWN)])
+    );
+    if text.len() <= SHOWN {
+        quoted
+    } else {
+        format!("{quoted}...")
+    }
+}
+
 /// Parses the header at the start of `buf`. The timestamp column is the first one, named
 /// `timestamp`, `date`, `datetime`, `time` or nothing (a pandas index saved without a name, as in
 /// `MSFT_1h.csv`); price and volume columns are found by name, in any order, any case.
@@ -73,11 +97,21 @@ pub(crate) fn parse_header(buf: &[u8], path: &Path) -> Result<Header, StoreError
     };
     let body = buf.strip_prefix("\u{feff}".as_bytes()).unwrap_or(buf);
     let bom = buf.len() - body.len();
-    let (line, next) = match memchr_nl(body, 0) {
+    let (line, next) = match memchr_nl(&body[..body.len().min(MAX_HEADER_LINE + 2)], 0) {
         Some(i) => (&body[..i], i + 1),
         None => (body, body.len()),
     };
     let line = strip_cr(line);
+    if line.len() > MAX_HEADER_LINE {
+        let start = if line.starts_with(&[0; 16]) {
+            "NUL bytes (what a crash or power loss can leave)".to_owned()
+        } else {
+            excerpt(line)
+        };
+        return Err(bad(format!(
+            "no line break in the first {MAX_HEADER_LINE} bytes, which start with {start}"
+        )));
+    }
     if line.is_empty() {
         return Err(bad(
             "the file is empty; expected timestamp,open,high,low,close,volume".into(),
@@ -89,11 +123,10 @@ pub(crate) fn parse_header(buf: &[u8], path: &Path) -> Result<Header, StoreError
         let n = name.trim().trim_matches('"').to_ascii_lowercase();
         let slot = match (i, n.as_str()) {
             (0, "timestamp" | "date" | "datetime" | "time" | "") => Slot::Ts,
-            (0, _) => {
-                return Err(bad(format!(
-                    "first column is {name:?}; expected the timestamp column (timestamp, date or unnamed)"
-                )))
-            }
+            (0, _) => return Err(bad(format!(
+                "first column is {}; expected the timestamp column (timestamp, date or unnamed)",
+                excerpt(name.as_bytes())
+            ))),
             (_, "open") => Slot::Open,
             (_, "high") => Slot::High,
             (_, "low") => Slot::Low,
@@ -108,8 +141,9 @@ pub(crate) fn parse_header(buf: &[u8], path: &Path) -> Result<Header, StoreError
     }
     if let Some(missing) = CANONICAL.iter().find(|s| !slots.contains(s)) {
         return Err(bad(format!(
-            "missing column {:?} (found {text:?}); expected timestamp,open,high,low,close,volume",
-            missing.name()
+            "missing column {:?} (found {}); expected timestamp,open,high,low,close,volume",
+            missing.name(),
+            excerpt(line)
         )));
     }
     Ok(Header {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::csv_file::parse_series;
 use super::error::StoreError;
-use super::lines::{count_newlines, read_at};
+use super::lines::{count_newlines, read_at, read_image};
 use super::parse::{self, parse_header, parse_row, Header};
 use super::reports::DateRange;
 use super::write::{encode_bar, CANONICAL_HEADER};
@@ -84,7 +84,7 @@ pub(super) fn read_range(
     if last < first {
         // Provably unsorted (a foreign file): the ends of the file are not the ends of the
         // series, so pay for a full parse rather than report a backwards range.
-        let (series, _) = parse_series(&read_at(file, 0, len, path)?, path)?;
+        let (series, _) = parse_series(&read_image(file, len, path)?, path)?;
         if let (Some(first), Some(last)) = (series.first_ts(), series.last_ts()) {
             return Ok(Some(DateRange { first, last }));
         }
