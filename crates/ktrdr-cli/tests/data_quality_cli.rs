@@ -234,3 +234,34 @@ fn gaps_with_one_bound_outside_the_stored_bars_says_which() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+#[test]
+fn validate_flags_a_row_dated_after_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = std::fs::read_to_string(format!("{IB_DIR}/MSFT_1d.csv")).unwrap();
+    csv.push_str("9999-12-31 00:00:00+00:00,470.0,471.0,469.0,470.5,1000.0\n");
+    std::fs::write(dir.path().join("MSFT_1d.csv"), csv).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ktrdr"))
+        .args(["--data-dir", dir.path().to_str().unwrap()])
+        .args(["data", "validate", "MSFT", "1d", "--format", "json"])
+        .env("KTRDR_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let after = doc["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "after_now")
+        .expect("an after_now issue");
+    assert_eq!(after["affected"], 1);
+    let detail = after["examples"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("9999-12-31 00:00:00"), "{detail}");
+    assert_eq!(doc["example_lines"][0]["line"], 13);
+}

@@ -117,6 +117,73 @@ fn non_finite_values_are_impossible() {
 }
 
 #[test]
+fn a_bar_dated_after_now_is_flagged_with_its_time_and_dropped_by_repair() {
+    let rows = vec![
+        bar("2025-06-02 14:00:00", 10.0),
+        bar("2025-06-02 15:00:00", 10.0),
+        bar("9999-12-31 00:00:00", 10.0),
+    ];
+    // With the system clock (the default), as `ktrdr data validate` runs it.
+    let report = check(&rows, Calendar::Xnys, Timeframe::H1);
+    assert!(report.has_problems(), "{report:?}");
+    let after = report
+        .issue(IssueKind::AfterNow)
+        .expect("an after_now issue");
+    assert_eq!(after.affected, 1);
+    assert_eq!(after.examples[0].row, 2);
+    assert!(
+        after.examples[0].detail.contains("9999-12-31 00:00:00"),
+        "{}",
+        after.examples[0].detail
+    );
+    let (series, log) = repair(&rows, &report, RepairOptions::default()).unwrap();
+    assert_eq!(series.len(), 2);
+    assert_eq!(log.dropped_for(IssueKind::AfterNow), 1);
+
+    // The present is an option: a bar starting exactly at it is forming, not from the future.
+    let at = |now: &str| ValidateOptions {
+        now: Some(ts(now)),
+        ..ValidateOptions::default()
+    };
+    let early = validate_rows(
+        &rows,
+        Calendar::Xnys,
+        Timeframe::H1,
+        &at("2025-06-02 15:00:00"),
+    );
+    assert_eq!(early.unwrap().affected(IssueKind::AfterNow), 1);
+    let earlier = validate_rows(
+        &rows,
+        Calendar::Xnys,
+        Timeframe::H1,
+        &at("2025-06-02 14:59:59"),
+    );
+    assert_eq!(earlier.unwrap().affected(IssueKind::AfterNow), 2);
+}
+
+#[test]
+fn finite_but_absurd_values_are_impossible() {
+    let mut rows = vec![
+        bar("2025-06-02 14:00:00", 10.0),
+        bar("2025-06-02 15:00:00", 10.0),
+        bar("2025-06-02 16:00:00", 10.0),
+    ];
+    // A corrupt row can be perfectly consistent: every price 1e308.
+    rows[1] = Bar {
+        open: 1e308,
+        high: 1e308,
+        low: 1e308,
+        close: 1e308,
+        ..rows[1]
+    };
+    rows[2].volume = 1e300;
+    let report = check(&rows, Calendar::Xnys, Timeframe::H1);
+    assert_kinds(&report, &[(IssueKind::Implausible, 2)]);
+    let (series, _) = repair(&rows, &report, RepairOptions::default()).unwrap();
+    assert_eq!(series.len(), 1);
+}
+
+#[test]
 fn a_duplicate_never_replaces_a_good_bar_with_an_impossible_one() {
     let mut rows = vec![
         bar("2025-06-02 14:00:00", 10.0),
@@ -180,6 +247,7 @@ fn sessions_and_grid_follow_ib() {
     // Regular hours only: the pre-market and after-hours bars are outside too.
     let opts = ValidateOptions {
         hours: Some(SessionHours::Regular),
+        ..ValidateOptions::default()
     };
     let report = validate_rows(&rows, Calendar::Xnys, Timeframe::H1, &opts).unwrap();
     assert_eq!(report.affected(IssueKind::OutsideSession), 4);
@@ -309,6 +377,7 @@ fn msft_1h_shows_double_shifted_regular_hours() {
     assert_eq!(unshifted.len(), 19_579);
     let regular = ValidateOptions {
         hours: Some(SessionHours::Regular),
+        ..ValidateOptions::default()
     };
     let fixed = validate_rows(&unshifted, Calendar::Xnys, Timeframe::H1, &regular).unwrap();
     assert_eq!(fixed.affected(IssueKind::OutsideSession), 0);

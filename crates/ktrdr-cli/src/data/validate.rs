@@ -23,7 +23,7 @@ pub(crate) const EXIT_ISSUES: i32 = 3;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Checks every row as it stands in the file: OHLC consistency, non-positive prices, \
-NaN, negative volume, duplicates, unsorted rows, bars outside every session of the symbol's calendar \
+NaN or absurd values (1e308), bars dated after now, negative volume, duplicates, unsorted rows, bars outside every session of the symbol's calendar \
 (how time-zone errors show), bars off the timeframe's grid, and robust outliers (rolling median/MAD \
 of log returns). Counts affected bars per issue, with examples (file line, time, values).\n\n\
 --repair writes a clean copy to --output (never over the input unless you name it): sorted, one bar \
@@ -65,6 +65,7 @@ pub(crate) fn run(a: ValidateArgs, store: &BarStore) -> anyhow::Result<()> {
     let calendar = a.cal.calendar(sym)?;
     let opts = ValidateOptions {
         hours: a.cal.session,
+        ..ValidateOptions::default()
     };
     let check = |raw: &RawSeries| -> anyhow::Result<(Vec<Bar>, ValidationReport)> {
         let bars: Vec<Bar> = raw.rows.iter().map(|r| r.bar).collect();

@@ -1,9 +1,9 @@
 //! The checks: per-bar values, file order and duplicates, sessions and grid, outliers.
 
+use super::bar_rules::{now_unix, value_defects, BarDefect, BarRules};
 use super::outliers;
 use super::{Issue, IssueExample, IssueKind, ValidateOptions, ValidationReport, EXAMPLES_PER_KIND};
-use crate::calendar::{Calendar, CalendarError, Closed, SessionHours};
-use crate::gaps::grid::{self, LocalSession};
+use crate::calendar::{Calendar, CalendarError, SessionHours};
 use crate::types::{format_timestamp_human, Bar, BarSeries, Timeframe};
 
 /// Validates a series (already sorted and unique, so order checks find nothing).
@@ -29,14 +29,23 @@ pub fn validate_rows(
     } else {
         SessionHours::Regular
     });
+    let span = match (
+        rows.iter().map(|b| b.ts).min(),
+        rows.iter().map(|b| b.ts).max(),
+    ) {
+        (Some(first), Some(last)) => first..last.saturating_add(1),
+        _ => 0..0,
+    };
+    let now = opts.now.unwrap_or_else(now_unix);
+    let rules = BarRules::new(calendar, tf, hours, span, now)?;
     let mut v = Validator {
         rows,
         flags: vec![0; rows.len()],
         examples: vec![Vec::new(); IssueKind::ALL.len()],
     };
-    v.check_values();
+    v.check_values(&rules);
     let order = v.check_order();
-    let unchecked_bars = v.check_sessions(&order, calendar, tf, hours)?;
+    let unchecked_bars = v.check_sessions(&order, &rules);
     v.check_outliers(&order);
     let Validator {
         flags, examples, ..
@@ -88,37 +97,18 @@ impl Validator<'_> {
         }
     }
 
-    fn check_values(&mut self) {
+    fn flag_defect(&mut self, row: usize, defect: BarDefect) {
+        self.flag(row, defect.kind(), || defect.to_string());
+    }
+
+    fn check_values(&mut self, rules: &BarRules) {
         for (i, b) in self.rows.iter().enumerate() {
-            let prices = [b.open, b.high, b.low, b.close];
-            if prices.iter().chain([&b.volume]).any(|v| !v.is_finite()) {
-                self.flag(i, IssueKind::NonFinite, || {
-                    "a value is NaN or infinite".into()
-                });
-                continue;
+            let values = value_defects(b);
+            let non_finite = values.first() == Some(&BarDefect::NonFinite);
+            for defect in values.into_iter().chain(rules.after_now(b.ts)) {
+                self.flag_defect(i, defect);
             }
-            if prices.iter().any(|p| *p <= 0.0) {
-                self.flag(i, IssueKind::NonPositivePrice, || {
-                    "a price is zero or negative".into()
-                });
-            }
-            let (hi, lo) = (b.open.max(b.close), b.open.min(b.close));
-            if b.high < hi || b.low > lo || b.high < b.low {
-                self.flag(i, IssueKind::OhlcInconsistent, || {
-                    if b.high < b.low {
-                        format!("high {} < low {}", b.high, b.low)
-                    } else if b.high < hi {
-                        format!("high {} < max(open, close) {hi}", b.high)
-                    } else {
-                        format!("low {} > min(open, close) {lo}", b.low)
-                    }
-                });
-            }
-            if b.volume < 0.0 {
-                self.flag(i, IssueKind::NegativeVolume, || {
-                    format!("volume {}", b.volume)
-                });
-            } else if b.volume == 0.0 {
+            if b.volume == 0.0 && !non_finite {
                 self.flag(i, IssueKind::ZeroVolume, || "volume 0".into());
             }
         }
@@ -173,100 +163,17 @@ impl Validator<'_> {
     }
 
     /// Session and grid checks; returns the number of bars the calendar does not cover.
-    fn check_sessions(
-        &mut self,
-        order: &[usize],
-        calendar: Calendar,
-        tf: Timeframe,
-        hours: SessionHours,
-    ) -> Result<usize, CalendarError> {
-        let (Some(&first), Some(&last)) = (order.first(), order.last()) else {
-            return Ok(0);
-        };
-        let (from, to) = (self.rows[first].ts, self.rows[last].ts + 1);
-        let sessions = grid::sessions_around(calendar, from, to, hours)?;
-        // IB's regular-hours first bar (09:30) is a valid anchor even in extended-hours data.
-        let regular = match hours {
-            SessionHours::Extended if tf.is_intraday() => {
-                grid::sessions_around(calendar, from, to, SessionHours::Regular)?
-            }
-            _ => Vec::new(),
-        };
-        let coverage = calendar.coverage();
-        let step = tf.seconds();
+    fn check_sessions(&mut self, order: &[usize], rules: &BarRules) -> usize {
         let mut unchecked = 0;
         for &i in order {
             let ts = self.rows[i].ts;
-            let covered = grid::utc_date(ts).is_some_and(|d| coverage.contains(&d));
-            if !covered {
+            if !rules.is_covered(ts) {
                 unchecked += 1;
-                continue;
-            }
-            match tf {
-                Timeframe::D1 | Timeframe::W1 => {
-                    self.check_day_bar(i, ts, tf, &sessions, calendar, hours)
-                }
-                _ => match grid::containing(&sessions, ts) {
-                    None => self.flag(i, IssueKind::OutsideSession, || {
-                        closed_detail(calendar, ts, hours)
-                    }),
-                    Some(s) => {
-                        let aligned = grid::on_grid(ts, sessions[s].offset, step)
-                            || in_first_slot(&sessions[s], ts, step)
-                            || grid::containing(&regular, ts)
-                                .is_some_and(|r| in_first_slot(&regular[r], ts, step));
-                        if !aligned {
-                            self.flag(i, IssueKind::Misaligned, || {
-                                format!(
-                                    "not on the {tf} grid of the session {}",
-                                    sessions[s].session.date
-                                )
-                            });
-                        }
-                    }
-                },
+            } else if let Some(defect) = rules.time_defect(ts) {
+                self.flag_defect(i, defect);
             }
         }
-        Ok(unchecked)
-    }
-
-    fn check_day_bar(
-        &mut self,
-        i: usize,
-        ts: i64,
-        tf: Timeframe,
-        sessions: &[LocalSession],
-        calendar: Calendar,
-        hours: SessionHours,
-    ) {
-        let Some(date) = grid::utc_date(ts) else {
-            return;
-        };
-        let has_session = match tf {
-            Timeframe::W1 => {
-                let monday = date.week(chrono::Weekday::Mon);
-                let (a, b) = (monday.first_day(), monday.last_day());
-                sessions
-                    .iter()
-                    .any(|s| a <= s.session.date && s.session.date <= b)
-            }
-            _ => sessions
-                .binary_search_by_key(&date, |s| s.session.date)
-                .is_ok(),
-        };
-        if !has_session {
-            self.flag(i, IssueKind::OutsideSession, || {
-                format!(
-                    "{date} has no {} session ({})",
-                    calendar,
-                    closed_detail(calendar, ts, hours)
-                )
-            });
-        } else if ts != grid::midnight(date) {
-            self.flag(i, IssueKind::Misaligned, || {
-                format!("a {tf} bar should sit at 00:00 UTC of its date")
-            });
-        }
+        unchecked
     }
 
     fn check_outliers(&mut self, order: &[usize]) {
@@ -297,25 +204,4 @@ impl Validator<'_> {
             });
         }
     }
-}
-
-fn in_first_slot(s: &LocalSession, ts: i64, step: i64) -> bool {
-    ts < grid::next_grid_point(s.session.open, s.offset, step)
-}
-
-fn closed_detail(calendar: Calendar, ts: i64, hours: SessionHours) -> String {
-    let why = match calendar.closure_kind(ts, hours) {
-        Ok(Some(Closed::Weekend)) => "weekend",
-        Ok(Some(Closed::Holiday)) => "holiday",
-        Ok(Some(Closed::OutsideHours)) => "outside hours",
-        Ok(None) | Err(_) => "closed",
-    };
-    let local = chrono::DateTime::from_timestamp(ts, 0)
-        .map(|t| {
-            t.with_timezone(&calendar.time_zone())
-                .format("%a %Y-%m-%d %H:%M %Z")
-                .to_string()
-        })
-        .unwrap_or_default();
-    format!("{calendar} is closed at {local} ({why}, {hours} hours)")
 }

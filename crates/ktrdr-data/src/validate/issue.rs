@@ -27,10 +27,14 @@ pub enum Severity {
 pub enum IssueKind {
     /// A price or the volume is NaN or infinite.
     NonFinite,
+    /// A finite value no market has (a price above 1e9, a volume above 1e15: a corrupt cell).
+    Implausible,
     /// A price is zero or negative.
     NonPositivePrice,
     /// `high < max(open, close)`, `low > min(open, close)` or `high < low`.
     OhlcInconsistent,
+    /// A bar dated after the present (a corrupt or mistyped date such as 9999-12-31).
+    AfterNow,
     /// Volume below zero (IB uses -1 for "no volume reported").
     NegativeVolume,
     /// A row whose timestamp another row also has; every row of the timestamp but the one
@@ -51,10 +55,12 @@ pub enum IssueKind {
 
 impl IssueKind {
     /// Every kind, in report order.
-    pub const ALL: [IssueKind; 10] = [
+    pub const ALL: [IssueKind; 12] = [
         IssueKind::NonFinite,
+        IssueKind::Implausible,
         IssueKind::NonPositivePrice,
         IssueKind::OhlcInconsistent,
+        IssueKind::AfterNow,
         IssueKind::NegativeVolume,
         IssueKind::Duplicate,
         IssueKind::Unsorted,
@@ -68,8 +74,10 @@ impl IssueKind {
     pub fn severity(self) -> Severity {
         match self {
             IssueKind::NonFinite
+            | IssueKind::Implausible
             | IssueKind::NonPositivePrice
             | IssueKind::OhlcInconsistent
+            | IssueKind::AfterNow
             | IssueKind::Duplicate
             | IssueKind::Unsorted => Severity::Error,
             IssueKind::NegativeVolume
@@ -84,8 +92,10 @@ impl IssueKind {
     pub fn as_str(self) -> &'static str {
         match self {
             IssueKind::NonFinite => "non_finite",
+            IssueKind::Implausible => "implausible",
             IssueKind::NonPositivePrice => "non_positive_price",
             IssueKind::OhlcInconsistent => "ohlc_inconsistent",
+            IssueKind::AfterNow => "after_now",
             IssueKind::NegativeVolume => "negative_volume",
             IssueKind::Duplicate => "duplicate",
             IssueKind::Unsorted => "unsorted",
@@ -101,7 +111,11 @@ impl IssueKind {
     pub fn is_impossible(self) -> bool {
         matches!(
             self,
-            IssueKind::NonFinite | IssueKind::NonPositivePrice | IssueKind::OhlcInconsistent
+            IssueKind::NonFinite
+                | IssueKind::Implausible
+                | IssueKind::NonPositivePrice
+                | IssueKind::OhlcInconsistent
+                | IssueKind::AfterNow
         )
     }
 

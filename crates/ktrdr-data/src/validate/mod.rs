@@ -30,12 +30,17 @@
 //! # Ok::<(), ktrdr_data::calendar::CalendarError>(())
 //! ```
 
+mod bar_rules;
 mod check;
 mod issue;
 mod outliers;
 mod repair;
 mod report;
 
+pub use bar_rules::{
+    is_after_now, now_unix, value_defects, BarDefect, BarRules, MAX_PLAUSIBLE_PRICE,
+    MAX_PLAUSIBLE_VOLUME,
+};
 pub use check::{validate, validate_rows};
 pub use issue::{Issue, IssueExample, IssueKind, Severity, EXAMPLES_PER_KIND};
 pub use repair::{repair, DroppedRow, RepairLog, RepairMismatch, RepairOptions};

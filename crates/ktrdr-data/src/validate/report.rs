@@ -12,6 +12,8 @@ pub struct ValidateOptions {
     /// Session hours to check against; default: extended for intraday bars (IB data is
     /// fetched with `useRTH=False`), regular for daily and weekly bars.
     pub hours: Option<SessionHours>,
+    /// The present (unix seconds), after which no bar can start; default: the system clock.
+    pub now: Option<i64>,
 }
 
 /// What [`validate_rows`](super::validate_rows) found.
