@@ -179,34 +179,48 @@ fn a_malformed_file_is_reported_with_its_line() {
         "timestamp,open,high,low,close,volume\n2025-01-01T00:00:00Z,1,2,0.5,1.5,10\n2025-01-01T01:00:00Z,1,2,x,1.5,10\n",
     )
     .unwrap();
-    let o = in_dir(dir.path(), &["data", "show", "BAD", "1h"])
+    let o = in_dir(dir.path(), &["data", "range", "BAD", "1h"])
         .output()
         .unwrap();
     let err = failure(&o);
     assert!(err.contains("BAD_1h.csv:3: field 'low'"), "{err}");
 }
 
-/// Hostile files: every command answers with a result or a clear error, never a panic.
+/// Hostile files: every command answers with a result or a clear error, never a panic. A bad
+/// header fails every command; a bad row fails only `range` (it reads the file's ends), while
+/// `show`, `gaps` and `validate` read past it and name it.
 #[test]
 fn nasty_files_never_panic_any_command() {
+    enum Want {
+        Fine,
+        BadHeader(&'static str),
+        /// The `range` error, then the skipped row as the other commands name it.
+        BadRow(&'static str, &'static str),
+    }
     let dir = tempfile::tempdir().unwrap();
     let h = "timestamp,open,high,low,close,volume\n";
-    let files: [(&str, String, Option<&str>); 7] = [
+    let files: [(&str, String, Want); 7] = [
         (
             "EMPTY",
             String::new(),
-            Some("EMPTY_1h.csv:1: bad header: the file is empty"),
+            Want::BadHeader("EMPTY_1h.csv:1: bad header: the file is empty"),
         ),
-        ("HDR", h.to_string(), None),
+        ("HDR", h.to_string(), Want::Fine),
         (
             "NAN",
             format!("{h}2025-06-02T14:00:00Z,NaN,1,1,1,1\n"),
-            Some("NAN_1h.csv:2: field 'open': not a finite number"),
+            Want::BadRow(
+                "NAN_1h.csv:2: field 'open': not a finite number",
+                "line 2: field 'open': not a finite number",
+            ),
         ),
         (
             "HUGE",
             format!("{h}2025-06-02T14:00:00Z,1,1e309,1,1,1\n"),
-            Some("HUGE_1h.csv:2: field 'high': not a finite number"),
+            Want::BadRow(
+                "HUGE_1h.csv:2: field 'high': not a finite number",
+                "line 2: field 'high': not a finite number",
+            ),
         ),
         (
             "BOMCRLF",
@@ -214,52 +228,139 @@ fn nasty_files_never_panic_any_command() {
                 "\u{feff}{}2025-06-02 14:00:00+00:00,1,2,0.5,1.5,10\r\n",
                 h.replace('\n', "\r\n")
             ),
-            None,
+            Want::Fine,
         ),
         (
             "NONL",
             format!("{h}2025-06-02T14:00:00Z,1,2,0.5,1.5,10"),
-            None,
+            Want::Fine,
         ),
         (
             "BIN",
             format!("{h}\u{fffe},1,2,3,4,5\n"),
-            Some("BIN_1h.csv:2: field 'timestamp'"),
+            Want::BadRow(
+                "BIN_1h.csv:2: field 'timestamp'",
+                "line 2: field 'timestamp'",
+            ),
         ),
     ];
     for (sym, text, _) in &files {
         std::fs::write(dir.path().join(format!("{sym}_1h.csv")), text).unwrap();
     }
-    for (sym, _, want_err) in &files {
+    for (sym, _, want) in &files {
         for cmd in ["show", "range", "gaps", "validate"] {
-            let o = Command::new(env!("CARGO_BIN_EXE_ktrdr"))
-                .args([
-                    "--data-dir",
-                    dir.path().to_str().unwrap(),
-                    "data",
-                    cmd,
-                    sym,
-                    "1h",
-                ])
-                .env("KTRDR_HOME", dir.path().join("home"))
+            let o = in_dir(dir.path(), &["data", cmd, sym, "1h"])
                 .output()
                 .unwrap();
             let err = String::from_utf8_lossy(&o.stderr);
+            let out = String::from_utf8_lossy(&o.stdout);
             assert!(!err.contains("panicked"), "{cmd} {sym}: {err}");
-            match want_err {
-                Some(w) => {
+            match (want, cmd) {
+                (Want::BadHeader(e) | Want::BadRow(e, _), "range") | (Want::BadHeader(e), _) => {
                     assert_eq!(o.status.code(), Some(1), "{cmd} {sym}: {err}");
-                    assert!(err.contains(w), "{cmd} {sym}: {err}");
+                    assert!(err.contains(e), "{cmd} {sym}: {err}");
+                }
+                (Want::BadRow(_, row), _) => {
+                    let (status, said) = match cmd {
+                        "validate" => (3, &out),
+                        // The only row is unreadable: nothing is left to analyse.
+                        "gaps" => (1, &err),
+                        _ => (0, &err),
+                    };
+                    assert_eq!(o.status.code(), Some(status), "{cmd} {sym}: {err}");
+                    assert!(said.contains(row), "{cmd} {sym}: {said}");
                 }
                 // A header-only series has nothing to analyse: gaps says so and fails.
-                None if *sym == "HDR" && cmd == "gaps" => {
+                (Want::Fine, "gaps") if *sym == "HDR" => {
                     assert_eq!(o.status.code(), Some(1), "{cmd} {sym}: {err}");
                     assert!(err.contains("HDR 1h has no bars stored"), "{err}");
                 }
-                None => assert_eq!(o.status.code(), Some(0), "{cmd} {sym}: {err}"),
+                (Want::Fine, _) => assert_eq!(o.status.code(), Some(0), "{cmd} {sym}: {err}"),
             }
         }
     }
+}
+
+/// The Python demo file's defect, five empty closes: `show` and `gaps` work on the readable
+/// rows and say how many they skipped; `validate` lists every bad row by line and fails;
+/// `--repair` drops them and nothing else.
+#[test]
+fn rows_with_empty_cells_are_read_past_named_and_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("timestamp,open,high,low,close,volume\n");
+    // 2025-06-02 is a Monday: four weeks of weekdays, five of them with an empty close.
+    let empty = [3, 7, 8, 12, 19];
+    for i in 0..20 {
+        let day = [
+            2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 16, 17, 18, 20, 23, 24, 25, 26, 27, 30,
+        ][i];
+        let close = if empty.contains(&i) { "" } else { "10" };
+        text.push_str(&format!("2025-06-{day:02},10,11,9,{close},100\n"));
+    }
+    std::fs::write(dir.path().join("DEMO_1d.csv"), &text).unwrap();
+    let run = |args: &[&str]| in_dir(dir.path(), args).output().unwrap();
+
+    let o = run(&["data", "show", "DEMO", "1d", "--all"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(stdout(&o).contains("DEMO 1d: 15 bars stored"));
+    assert!(
+        err.contains("skipped 5 unreadable rows") && err.contains("line 5: field 'close': empty"),
+        "{err}"
+    );
+
+    let o = run(&["data", "gaps", "DEMO", "1d", "--calendar", "XNYS"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("skipped 5 unreadable rows"), "{err}");
+
+    let o = run(&["data", "validate", "DEMO", "1d", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lines: Vec<u64> = doc["unreadable_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [5, 9, 10, 14, 21]);
+    assert_eq!(doc["has_problems"], true);
+    let o = run(&["data", "validate", "DEMO", "1d"]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("5 unreadable rows"), "{table}");
+    for line in [5, 9, 10, 14, 21] {
+        assert!(
+            table.contains(&format!("line {line}: field 'close': empty")),
+            "{table}"
+        );
+    }
+
+    let store_file = dir.path().join("DEMO_1d.csv");
+    let o = run(&[
+        "data",
+        "validate",
+        "DEMO",
+        "1d",
+        "--repair",
+        "--output",
+        store_file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("dropped 5 × unreadable"));
+    let repaired = std::fs::read_to_string(&store_file).unwrap();
+    assert_eq!(repaired.lines().count(), 16, "{repaired}");
+    let o = run(&["data", "validate", "DEMO", "1d"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }
 
 fn in_dir(dir: &std::path::Path, args: &[&str]) -> Command {
@@ -281,14 +382,17 @@ fn show_and_range_name_the_same_line_past_blank_lines() {
         "timestamp,open,high,low,close,volume\n2025-01-01T00:00:00Z,1,2,0.5,1.5,10\n\n2025-01-01T01:00:00Z,1,2,x,1.5,10\n",
     )
     .unwrap();
-    for cmd in ["show", "range"] {
-        let err = failure(
-            &in_dir(dir.path(), &["data", cmd, "BAD", "1h"])
-                .output()
-                .unwrap(),
-        );
-        assert!(err.contains("BAD_1h.csv:4: field 'low'"), "{cmd}: {err}");
-    }
+    let err = failure(
+        &in_dir(dir.path(), &["data", "range", "BAD", "1h"])
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("BAD_1h.csv:4: field 'low'"), "{err}");
+    let o = in_dir(dir.path(), &["data", "show", "BAD", "1h"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("(first: line 4: field 'low'"), "{err}");
 }
 
 #[test]

@@ -688,7 +688,8 @@ fn error_lines_are_physical_lines_on_every_read_path() {
             other => panic!("{name}: expected a parse error, got {other:?}"),
         };
         let load = line_of(store.load(&s, Timeframe::H1).map(drop));
-        let raw = line_of(store.read_raw(&s, Timeframe::H1).map(drop));
+        let skipped = &store.read_raw(&s, Timeframe::H1).unwrap().skipped;
+        let raw = (skipped[0].line, skipped[0].field);
         let range = line_of(store.date_range(&s, Timeframe::H1).map(drop));
         let info = line_of(store.series_info(&s, Timeframe::H1).map(drop));
         assert_eq!([load, raw, range, info], [(*want, "low"); 4], "{name}");
@@ -915,4 +916,69 @@ fn a_file_of_nul_bytes_is_refused_with_a_short_error_on_every_path() {
     let text = store.load(&nul, Timeframe::H1).unwrap_err().to_string();
     assert!(text.len() < 400, "{} bytes of error", text.len());
     assert!(text.ends_with(r#"start with "x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,"..."#), "{text}");
+}
+
+/// The Python demo file's defect: daily rows with an empty close (five of them), plus a
+/// non-numeric cell. `load` refuses the file at the first; the lenient reads keep every
+/// readable row and name each skipped one by line and field.
+#[test]
+fn lenient_reads_keep_the_readable_rows_and_name_the_skipped_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BarStore::new(dir.path());
+    let demo = sym("DEMO");
+    let mut text = String::from("timestamp,open,high,low,close,volume\n");
+    let day = ts("2024-01-01T00:00:00Z");
+    let mut want_skipped = Vec::new();
+    for i in 0..20i64 {
+        let line = i as u64 + 2;
+        let row = match i {
+            3 | 7 | 8 | 12 | 19 => {
+                want_skipped.push((line, "close", "empty"));
+                format!("{},10,11,9,,100\n", format_timestamp(day + i * 86_400))
+            }
+            15 => {
+                want_skipped.push((line, "volume", "not a number"));
+                format!("{},10,11,9,10,n/a\n", format_timestamp(day + i * 86_400))
+            }
+            _ => format!("{},10,11,9,10,100\n", format_timestamp(day + i * 86_400)),
+        };
+        text.push_str(&row);
+    }
+    write_file(dir.path(), "DEMO_1d.csv", &text);
+
+    match store.load(&demo, Timeframe::D1) {
+        Err(StoreError::Parse {
+            line: 5,
+            field: "close",
+            ..
+        }) => {}
+        other => panic!("load should stop at line 5: {other:?}"),
+    }
+    let (readable, skipped) = store.load_lenient(&demo, Timeframe::D1).unwrap();
+    assert_eq!(readable.len(), 14);
+    let got: Vec<_> = skipped
+        .iter()
+        .map(|s| (s.line, s.field, s.reason))
+        .collect();
+    assert_eq!(got, want_skipped);
+    assert_eq!(
+        skipped[0].to_string(),
+        r#"line 5: field 'close': empty (found "")"#
+    );
+
+    let raw = store.read_raw(&demo, Timeframe::D1).unwrap();
+    assert_eq!(raw.rows.len(), 14);
+    assert_eq!(raw.skipped, skipped);
+    // A save still refuses the file rather than drop rows it cannot read.
+    let err = store
+        .merge_and_save(&demo, Timeframe::D1, &series([bar(day, 1.0)]))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Parse { field: "close", .. }),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(store.path(&demo, Timeframe::D1)).unwrap(),
+        text
+    );
 }

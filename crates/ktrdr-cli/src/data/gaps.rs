@@ -10,7 +10,7 @@ use ktrdr_data::store::BarStore;
 use ktrdr_data::types::{format_timestamp, format_timestamp_human, Symbol};
 use serde::Serialize;
 
-use super::{time_bounds, DateArg, SeriesArgs};
+use super::{load_readable, time_bounds, DateArg, SeriesArgs};
 
 /// How `gaps` and `validate` render their report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -88,7 +88,7 @@ pub(crate) fn run(a: GapsArgs, store: &BarStore) -> anyhow::Result<()> {
     let (sym, tf) = (&a.series.symbol, a.series.timeframe);
     let (lo, hi) = time_bounds(a.start, a.end)?;
     let calendar = a.cal.calendar(sym)?;
-    let series = store.load(sym, tf)?;
+    let series = load_readable(store, sym, tf)?;
     let hours = match a.cal.session {
         Some(hours) => hours,
         None => session_hours_of(&series, calendar, tf)

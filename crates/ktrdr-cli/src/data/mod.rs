@@ -6,7 +6,7 @@ use std::str::FromStr;
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use ktrdr_data::store::BarStore;
-use ktrdr_data::types::{parse_timestamp, Symbol, Timeframe};
+use ktrdr_data::types::{parse_timestamp, BarSeries, Symbol, Timeframe};
 
 use crate::Context;
 
@@ -94,4 +94,23 @@ pub(crate) fn time_bounds(
         }
     }
     Ok((lo, hi))
+}
+
+/// The readable bars of a series for a command that looks at them (`show`, `gaps`): rows with
+/// empty or non-numeric cells are skipped with a note on stderr, so stdout stays the report.
+pub(crate) fn load_readable(
+    store: &BarStore,
+    symbol: &Symbol,
+    tf: Timeframe,
+) -> anyhow::Result<BarSeries> {
+    let (series, skipped) = store.load_lenient(symbol, tf)?;
+    if let Some(first) = skipped.first() {
+        let rows = if skipped.len() == 1 { "row" } else { "rows" };
+        eprintln!(
+            "note: skipped {} unreadable {rows} of {} (first: {first}); `ktrdr data validate {symbol} {tf}` lists them",
+            skipped.len(),
+            store.path(symbol, tf).display(),
+        );
+    }
+    Ok(series)
 }

@@ -8,7 +8,7 @@ use ktrdr_data::store::{write_csv, BarStore};
 use ktrdr_data::types::{format_timestamp, format_timestamp_human, BarSeries};
 use serde::Serialize;
 
-use super::{time_bounds, DateArg, SeriesArgs};
+use super::{load_readable, time_bounds, DateArg, SeriesArgs};
 use crate::output::Format;
 
 #[derive(Debug, Args)]
@@ -44,7 +44,7 @@ pub(crate) struct ShowArgs {
 pub(crate) fn run(a: ShowArgs, store: &BarStore) -> anyhow::Result<()> {
     let (lo, hi) = time_bounds(a.start, a.end)?;
     let (sym, tf) = (&a.series.symbol, a.series.timeframe);
-    let series = store.load(sym, tf)?;
+    let series = load_readable(store, sym, tf)?;
     let range = series.index_range(lo, hi);
     let total = range.len();
     let shown = if a.all {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use ktrdr_data::store::{write_csv_file, BarStore, RawRow, RawSeries};
+use ktrdr_data::store::{write_csv_file, BarStore, RawRow, RawSeries, SkippedRow};
 use ktrdr_data::types::{format_timestamp, format_timestamp_human, Bar, Symbol};
 use ktrdr_data::validate::{
     repair, validate_rows, IssueKind, RepairLog, RepairOptions, Severity, ValidateOptions,
@@ -25,9 +25,10 @@ pub(crate) const EXIT_ISSUES: i32 = 3;
     after_help = "Checks every row as it stands in the file: OHLC consistency, non-positive prices, \
 NaN or absurd values (1e308), bars dated after now, negative volume, duplicates, unsorted rows, bars outside every session of the symbol's calendar \
 (how time-zone errors show), bars off the timeframe's grid, and robust outliers (rolling median/MAD \
-of log returns). Counts affected bars per issue, with examples (file line, time, values).\n\n\
+of log returns). Counts affected bars per issue, with examples (file line, time, values). Rows that \
+cannot be read (an empty or non-numeric cell, a bad timestamp) are listed by line and count as errors.\n\n\
 --repair writes a clean copy to --output (never over the input unless you name it): sorted, one bar \
-per timestamp (the later row wins, unless it is impossible and an earlier one is not), impossible bars dropped, plus the kinds you ask to drop. Values \
+per timestamp (the later row wins, unless it is impossible and an earlier one is not), impossible bars and unreadable rows dropped, plus the kinds you ask to drop. Values \
 are never edited and bars never invented. Naming the store's own file (by any path) repairs it in \
 place under the series lock, so a concurrent `data load` waits instead of interleaving.\n\n\
 Exit status: 0 when no warning or error was found (info such as zero volume does not count), \
@@ -114,33 +115,28 @@ pub(crate) fn run(a: ValidateArgs, store: &BarStore) -> anyhow::Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     match a.format {
         ReportFormat::Json => {
-            let doc = ValidateJson::new(sym, &raw.path, &raw.rows, &report, repaired.as_ref());
+            let doc = ValidateJson::new(sym, &raw, &report, repaired.as_ref());
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         }
-        ReportFormat::Table => write_table(
-            &mut out,
-            sym,
-            &raw.path,
-            &raw.rows,
-            &report,
-            repaired.as_ref(),
-        )?,
+        ReportFormat::Table => write_table(&mut out, sym, &raw, &report, repaired.as_ref())?,
     }
     out.flush()?;
     drop(out);
-    if report.has_problems() {
+    if report.has_problems() || !raw.skipped.is_empty() {
         // The report is the output; the status tells scripts that it found something.
         std::process::exit(EXIT_ISSUES);
     }
     Ok(())
 }
 
+/// How many unreadable rows the table lists (JSON lists them all).
+const SKIPPED_SHOWN: usize = 20;
+
 fn write_table(
     out: &mut impl Write,
     sym: &Symbol,
-    path: &std::path::Path,
-    rows: &[RawRow],
+    raw: &RawSeries,
     r: &ValidationReport,
     repaired: Option<&(PathBuf, RepairLog)>,
 ) -> anyhow::Result<()> {
@@ -151,8 +147,26 @@ fn write_table(
         r.calendar,
         r.hours,
         r.rows,
-        path.display()
+        raw.path.display()
     )?;
+    let rows = &raw.rows[..];
+    if !raw.skipped.is_empty() {
+        writeln!(
+            out,
+            "{} unreadable rows (errors; not checked, --repair drops them):",
+            raw.skipped.len()
+        )?;
+        for s in raw.skipped.iter().take(SKIPPED_SHOWN) {
+            writeln!(out, "  {s}")?;
+        }
+        if raw.skipped.len() > SKIPPED_SHOWN {
+            writeln!(
+                out,
+                "  ... and {} more (--format json lists every one)",
+                raw.skipped.len() - SKIPPED_SHOWN
+            )?;
+        }
+    }
     if r.unchecked_bars > 0 {
         writeln!(
             out,
@@ -160,8 +174,10 @@ fn write_table(
             r.unchecked_bars
         )?;
     }
-    if r.issues.is_empty() {
+    if r.issues.is_empty() && raw.skipped.is_empty() {
         writeln!(out, "no issues found")?;
+    } else if r.issues.is_empty() {
+        writeln!(out, "no issues found in the readable rows")?;
     } else {
         writeln!(out)?;
         writeln!(out, "{:<20}  {:<8}  {:>8}", "issue", "severity", "bars")?;
@@ -207,6 +223,9 @@ fn write_table(
             path.display(),
             log.reordered
         )?;
+        if !raw.skipped.is_empty() {
+            writeln!(out, "  dropped {} × unreadable", raw.skipped.len())?;
+        }
         for kind in IssueKind::ALL {
             let n = log.dropped_for(kind);
             if n > 0 {
@@ -237,6 +256,8 @@ struct ValidateJson<'a> {
     report: &'a ValidationReport,
     problem_bars: usize,
     has_problems: bool,
+    /// Rows that could not be read, every one (line, field, value, reason).
+    unreadable_rows: &'a [SkippedRow],
     example_lines: Vec<ExampleLine>,
     #[serde(skip_serializing_if = "Option::is_none")]
     repair: Option<RepairJson<'a>>,
@@ -260,17 +281,18 @@ struct RepairJson<'a> {
 impl<'a> ValidateJson<'a> {
     fn new(
         sym: &'a Symbol,
-        file: &'a std::path::Path,
-        rows: &[RawRow],
+        raw: &'a RawSeries,
         report: &'a ValidationReport,
         repaired: Option<&'a (PathBuf, RepairLog)>,
     ) -> Self {
+        let rows = &raw.rows;
         ValidateJson {
             symbol: sym.as_str(),
-            file,
+            file: &raw.path,
             report,
             problem_bars: report.problem_bars(),
-            has_problems: report.has_problems(),
+            has_problems: report.has_problems() || !raw.skipped.is_empty(),
+            unreadable_rows: &raw.skipped,
             example_lines: report
                 .issues
                 .iter()

@@ -5,16 +5,16 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use super::csv_file::parse_series;
+use super::csv_file::{parse_series, parse_series_lenient};
 use super::error::StoreError;
 use super::lines::{count_lines, read_image};
 use super::lock::{self, SeriesLock};
 use super::naming::{file_name, parse_file_name, resolve};
-use super::parse::{estimate_rows, parse_header, parse_rows};
+use super::parse::{estimate_rows, parse_header, parse_rows_lenient, SkippedRow};
 use super::reports::{DateRange, RawSeries, SaveAction, SaveReport, SeriesInfo};
 use super::tail::{appendable_tail, read_range};
 use super::write::{append_journaled, read_journal, recover, replace_atomically, Sidecars};
-use crate::types::{BarSeries, Symbol, Timeframe};
+use crate::types::{BarSeries, OrderReport, Symbol, Timeframe};
 
 /// The local store of bar series.
 ///
@@ -68,30 +68,39 @@ impl BarStore {
         Sidecars::of(&self.dir, &file_name(symbol, tf))
     }
 
-    /// Loads a whole series (sorted, unique; see the module docs for unsorted files).
+    /// Loads a whole series (sorted, unique; see the module docs for unsorted files). The first
+    /// unreadable row fails the load.
     pub fn load(&self, symbol: &Symbol, tf: Timeframe) -> Result<BarSeries, StoreError> {
         let path = self.path(symbol, tf);
         let buf = self.read_committed(symbol, tf, &path)?;
         let (series, order) = parse_series(&buf, &path)?;
-        if !order.is_clean() {
-            tracing::warn!(
-                path = %path.display(),
-                out_of_order = order.out_of_order,
-                duplicates = order.duplicates,
-                "series file is not sorted or has duplicate timestamps; loaded it sorted, later duplicates winning"
-            );
-        }
+        warn_if_disordered(&path, order);
         Ok(series)
     }
 
-    /// Every row as it stands in the file, in file order, with line numbers (for validation).
+    /// Like [`load`](Self::load), but reads past unreadable rows (empty or non-numeric cells, a
+    /// bad timestamp, a wrong field count): the series of the readable rows, and the skipped
+    /// ones with their line and reason. For commands that look at the data (`show`, `gaps`);
+    /// a bad header still fails. Writes never take this path: a save refuses a file it cannot
+    /// read whole rather than drop rows from it.
+    pub fn load_lenient(
+        &self,
+        symbol: &Symbol,
+        tf: Timeframe,
+    ) -> Result<(BarSeries, Vec<SkippedRow>), StoreError> {
+        let path = self.path(symbol, tf);
+        let buf = self.read_committed(symbol, tf, &path)?;
+        let (series, order, skipped) = parse_series_lenient(&buf, &path)?;
+        warn_if_disordered(&path, order);
+        Ok((series, skipped))
+    }
+
+    /// Every row as it stands in the file, in file order, with line numbers (for validation):
+    /// the readable rows, and the unreadable ones as [`RawSeries::skipped`].
     pub fn read_raw(&self, symbol: &Symbol, tf: Timeframe) -> Result<RawSeries, StoreError> {
         let path = self.path(symbol, tf);
         let buf = self.read_committed(symbol, tf, &path)?;
-        let header = parse_header(&buf, &path)?;
-        let mut rows = Vec::with_capacity(estimate_rows(&buf, &header));
-        parse_rows(&buf, &header, &path, &mut rows)?;
-        Ok(RawSeries { path, rows })
+        raw_series(&buf, path)
     }
 
     /// First and last timestamp, from the header, the first data line and the file's tail only
@@ -218,7 +227,8 @@ impl BarStore {
     /// Reads the series' rows and replaces the series with what `f` makes of them, all under
     /// the exclusive series lock, so no save can land between the read and the write and be
     /// lost (`validate --repair` over the store's own file). `f` also returns a value handed
-    /// back to the caller; if it fails, the file is left as it was.
+    /// back to the caller; if it fails, the file is left as it was. Rows that cannot be read
+    /// reach `f` as [`RawSeries::skipped`] and are not in the replacement.
     pub fn replace_series_with<T, E: From<StoreError>>(
         &self,
         symbol: &Symbol,
@@ -241,13 +251,7 @@ impl BarStore {
             .map_err(StoreError::io("stat", &path))?
             .len();
         let buf = read_image(&mut file, len, &path)?;
-        let header = parse_header(&buf, &path)?;
-        let mut rows = Vec::with_capacity(estimate_rows(&buf, &header));
-        parse_rows(&buf, &header, &path, &mut rows)?;
-        let (series, out) = f(RawSeries {
-            path: path.clone(),
-            rows,
-        })?;
+        let (series, out) = f(raw_series(&buf, path.clone())?)?;
         replace_atomically(&path, &side, &series)?;
         Ok(out)
     }
@@ -398,5 +402,29 @@ impl BarStore {
             let len = self.committed_len(symbol, tf, &file, path)?;
             read_image(&mut file, len, path)
         })
+    }
+}
+
+/// The rows of a whole CSV image, readable and skipped, in file order.
+fn raw_series(buf: &[u8], path: PathBuf) -> Result<RawSeries, StoreError> {
+    let header = parse_header(buf, &path)?;
+    let mut rows = Vec::with_capacity(estimate_rows(buf, &header));
+    let mut skipped = Vec::new();
+    parse_rows_lenient(buf, &header, &mut rows, &mut skipped);
+    Ok(RawSeries {
+        path,
+        rows,
+        skipped,
+    })
+}
+
+fn warn_if_disordered(path: &Path, order: OrderReport) {
+    if !order.is_clean() {
+        tracing::warn!(
+            path = %path.display(),
+            out_of_order = order.out_of_order,
+            duplicates = order.duplicates,
+            "series file is not sorted or has duplicate timestamps; loaded it sorted, later duplicates winning"
+        );
     }
 }

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use super::error::StoreError;
 use super::lines::read_image;
-use super::parse::{estimate_rows, parse_header, parse_rows, SeriesSink};
+use super::parse::{
+    estimate_rows, parse_header, parse_rows, parse_rows_lenient, SeriesSink, SkippedRow,
+};
 use super::write::{replace_atomically, Sidecars};
 use crate::types::{BarSeries, OrderReport};
 
@@ -19,6 +21,19 @@ pub(super) fn parse_series(
     let mut sink = SeriesSink::with_capacity(estimate_rows(buf, &header));
     parse_rows(buf, &header, path, &mut sink)?;
     Ok(sink.finish())
+}
+
+/// Parses the readable rows of a whole CSV image into a sorted series; lists the others.
+pub(super) fn parse_series_lenient(
+    buf: &[u8],
+    path: &Path,
+) -> Result<(BarSeries, OrderReport, Vec<SkippedRow>), StoreError> {
+    let header = parse_header(buf, path)?;
+    let mut sink = SeriesSink::with_capacity(estimate_rows(buf, &header));
+    let mut skipped = Vec::new();
+    parse_rows_lenient(buf, &header, &mut sink, &mut skipped);
+    let (series, order) = sink.finish();
+    Ok((series, order, skipped))
 }
 
 /// Parses a CSV image (the bytes of a whole file); `path` only names the source in errors.

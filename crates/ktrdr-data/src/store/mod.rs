@@ -7,8 +7,12 @@
 //! naive timestamps (taken as UTC), other offsets (converted), date-only daily rows, a `date`,
 //! `timestamp` or empty first header, columns in any order, CRLF, a BOM. Writing always produces
 //! the canonical form: header as above, `2025-05-22T08:00:00Z`, floats in Rust's shortest
-//! round-trip form (`2265000`, `37.21`). A malformed row fails the whole read with
-//! [`StoreError::Parse`] naming file, line and column: nothing is guessed or filled in. Errors
+//! round-trip form (`2265000`, `37.21`). A malformed row (an empty or non-numeric cell, a bad
+//! timestamp, a wrong field count) fails [`BarStore::load`] and [`BarStore::merge_and_save`] with
+//! [`StoreError::Parse`] naming file, line and column: nothing is guessed or filled in, and a
+//! save never drops rows it cannot read (a repair through [`BarStore::replace_series_with`]
+//! does, when asked). The reads that look at data, [`BarStore::load_lenient`]
+//! and [`BarStore::read_raw`], read past such rows and list them as [`SkippedRow`]s. Errors
 //! quote at most 80 bytes of the file, and a header line over 4096 bytes (a file without line
 //! breaks, such as the NUL bytes a power loss leaves) is refused from the first few KiB: every
 //! whole-file read checks the header before reading the rest.
@@ -67,6 +71,6 @@ pub use bar_store::BarStore;
 pub use csv_file::{parse_csv, read_csv_file, write_csv_file};
 pub use error::StoreError;
 pub use lock::SeriesLock;
-pub use parse::RawRow;
+pub use parse::{RawRow, SkippedRow};
 pub use reports::{DateRange, RawSeries, SaveAction, SaveReport, SeriesInfo};
 pub use write::write_csv;

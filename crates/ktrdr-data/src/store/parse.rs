@@ -2,7 +2,11 @@
 //! plain decimals and the fixed-layout timestamps; anything unusual falls back to std's parsers
 //! and, failing those, to an error naming file, line and column.
 
+use std::convert::Infallible;
+use std::fmt;
 use std::path::Path;
+
+use serde::Serialize;
 
 use super::StoreError;
 use crate::types::time::{parse_date_bytes, parse_time_bytes, parse_ts_bytes};
@@ -123,10 +127,12 @@ pub(crate) fn parse_header(buf: &[u8], path: &Path) -> Result<Header, StoreError
         let n = name.trim().trim_matches('"').to_ascii_lowercase();
         let slot = match (i, n.as_str()) {
             (0, "timestamp" | "date" | "datetime" | "time" | "") => Slot::Ts,
-            (0, _) => return Err(bad(format!(
+            (0, _) => {
+                return Err(bad(format!(
                 "first column is {}; expected the timestamp column (timestamp, date or unnamed)",
                 excerpt(name.as_bytes())
-            ))),
+            )))
+            }
             (_, "open") => Slot::Open,
             (_, "high") => Slot::High,
             (_, "low") => Slot::Low,
@@ -215,13 +221,65 @@ pub(crate) fn estimate_rows(buf: &[u8], header: &Header) -> usize {
     }
 }
 
-/// Parses every data row of `buf` (the whole file) into `sink`.
+/// A row a lenient read could not use (an empty or non-numeric cell, a bad timestamp, a wrong
+/// number of fields), and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedRow {
+    /// 1-based physical line in the file (the header is line 1).
+    pub line: u64,
+    /// The column that could not be read.
+    pub field: &'static str,
+    /// The text found there (cut to 64 bytes).
+    pub value: String,
+    /// Why it was refused.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for SkippedRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}: field '{}': {} (found {:?})",
+            self.line, self.field, self.reason, self.value
+        )
+    }
+}
+
+/// Parses every data row of `buf` (the whole file) into `sink`; the first unreadable row fails
+/// the read.
 pub(crate) fn parse_rows<S: RowSink>(
     buf: &[u8],
     header: &Header,
     path: &Path,
     sink: &mut S,
 ) -> Result<(), StoreError> {
+    parse_rows_with(buf, header, sink, |line, e| {
+        Err(e.into_store_error(path, line))
+    })
+}
+
+/// Parses every readable data row of `buf` into `sink` and lists the others in `skipped`.
+pub(crate) fn parse_rows_lenient<S: RowSink>(
+    buf: &[u8],
+    header: &Header,
+    sink: &mut S,
+    skipped: &mut Vec<SkippedRow>,
+) {
+    parse_rows_with(buf, header, sink, |line, e| {
+        skipped.push(e.into_skipped(line));
+        Ok::<(), Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {});
+}
+
+/// The row loop of [`parse_rows`] and [`parse_rows_lenient`]: `on_bad` decides whether an
+/// unreadable row ends the read.
+fn parse_rows_with<S: RowSink, E>(
+    buf: &[u8],
+    header: &Header,
+    sink: &mut S,
+    mut on_bad: impl FnMut(u64, RowError) -> Result<(), E>,
+) -> Result<(), E> {
     let canonical = header.is_canonical_order();
     let mut days = DayCache::new();
     let mut pos = header.data_start;
@@ -243,13 +301,15 @@ pub(crate) fn parse_rows<S: RowSink>(
         if line.is_empty() {
             continue;
         }
-        let bar = if canonical {
+        let parsed = if canonical {
             parse_canonical_row(line, &mut days)
         } else {
             parse_mapped_row(line, &header.slots)
+        };
+        match parsed {
+            Ok(bar) => sink.row(line_no, bar),
+            Err(e) => on_bad(line_no, e)?,
         }
-        .map_err(|e| e.into_store_error(path, line_no))?;
-        sink.row(line_no, bar);
     }
     Ok(())
 }
@@ -323,6 +383,15 @@ impl RowError {
             slot,
             value: value[..value.len().min(64)].to_vec(),
             reason,
+        }
+    }
+
+    fn into_skipped(self, line: u64) -> SkippedRow {
+        SkippedRow {
+            line,
+            field: self.slot.name(),
+            value: String::from_utf8_lossy(&self.value).into_owned(),
+            reason: self.reason,
         }
     }
 

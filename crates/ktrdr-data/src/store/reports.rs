@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::parse::RawRow;
+use super::parse::{RawRow, SkippedRow};
 use crate::types::{BarSeries, OrderReport};
 
 /// First and last bar of a stored series.
@@ -32,12 +32,15 @@ pub struct SeriesInfo {
 pub struct RawSeries {
     /// The file.
     pub path: PathBuf,
-    /// Rows in file order, with their line numbers.
+    /// The readable rows in file order, with their line numbers.
     pub rows: Vec<RawRow>,
+    /// The rows that could not be read (empty or non-numeric cells, ...), in file order.
+    pub skipped: Vec<SkippedRow>,
 }
 
 impl RawSeries {
-    /// Sorts, drops duplicates (later row wins) and reports what had to change.
+    /// Sorts the readable rows, drops duplicates (later row wins) and reports what had to
+    /// change; skipped rows are left out.
     pub fn into_series(self) -> (BarSeries, OrderReport) {
         BarSeries::from_unordered(self.rows.into_iter().map(|r| r.bar).collect())
     }
