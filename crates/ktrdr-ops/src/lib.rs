@@ -2,14 +2,16 @@
 //!
 //! Domain-agnostic building blocks that every long job in ktrdr runs on: one
 //! [`cancel::CancellationToken`], one typed [`progress::ProgressState`], a learned
-//! [`eta::TimeEstimator`], the [`operations`] runner with its persistent [`registry`], and the
-//! [`host`] client base for remote host services. This crate knows nothing of bars, symbols or
-//! brokers.
+//! [`eta::TimeEstimator`], the [`operations`] runner with its persistent [`registry`], the
+//! [`host`] client base for remote host services, the one [`retry`] schedule and the one seeded
+//! [`mix`]er. This crate knows nothing of bars, symbols or brokers.
 
 pub mod cancel;
 pub mod db;
 pub mod eta;
 pub mod host;
+pub mod mix;
 pub mod operations;
 pub mod progress;
 pub mod registry;
+pub mod retry;

@@ -24,9 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
-use ktrdr_ops::host::{
-    EndpointStats, HostClient, HostError, HostRequest, RequestOptions, RetryPolicy,
-};
+use ktrdr_ops::host::{EndpointStats, HostClient, HostError, HostRequest, RequestOptions};
+use ktrdr_ops::retry::Backoff;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -219,8 +218,8 @@ async fn start_trickling_server(
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn exact_policy(max_attempts: u32, base_ms: u64, max_ms: u64) -> RetryPolicy {
-    RetryPolicy {
+fn exact_policy(max_attempts: u32, base_ms: u64, max_ms: u64) -> Backoff {
+    Backoff {
         max_attempts,
         base_delay: Duration::from_millis(base_ms),
         max_delay: Duration::from_millis(max_ms),
@@ -228,7 +227,7 @@ fn exact_policy(max_attempts: u32, base_ms: u64, max_ms: u64) -> RetryPolicy {
     }
 }
 
-fn client(addr: SocketAddr, policy: RetryPolicy) -> HostClient {
+fn client(addr: SocketAddr, policy: Backoff) -> HostClient {
     HostClient::builder(format!("http://{addr}"))
         .retry_policy(policy)
         .timeout(Duration::from_secs(30))
@@ -489,7 +488,7 @@ async fn the_timeout_covers_a_slow_body() {
     let (addr, _closed) = start_trickling_server(10, Duration::from_millis(100)).await;
     let client = HostClient::builder(format!("http://{addr}"))
         .timeout(Duration::from_millis(500))
-        .retry_policy(RetryPolicy::none())
+        .retry_policy(Backoff::none())
         .build()
         .unwrap();
     let err = client
@@ -566,7 +565,7 @@ async fn cancelling_an_in_flight_request_returns_at_once_and_drops_the_connectio
     *script.hang_started.lock().unwrap() = Some(started_tx);
     *script.hang_dropped.lock().unwrap() = Some(dropped_tx);
 
-    let client = client(addr, RetryPolicy::default());
+    let client = client(addr, Backoff::default());
     let token = CancellationToken::new();
     let call = {
         let (client, token) = (client.clone(), token.clone());
@@ -612,7 +611,7 @@ async fn cancelling_an_in_flight_request_returns_at_once_and_drops_the_connectio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_during_a_slow_body_drops_the_download() {
     let (addr, mut closed) = start_trickling_server(1000, Duration::from_millis(50)).await;
-    let client = client(addr, RetryPolicy::default());
+    let client = client(addr, Backoff::default());
     let token = CancellationToken::new();
     let call = {
         let (client, token) = (client.clone(), token.clone());
@@ -660,7 +659,7 @@ async fn cancelling_during_backoff_stops_waiting() {
 #[tokio::test(start_paused = true)]
 async fn an_already_cancelled_token_sends_nothing() {
     let (addr, script) = start_server().await;
-    let client = client(addr, RetryPolicy::default());
+    let client = client(addr, Backoff::default());
     let token = CancellationToken::new();
     token.cancel(CancelReason::Timeout);
     let err = client.get_json::<Value>("/ok", &token).await.unwrap_err();
@@ -743,7 +742,7 @@ async fn stats_reflect_calls_per_endpoint() {
 #[tokio::test(start_paused = true)]
 async fn clones_share_the_pool_and_the_statistics() {
     let (addr, _script) = start_server().await;
-    let client = client(addr, RetryPolicy::default());
+    let client = client(addr, Backoff::default());
     let clone = client.clone();
     let token = CancellationToken::new();
     let (a, b) = tokio::join!(

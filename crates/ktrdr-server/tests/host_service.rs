@@ -21,7 +21,7 @@ use ktrdr_data::provider::sim::{FaultConfig, SimConfig, SimProvider};
 use ktrdr_data::provider::{DataProvider, ProviderError, TimeRange};
 use ktrdr_data::types::{Symbol, Timeframe};
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
-use ktrdr_ops::host::RetryPolicy;
+use ktrdr_ops::retry::Backoff;
 use ktrdr_server::host_service::HostService;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -96,7 +96,7 @@ async fn serve_router(router: Router) -> String {
 fn client_config(url: &str) -> HostProviderConfig {
     HostProviderConfig {
         pacing: PacingRules::fast(),
-        retry: RetryPolicy {
+        retry: Backoff {
             max_attempts: 3,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
@@ -507,7 +507,7 @@ async fn shutdown_cancels_requests_in_flight() {
     let (_sim, running) = sim_service(config).await;
     let host = Arc::new(
         HostProvider::new(HostProviderConfig {
-            retry: RetryPolicy::none(),
+            retry: Backoff::none(),
             ..client_config(&running.url)
         })
         .unwrap(),

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ktrdr_ops::retry::InvalidBackoff;
+
 use super::data_manager::Inner;
 use super::{DataManager, RetryPolicy};
 use crate::calendar::CalendarMap;
@@ -40,9 +42,9 @@ pub enum BuildError {
     /// `max_in_flight` of 0.
     #[error("max_in_flight must be at least 1")]
     NoConcurrency,
-    /// A retry policy that never sends a request.
-    #[error("retry.max_attempts must be at least 1")]
-    NoAttempts,
+    /// A retry policy whose backoff is out of range (no attempts, say).
+    #[error(transparent)]
+    Retry(#[from] InvalidBackoff),
 }
 
 /// Requests in flight at once when nothing else is said: enough to hide the answer latency
@@ -117,9 +119,7 @@ impl DataManagerBuilder {
         if max_in_flight == 0 {
             return Err(BuildError::NoConcurrency);
         }
-        if self.retry.max_attempts == 0 {
-            return Err(BuildError::NoAttempts);
-        }
+        self.retry.backoff.validate()?;
         let gate = match (self.gate, &self.provider) {
             (GateChoice::Shared(gate), _) => Some(gate),
             (GateChoice::FromProvider, Some(p)) => Some(PacingGate::new(p.describe().pacing)?),
@@ -142,6 +142,7 @@ impl DataManagerBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ktrdr_ops::retry::Backoff;
 
     #[test]
     fn builder_rejects_unusable_settings() {
@@ -150,12 +151,22 @@ mod tests {
             BuildError::NoConcurrency
         );
         let retry = RetryPolicy {
-            max_attempts: 0,
+            backoff: Backoff {
+                max_attempts: 0,
+                ..Backoff::default()
+            },
             ..RetryPolicy::default()
         };
-        assert_eq!(
-            DataManager::builder().retry(retry).build().unwrap_err(),
-            BuildError::NoAttempts
+        let err = DataManager::builder().retry(retry).build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BuildError::Retry(InvalidBackoff {
+                    field: "max_attempts",
+                    ..
+                })
+            ),
+            "{err:?}"
         );
     }
 }

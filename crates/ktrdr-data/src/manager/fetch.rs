@@ -366,12 +366,14 @@ async fn fetch_segment(
             Err(e) if e.is_cancelled() => None,
             Err(e) if e.is_pacing() && outcome.pacing_waits < job.retry.max_pacing_retries => {
                 outcome.pacing_waits += 1;
-                Some(e.retry_after().unwrap_or(job.retry.base_delay))
+                Some(e.retry_after().unwrap_or(job.retry.backoff.base_delay))
             }
             Err(e) if e.is_transient() => {
                 transient_failures += 1;
-                (transient_failures < job.retry.max_attempts)
-                    .then(|| job.retry.backoff(transient_failures, salt))
+                job.retry
+                    .backoff
+                    .allows_another(transient_failures)
+                    .then(|| job.retry.backoff.seeded_delay(transient_failures, salt))
             }
             Err(_) => None,
         };

@@ -266,11 +266,11 @@ impl Run<'_> {
             let delay = match &answer {
                 Err(e) if e.is_pacing() && pacing < policy.max_pacing_retries => {
                     pacing += 1;
-                    e.retry_after().unwrap_or(policy.base_delay)
+                    e.retry_after().unwrap_or(policy.backoff.base_delay)
                 }
-                Err(e) if e.is_transient() && transient + 1 < policy.max_attempts => {
+                Err(e) if e.is_transient() && policy.backoff.allows_another(transient + 1) => {
                     transient += 1;
-                    policy.backoff(transient, 0x5EED)
+                    policy.backoff.seeded_delay(transient, 0x5EED)
                 }
                 _ => return answer,
             };

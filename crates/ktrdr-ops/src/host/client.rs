@@ -12,9 +12,10 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::error::{HostError, Kind};
-use super::retry::{may_repeat, RetryPolicy};
+use super::repeat::may_repeat;
 use super::stats::{EndpointStats, Outcome, StatsTable};
 use crate::cancel::{CancelReason, CancellationToken};
+use crate::retry::{Backoff, InvalidBackoff};
 
 /// The header that carries [`RequestOptions::idempotency_key`].
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
@@ -31,12 +32,13 @@ const DEFAULT_MAX_BODY: usize = 256 << 20;
 /// ```no_run
 /// use std::time::Duration;
 /// use ktrdr_ops::cancel::CancellationToken;
-/// use ktrdr_ops::host::{HostClient, RequestOptions, RetryPolicy};
+/// use ktrdr_ops::host::{HostClient, RequestOptions};
+/// use ktrdr_ops::retry::Backoff;
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = HostClient::builder("http://127.0.0.1:5001")
 ///     .timeout(Duration::from_secs(30))
-///     .retry_policy(RetryPolicy { max_attempts: 3, ..RetryPolicy::default() })
+///     .retry_policy(Backoff { max_attempts: 3, ..Backoff::default() })
 ///     .build()?;
 /// let token = CancellationToken::new();
 ///
@@ -72,7 +74,7 @@ struct Inner {
     /// appended to it, so a base of `http://h/prefix` keeps its prefix.
     prefix: String,
     timeout: Duration,
-    retry: RetryPolicy,
+    retry: Backoff,
     stats: StatsTable,
     max_body: usize,
 }
@@ -84,7 +86,7 @@ pub struct HostClientBuilder {
     base_url: String,
     timeout: Duration,
     connect_timeout: Duration,
-    retry: RetryPolicy,
+    retry: Backoff,
     pool_max_idle_per_host: usize,
     stats_window: usize,
     max_endpoints: usize,
@@ -111,14 +113,9 @@ pub enum BuildError {
         /// What is wrong with it.
         problem: &'static str,
     },
-    /// A [`RetryPolicy`] field is out of range.
-    #[error("invalid retry policy: {field} must be {requirement}")]
-    InvalidRetryPolicy {
-        /// The field.
-        field: &'static str,
-        /// What it must be.
-        requirement: &'static str,
-    },
+    /// A [`Backoff`] field is out of range.
+    #[error(transparent)]
+    InvalidRetryPolicy(#[from] InvalidBackoff),
     /// A timeout of zero would fail every request.
     #[error("{which} must be greater than zero")]
     ZeroTimeout {
@@ -203,7 +200,10 @@ impl HostClient {
             timeout: Duration::from_secs(30),
             // Host services live on the LAN: a connect taking seconds means the host is down.
             connect_timeout: Duration::from_secs(5),
-            retry: RetryPolicy::default(),
+            retry: Backoff {
+                max_delay: Duration::from_secs(4),
+                ..Backoff::default()
+            },
             pool_max_idle_per_host: 10,
             stats_window: 1000,
             max_endpoints: 200,
@@ -222,7 +222,7 @@ impl HostClient {
     }
 
     /// The retry policy.
-    pub fn retry_policy(&self) -> &RetryPolicy {
+    pub fn retry_policy(&self) -> &Backoff {
         &self.inner.retry
     }
 
@@ -400,7 +400,7 @@ impl HostClient {
             if !(error.is_retryable() && p.may_repeat && attempt < policy.max_attempts) {
                 return Err(error);
             }
-            let wait = policy.jittered_delay(attempt);
+            let wait = policy.delay(attempt, rand::random::<f64>());
             tracing::debug!(
                 endpoint = %p.endpoint,
                 attempt,
@@ -517,8 +517,9 @@ impl HostClientBuilder {
         self
     }
 
-    /// The retry policy (default [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+    /// The retry schedule (default: [`Backoff::default`] with waits capped at 4 s). A caller
+    /// that retries whole operations itself passes [`Backoff::none`], so retries do not nest.
+    pub fn retry_policy(mut self, policy: Backoff) -> Self {
         self.retry = policy;
         self
     }
@@ -772,9 +773,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.to_string(), "timeout must be greater than zero");
         let err = HostClient::builder("http://h:1")
-            .retry_policy(RetryPolicy {
+            .retry_policy(Backoff {
                 max_attempts: 0,
-                ..RetryPolicy::default()
+                ..Backoff::default()
             })
             .build()
             .unwrap_err();

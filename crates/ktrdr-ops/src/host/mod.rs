@@ -11,8 +11,8 @@
 //! - **Timeouts are per attempt** ([`HostClientBuilder::timeout`], overridable per request with
 //!   [`RequestOptions::timeout`]) and cover the whole response, body included. For a deadline
 //!   on the call as a whole, pass `token.with_timeout(d)`.
-//! - **Retries** ([`RetryPolicy`], exponential backoff with jitter) happen only when the failure
-//!   is transient ([`HostError::is_retryable`]: connect errors, timeouts, connections lost
+//! - **Retries** ([`Backoff`](crate::retry::Backoff), the kernel's one retry schedule) happen
+//!   only when the failure is transient ([`HostError::is_retryable`]: connect errors, timeouts, connections lost
 //!   before a complete response, 5xx) *and* the request is safe to repeat: an idempotent
 //!   method (GET, HEAD, PUT, DELETE, OPTIONS, TRACE), or any method carrying an idempotency key
 //!   ([`RequestOptions::idempotency_key`], sent as the `Idempotency-Key` header). A 4xx is never
@@ -25,7 +25,7 @@
 
 mod client;
 mod error;
-mod retry;
+mod repeat;
 mod stats;
 
 pub use client::{
@@ -33,5 +33,4 @@ pub use client::{
     IDEMPOTENCY_KEY_HEADER,
 };
 pub use error::HostError;
-pub use retry::RetryPolicy;
 pub use stats::{EndpointStats, LatencySummary, OVERFLOW_ENDPOINT};

@@ -12,17 +12,24 @@
 //! - the `data` of `/data/historical` (JSON inside JSON) is decoded strictly, naming the bar
 //!   that is malformed ([`wire::decode_bars`]), and bars outside the requested range are
 //!   dropped;
-//! - transport failures left after the client's retries are transient errors.
+//! - transport failures (left after the client's retries, if it has any) are transient errors.
 //!
-//! # Retries and the idempotency key
+//! # Retries: the caller's, not the transport's
+//!
+//! By default the provider sends each request once ([`HostProviderConfig::retry`] is
+//! [`Backoff::none`]): the caller that knows the whole operation retries it. The
+//! [`DataManager`](crate::manager::DataManager) retries every provider call per its
+//! [`RetryPolicy`](crate::manager::RetryPolicy), so a dead host costs a segment exactly
+//! `RetryPolicy::backoff.max_attempts` sends (4 by default) instead of that many times the
+//! transport's own attempts (16 when both retried). A caller without its own retries may give
+//! the provider a [`Backoff`] with more attempts.
 //!
 //! `POST /data/historical` only reads, so repeating it cannot corrupt anything: the provider
 //! sends an `Idempotency-Key` (derived from the request: symbol, timeframe, range) so that the
-//! kernel client may retry it on connect errors, timeouts, lost connections and 5xx, like the
-//! GET routes. The server does not need to deduplicate on the key; a repeat costs one more
-//! broker request. That is why a server should report a *broker* error (timeout of the gateway,
-//! pacing) as `success:false` with HTTP 200, which is never retried here: those reach the
-//! caller as [`ProviderError`]s, and the caller retries them through its
+//! kernel client may retry it when configured to, like the GET routes. The server does not need
+//! to deduplicate on the key; a repeat costs one more broker request. A server should report a
+//! *broker* error (timeout of the gateway, pacing) as `success:false` with HTTP 200: those reach
+//! the caller as [`ProviderError`]s, and the caller retries them through its
 //! [`PacingGate`](crate::pacing::PacingGate). HTTP 5xx is left for failures of the host service
 //! itself (restarting, a proxy in front of it), where the broker has not seen the request.
 //!
@@ -59,7 +66,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ktrdr_ops::cancel::{CancellationToken, Cancelled};
-use ktrdr_ops::host::{BuildError, HostClient, HostError, HostRequest, RetryPolicy};
+use ktrdr_ops::host::{BuildError, HostClient, HostError, HostRequest};
+use ktrdr_ops::retry::Backoff;
 use serde::de::DeserializeOwned;
 
 use self::wire::{
@@ -84,8 +92,8 @@ pub struct HostProviderConfig {
     pub historical_timeout: Duration,
     /// Per-attempt timeout of the other routes.
     pub timeout: Duration,
-    /// Transport retries (see the module docs).
-    pub retry: RetryPolicy,
+    /// Transport retries: none by default, since the caller retries (see the module docs).
+    pub retry: Backoff,
     /// The broker's maximum span per request (IB's by default).
     pub spans: SpanLimits,
     /// The pacing rules of the broker behind the service, which the caller's gate must keep
@@ -106,7 +114,7 @@ impl HostProviderConfig {
             url: url.into(),
             historical_timeout: Duration::from_secs(60),
             timeout: Duration::from_secs(30),
-            retry: RetryPolicy::default(),
+            retry: Backoff::none(),
             spans: SpanLimits::ib(),
             pacing: PacingRules::ib_conservative(),
             session_hours: SessionHours::Regular,

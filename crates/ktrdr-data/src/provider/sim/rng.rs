@@ -1,16 +1,10 @@
 //! Counter-based randomness: every random number the simulator uses is a pure function of a
 //! key (symbol, timeframe, date, bar index, …), so a bar is the same whichever request asks for
-//! it, and nothing depends on the order requests arrive in. SplitMix64's finaliser (Steele,
-//! Lea, Flood 2014) mixes the key; FNV-1a hashes symbols. Both are fixed here, so the simulated
-//! market does not change when a dependency is upgraded.
+//! it, and nothing depends on the order requests arrive in. The kernel's one seeded mixer
+//! ([`ktrdr_ops::mix::mix`], SplitMix64's finaliser) mixes the key; FNV-1a hashes symbols.
+//! Both are fixed, so the simulated market does not change when a dependency is upgraded.
 
-/// SplitMix64's output function: a bijective mix with full avalanche.
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use ktrdr_ops::mix::mix;
 
 /// Hashes a sequence of words into one key.
 pub(crate) fn key(parts: &[u64]) -> u64 {
