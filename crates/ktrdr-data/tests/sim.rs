@@ -14,8 +14,9 @@ use chrono::NaiveDate;
 use ktrdr_data::calendar::{Calendar, SessionHours};
 use ktrdr_data::pacing::PacingRules;
 use ktrdr_data::provider::sim::{FaultConfig, SimConfig, SimProvider, UnknownSymbols, SIM_NAME};
-use ktrdr_data::provider::{DataProvider, Paced, ProviderError, TimeRange};
+use ktrdr_data::provider::{DataProvider, Paced, ProviderError, SpanLimits, TimeRange};
 use ktrdr_data::types::{parse_timestamp, BarSeries, Symbol, Timeframe};
+use ktrdr_data::validate::{validate, ValidateOptions};
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
 use tokio::time::Instant;
 
@@ -876,5 +877,33 @@ async fn a_full_fetch_leaves_no_gap_for_the_gap_analysis() {
             );
             assert_eq!(report.of_kind(GapKind::Missing).count(), 0, "{what}");
         }
+    }
+}
+
+/// The level does not drift while the market is closed: a Monday open is an ordinary move, not
+/// two days of volatility in one bar, so validation finds no outlier in plain simulated data.
+#[tokio::test]
+async fn simulated_data_validates_without_outliers_at_monday_opens() {
+    // One request per series: spans of 100 days for the two bar sizes.
+    let p = paced(SimConfig {
+        spans: SpanLimits::new([(Timeframe::M1, 100 * 86_400), (Timeframe::M5, 100 * 86_400)]),
+        ..config()
+    });
+    for (symbol, tf) in [("MSFT", Timeframe::M1), ("AAPL", Timeframe::M5)] {
+        let bars = fetch(&p, symbol, tf, range("2024-01-02", "2024-04-02"))
+            .await
+            .unwrap();
+        assert!(bars.len() > 4_000, "{symbol} {tf}: {}", bars.len());
+        let report = validate(
+            &bars,
+            Calendar::Xnys,
+            tf,
+            &ValidateOptions {
+                now: Some(ts("2025-06-01")),
+                ..ValidateOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(!report.has_problems(), "{symbol} {tf}: {:?}", report.issues);
     }
 }

@@ -278,6 +278,100 @@ fn daily_bars_sit_on_session_dates_at_midnight() {
         &report,
         &[(IssueKind::OutsideSession, 2), (IssueKind::Misaligned, 1)],
     );
+    // A daily bar stands for its date: the reason names the day and why it has no session
+    // (00:00 UTC is no instant of trading, and in New York it is the evening before).
+    let details: Vec<&str> = report
+        .issue(IssueKind::OutsideSession)
+        .unwrap()
+        .examples
+        .iter()
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "Sat 2025-05-24 has no XNYS session (weekend)",
+            "Mon 2025-05-26 has no XNYS session (holiday, Memorial Day)"
+        ]
+    );
+}
+
+#[test]
+fn an_intraday_bar_on_a_holiday_names_it() {
+    // 2025-07-04 10:00 New York, Independence Day.
+    let rows = vec![
+        bar("2025-07-03 14:00:00", 10.0),
+        bar("2025-07-04 14:00:00", 10.0),
+    ];
+    let report = check(&rows, Calendar::Xnys, Timeframe::H1);
+    let outside = report.issue(IssueKind::OutsideSession).unwrap();
+    assert_eq!(
+        outside.examples[0].detail,
+        "XNYS is closed at Fri 2025-07-04 10:00 EDT (holiday, Independence Day, extended hours)"
+    );
+}
+
+/// `n` daily bars on the XNYS sessions from `start`, a random walk (1 % a day, from a fixed
+/// pseudo-random sequence) from `level`.
+fn daily_run(start: &str, n: usize, level: f64) -> Vec<Bar> {
+    let from: chrono::NaiveDate = start.parse().unwrap();
+    let to = from + chrono::Days::new(n as u64 * 2 + 10);
+    let mut close = level;
+    Calendar::Xnys
+        .sessions(from, to, SessionHours::Regular)
+        .unwrap()
+        .take(n)
+        .enumerate()
+        .map(|(i, s)| {
+            let u = ((i as u64 * 2_654_435_761) % 1_000) as f64 / 1_000.0;
+            close *= 1.0 + 0.02 * (u - 0.5);
+            Bar {
+                ts: s.date.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp(),
+                ..bar("2021-01-01", close)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn outliers_are_not_scored_across_a_long_hole_in_the_data() {
+    // RBLX-like: three months of daily bars near 100, a year without rows, then bars near 70.
+    // The first bar after the hole is 30 % below a close of a year before: no one-bar move.
+    let mut rows = daily_run("2021-03-10", 60, 100.0);
+    rows.extend(daily_run("2022-09-01", 60, 70.0));
+    assert!(rows[60].ts - rows[59].ts > 365 * 86_400);
+    let report = check(&rows, Calendar::Xnys, Timeframe::D1);
+    assert_eq!(report.affected(IssueKind::Outlier), 0, "{report:?}");
+
+    // The same jump between consecutive sessions is one.
+    let mut rows = daily_run("2021-03-10", 60, 100.0);
+    rows.extend(daily_run("2021-06-07", 60, 70.0));
+    assert_eq!(rows[60].ts - rows[59].ts, 4 * 86_400); // Thursday, then Monday
+    let report = check(&rows, Calendar::Xnys, Timeframe::D1);
+    let outlier = report.issue(IssueKind::Outlier).unwrap();
+    assert_eq!(outlier.affected, 1);
+    assert_eq!(outlier.examples[0].row, 60);
+    // The finding names the bar it compares with.
+    let prev = &rows[59];
+    assert!(
+        outlier.examples[0].detail.contains(&format!(
+            "after {} at {}",
+            prev.close,
+            ktrdr_data::types::format_timestamp_human(prev.ts)
+        )),
+        "{}",
+        outlier.examples[0].detail
+    );
+}
+
+#[test]
+fn a_series_shorter_than_the_window_is_not_scored() {
+    // 30 daily bars with one 10 % spike: too few returns for a rolling median and MAD.
+    let mut rows = daily_run("2025-03-03", 30, 100.0);
+    rows[15].close *= 1.1;
+    rows[15].high = rows[15].close;
+    let report = check(&rows, Calendar::Xnys, Timeframe::D1);
+    assert_eq!(report.affected(IssueKind::Outlier), 0, "{report:?}");
 }
 
 #[test]

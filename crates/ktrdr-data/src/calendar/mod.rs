@@ -322,6 +322,16 @@ impl Calendar {
         };
         Ok(Some(kind))
     }
+
+    /// The name of the holiday or one-off closure (a state funeral, a hurricane) that keeps the
+    /// exchange closed on `date`; `None` on trading days, at weekends, and for calendars
+    /// without holidays (FX, crypto).
+    pub fn holiday_name(self, date: NaiveDate) -> Option<&'static str> {
+        match self.rules() {
+            RuleSet::UsEquity if rules::is_weekday(date) => us_equity::holiday_name(date),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Calendar {

@@ -19,25 +19,25 @@ use super::rules::{
     sunday_to_monday_skip_saturday, ymd,
 };
 
-/// Days the exchanges were closed outside the holiday rules (national days of mourning, the
-/// September 11 attacks, Hurricane Sandy).
-const ONE_OFF_CLOSURES: &[(i32, u32, u32)] = &[
-    (2001, 9, 11), // September 11 attacks: closed through Friday Sept 14
-    (2001, 9, 12),
-    (2001, 9, 13),
-    (2001, 9, 14),
-    (2004, 6, 11),  // President Reagan's funeral
-    (2007, 1, 2),   // President Ford's funeral
-    (2012, 10, 29), // Hurricane Sandy
-    (2012, 10, 30),
-    (2018, 12, 5), // President G. H. W. Bush's funeral
-    (2025, 1, 9),  // President Carter's funeral
+/// Days the exchanges were closed outside the holiday rules, with the reason.
+const ONE_OFF_CLOSURES: &[((i32, u32, u32), &str)] = &[
+    ((2001, 9, 11), "September 11 attacks"), // closed through Friday Sept 14
+    ((2001, 9, 12), "September 11 attacks"),
+    ((2001, 9, 13), "September 11 attacks"),
+    ((2001, 9, 14), "September 11 attacks"),
+    ((2004, 6, 11), "President Reagan's funeral"),
+    ((2007, 1, 2), "President Ford's funeral"),
+    ((2012, 10, 29), "Hurricane Sandy"),
+    ((2012, 10, 30), "Hurricane Sandy"),
+    ((2018, 12, 5), "President G. H. W. Bush's funeral"),
+    ((2025, 1, 9), "President Carter's funeral"),
 ];
 
 /// 13:00 closes outside the early-close rules.
-const ONE_OFF_EARLY_CLOSES: &[(i32, u32, u32)] = &[
-    (2003, 12, 26), // Friday after a Thursday Christmas (not repeated in 2008, 2014 or 2025)
-];
+const ONE_OFF_EARLY_CLOSES: &[((i32, u32, u32), &str)] = &[(
+    (2003, 12, 26),
+    "Friday after a Thursday Christmas (not repeated in 2008, 2014 or 2025)",
+)];
 
 /// The first year whose rules this module implements (and the reference verifies).
 pub(crate) const FIRST_YEAR: i32 = 2000;
@@ -49,42 +49,73 @@ const EXT_OPEN: NaiveTime = hm(4, 0);
 const EXT_CLOSE: NaiveTime = hm(20, 0);
 const EXT_EARLY_CLOSE: NaiveTime = hm(17, 0);
 
-fn one_offs(year: i32, list: &[(i32, u32, u32)]) -> impl Iterator<Item = NaiveDate> + '_ {
+fn one_offs<'a>(
+    year: i32,
+    list: &'a [((i32, u32, u32), &'static str)],
+) -> impl Iterator<Item = (NaiveDate, &'static str)> + 'a {
     list.iter()
-        .filter(move |(y, _, _)| *y == year)
-        .filter_map(|&(y, m, d)| ymd(y, m, d))
+        .filter(move |((y, _, _), _)| *y == year)
+        .filter_map(|&((y, m, d), why)| Some((ymd(y, m, d)?, why)))
 }
 
 /// Weekdays of `year` on which the exchange does not open at all.
 pub(crate) fn holidays(year: i32) -> Vec<NaiveDate> {
-    let mut days: Vec<NaiveDate> = [
-        ymd(year, 1, 1).and_then(sunday_to_monday_skip_saturday),
+    named_holidays(year).into_iter().map(|(d, _)| d).collect()
+}
+
+/// The name of the holiday or one-off closure that closes the exchange on `date`.
+pub(crate) fn holiday_name(date: NaiveDate) -> Option<&'static str> {
+    named_holidays(date.year())
+        .into_iter()
+        .find(|(d, _)| *d == date)
+        .map(|(_, name)| name)
+}
+
+/// The closed weekdays of `year` with their names, in date order (a date once).
+fn named_holidays(year: i32) -> Vec<(NaiveDate, &'static str)> {
+    let mut days: Vec<(NaiveDate, &'static str)> = [
+        (
+            ymd(year, 1, 1).and_then(sunday_to_monday_skip_saturday),
+            "New Year's Day",
+        ),
         // Martin Luther King Jr. Day closes the NYSE since 1998.
-        (year >= 1998)
-            .then(|| nth_weekday(year, 1, Weekday::Mon, 3))
-            .flatten(),
-        nth_weekday(year, 2, Weekday::Mon, 3),
-        easter_sunday(year).and_then(|e| e.checked_sub_days(chrono::Days::new(2))),
-        last_weekday(year, 5, Weekday::Mon),
+        (
+            (year >= 1998)
+                .then(|| nth_weekday(year, 1, Weekday::Mon, 3))
+                .flatten(),
+            "Martin Luther King Jr. Day",
+        ),
+        (nth_weekday(year, 2, Weekday::Mon, 3), "Presidents' Day"),
+        (
+            easter_sunday(year).and_then(|e| e.checked_sub_days(chrono::Days::new(2))),
+            "Good Friday",
+        ),
+        (last_weekday(year, 5, Weekday::Mon), "Memorial Day"),
         // Juneteenth became an NYSE holiday in 2022 (a federal holiday from 2021, too late for
         // the exchange to close that year).
-        (year >= 2022)
-            .then(|| ymd(year, 6, 19).and_then(nearest_workday))
-            .flatten(),
-        ymd(year, 7, 4).and_then(nearest_workday),
-        nth_weekday(year, 9, Weekday::Mon, 1),
-        nth_weekday(year, 11, Weekday::Thu, 4),
-        ymd(year, 12, 25).and_then(nearest_workday),
+        (
+            (year >= 2022)
+                .then(|| ymd(year, 6, 19).and_then(nearest_workday))
+                .flatten(),
+            "Juneteenth",
+        ),
+        (
+            ymd(year, 7, 4).and_then(nearest_workday),
+            "Independence Day",
+        ),
+        (nth_weekday(year, 9, Weekday::Mon, 1), "Labor Day"),
+        (nth_weekday(year, 11, Weekday::Thu, 4), "Thanksgiving Day"),
+        (ymd(year, 12, 25).and_then(nearest_workday), "Christmas Day"),
     ]
     .into_iter()
-    .flatten()
+    .filter_map(|(date, name)| Some((date?, name)))
     // Only dates of this year: nearest_workday never crosses a year for these holidays, but
     // the filter keeps that an explicit property rather than an accident.
-    .filter(|d| d.year() == year)
+    .filter(|(d, _)| d.year() == year)
     .chain(one_offs(year, ONE_OFF_CLOSURES))
     .collect();
-    days.sort_unstable();
-    days.dedup();
+    days.sort_by_key(|(d, _)| *d);
+    days.dedup_by_key(|(d, _)| *d);
     days
 }
 
@@ -110,7 +141,7 @@ pub(crate) fn early_closes(year: i32) -> Vec<NaiveDate> {
     let mut days: Vec<NaiveDate> = [july3, july5, black_friday, christmas_eve]
         .into_iter()
         .flatten()
-        .chain(one_offs(year, ONE_OFF_EARLY_CLOSES))
+        .chain(one_offs(year, ONE_OFF_EARLY_CLOSES).map(|(d, _)| d))
         .collect();
     days.sort_unstable();
     days

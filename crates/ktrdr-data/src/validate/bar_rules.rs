@@ -9,7 +9,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 
 use super::IssueKind;
 use crate::calendar::{Calendar, CalendarError, Closed, SessionHours};
@@ -381,25 +381,48 @@ fn in_first_slot(s: &LocalSession, ts: i64, step: i64) -> bool {
     ts < grid::next_grid_point(s.session.open, s.offset, step)
 }
 
+/// Why a bar outside every session is closed. Daily and weekly bars stand for a date (their
+/// 00:00 UTC stamp is no instant of trading), so they are described by their date: the day and
+/// why it has no session. Intraday bars by the exchange's wall clock at the bar's start.
 fn closed_detail(calendar: Calendar, ts: i64, hours: SessionHours, tf: Timeframe) -> String {
-    let why = match calendar.closure_kind(ts, hours) {
-        Ok(Some(Closed::Weekend)) => "weekend",
-        Ok(Some(Closed::Holiday)) => "holiday",
-        Ok(Some(Closed::OutsideHours)) => "outside hours",
-        Ok(None) | Err(_) => "closed",
+    let Some(utc) = chrono::DateTime::from_timestamp(ts, 0) else {
+        return format!("{calendar} has no session at unix time {ts}");
     };
-    let local = chrono::DateTime::from_timestamp(ts, 0)
-        .map(|t| {
-            t.with_timezone(&calendar.time_zone())
-                .format("%a %Y-%m-%d %H:%M %Z")
-                .to_string()
-        })
-        .unwrap_or_default();
-    let closed = format!("{calendar} is closed at {local} ({why}, {hours} hours)");
-    match (tf, grid::utc_date(ts)) {
-        (Timeframe::D1 | Timeframe::W1, Some(date)) => {
-            format!("{date} has no {calendar} session ({closed})")
+    let date = utc.date_naive();
+    match tf {
+        Timeframe::W1 => {
+            let monday = date.week(chrono::Weekday::Mon).first_day();
+            format!(
+                "the week of {} has no {calendar} session",
+                monday.format("%a %Y-%m-%d")
+            )
         }
-        _ => closed,
+        Timeframe::D1 => {
+            let why = match (date.weekday(), calendar.holiday_name(date)) {
+                (chrono::Weekday::Sat | chrono::Weekday::Sun, _) => "weekend".to_owned(),
+                (_, Some(name)) => format!("holiday, {name}"),
+                (_, None) => "holiday".to_owned(),
+            };
+            format!(
+                "{} has no {calendar} session ({why})",
+                date.format("%a %Y-%m-%d")
+            )
+        }
+        _ => {
+            let local = utc.with_timezone(&calendar.time_zone());
+            let why = match calendar.closure_kind(ts, hours) {
+                Ok(Some(Closed::Weekend)) => "weekend".to_owned(),
+                Ok(Some(Closed::Holiday)) => match calendar.holiday_name(local.date_naive()) {
+                    Some(name) => format!("holiday, {name}"),
+                    None => "holiday".to_owned(),
+                },
+                Ok(Some(Closed::OutsideHours)) => "outside hours".to_owned(),
+                Ok(None) | Err(_) => "closed".to_owned(),
+            };
+            format!(
+                "{calendar} is closed at {} ({why}, {hours} hours)",
+                local.format("%a %Y-%m-%d %H:%M %Z")
+            )
+        }
     }
 }

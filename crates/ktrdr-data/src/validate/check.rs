@@ -46,7 +46,7 @@ pub fn validate_rows(
     v.check_values(&rules);
     let order = v.check_order();
     let unchecked_bars = v.check_sessions(&order, &rules);
-    v.check_outliers(&order);
+    v.check_outliers(&order, tf);
     let Validator {
         flags, examples, ..
     } = v;
@@ -176,7 +176,7 @@ impl Validator<'_> {
         unchecked
     }
 
-    fn check_outliers(&mut self, order: &[usize]) {
+    fn check_outliers(&mut self, order: &[usize], tf: Timeframe) {
         // Returns between consecutive bars with usable closes (impossible bars would make
         // their neighbours look like outliers).
         let bad = IssueKind::ALL
@@ -188,20 +188,29 @@ impl Validator<'_> {
             .copied()
             .filter(|&i| self.flags[i] & bad == 0)
             .collect();
-        let returns: Vec<f64> = usable
-            .windows(2)
-            .map(|w| (self.rows[w[1]].close / self.rows[w[0]].close).ln())
-            .collect();
-        for o in outliers::find(&returns) {
-            let (prev, row) = (usable[o.index], usable[o.index + 1]);
-            let r = returns[o.index];
-            let from = self.rows[prev].close;
-            self.flag(row, IssueKind::Outlier, || {
-                format!(
-                    "close {} after {from}: log return {r:+.4}, {:.1} robust σ from the rolling median",
-                    self.rows[row].close, o.score
-                )
-            });
+        // Each run of bars without a long hole between two of them is scored on its own: a
+        // return across the hole is no one-bar move, and the bars beyond it are another regime.
+        let rows = self.rows;
+        let max_gap = outliers::max_gap(tf.seconds());
+        for run in usable.chunk_by(|&a, &b| rows[b].ts - rows[a].ts <= max_gap) {
+            let returns: Vec<f64> = run
+                .windows(2)
+                .map(|w| (rows[w[1]].close / rows[w[0]].close).ln())
+                .collect();
+            for o in outliers::find(&returns) {
+                let (prev, row) = (rows[run[o.index]], run[o.index + 1]);
+                let r = returns[o.index];
+                self.flag(row, IssueKind::Outlier, || {
+                    format!(
+                        "close {} after {} at {}: log return {r:+.4}, {:.1} robust σ from the \
+                         rolling median",
+                        rows[row].close,
+                        prev.close,
+                        format_timestamp_human(prev.ts),
+                        o.score
+                    )
+                });
+            }
         }
     }
 }

@@ -11,6 +11,16 @@ pub(crate) const HALF_WINDOW: usize = 25;
 /// Calibrated on the IB files: at 10 only news-sized moves remain (MSFT's earnings gaps of
 /// 4–10 %), at 5 every busy pre-market minute would be flagged.
 pub(crate) const THRESHOLD: f64 = 10.0;
+/// The rolling window, in returns. A run of bars with fewer returns is not scored: its window
+/// would be the run itself, too few returns for a median and a MAD to mean anything.
+pub(crate) const WINDOW: usize = 2 * HALF_WINDOW + 1;
+/// The longest time between two bars whose return is still scored: a week (the longest closure
+/// of a US exchange in decades, after September 11 2001, ran from a Monday to the next), or
+/// four bars of weekly data. Over a longer hole in the data a price drifts as far as it likes
+/// (RBLX's daily file jumps a year between two rows), and that is no one-bar move.
+pub(crate) fn max_gap(bar_seconds: i64) -> i64 {
+    (7 * 86_400).max(4 * bar_seconds)
+}
 /// MAD → standard deviation for normal data.
 const MAD_TO_SIGMA: f64 = 1.4826;
 
@@ -27,7 +37,7 @@ pub(crate) struct Outlier {
 /// a one-tick move there would score infinity.
 pub(crate) fn find(returns: &[f64]) -> Vec<Outlier> {
     let n = returns.len();
-    if n < 3 {
+    if n < WINDOW {
         return Vec::new();
     }
     let mut nonzero: Vec<f64> = returns.iter().copied().filter(|r| *r != 0.0).collect();

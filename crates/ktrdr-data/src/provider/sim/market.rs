@@ -5,7 +5,7 @@
 //! 1. A **daily level path** per symbol: one log-price per calendar day from the day before the
 //!    symbol's head date, an Ornstein–Uhlenbeck walk (a random walk pulled gently back to the
 //!    symbol's base level, so twenty simulated years stay plausible) with a per-symbol annual
-//!    volatility. Seeded by the symbol only, so every timeframe of a symbol trades at the same
+//!    volatility, stepping only on days with a session (a closed market does not drift). Seeded by the symbol only, so every timeframe of a symbol trades at the same
 //!    level.
 //! 2. **Intraday paths** per session and timeframe: a Brownian bridge from the session's open
 //!    level to its close level across the session's bars, each bar's variance proportional to its
@@ -55,7 +55,7 @@ pub(crate) struct Instrument {
     pub(crate) head_date: NaiveDate,
     seed: u64,
     base_ln: f64,
-    /// Standard deviation of the daily level step (per calendar day).
+    /// Standard deviation of the daily level step (per trading session).
     sigma_day: f64,
     /// Typical volume of one regular session; 0 for FX.
     day_volume: f64,
@@ -121,7 +121,7 @@ impl Instrument {
             head_date: head.max(coverage_start),
             seed,
             base_ln: price.ln(),
-            sigma_day: annual_vol / 365f64.sqrt(),
+            sigma_day: annual_vol / sessions_per_year(calendar).sqrt(),
             day_volume,
             ticks_per_unit: ticks,
         }
@@ -272,16 +272,36 @@ impl Instrument {
     }
 
     /// Log levels at the close of each calendar day from `head_date - 1` (index 0) to `to`.
+    ///
+    /// The level takes a random step only on days with a session: a closed market does not
+    /// drift, so a Monday opens near Friday's close (plus the overnight gap of any session), as
+    /// real markets do. Stepping on Saturday and Sunday too released two days of volatility in
+    /// the first minute of every Monday, which validation rightly flagged as outliers.
     fn levels(&self, to: NaiveDate) -> Vec<f64> {
         let first = self.head_date - Days::new(1);
         let n = usize::try_from((to - first).num_days()).unwrap_or(0) + 1;
+        let mut trades = vec![false; n];
+        let coverage = self.calendar.coverage();
+        let (from, until) = (first.max(*coverage.start()), to.min(*coverage.end()));
+        if let Ok(sessions) = self.calendar.sessions(from, until, SessionHours::Regular) {
+            for s in sessions {
+                if let Some(t) = usize::try_from((s.date - first).num_days())
+                    .ok()
+                    .and_then(|i| trades.get_mut(i))
+                {
+                    *t = true;
+                }
+            }
+        }
         let mut levels = Vec::with_capacity(n);
         let mut l = self.base_ln;
         levels.push(l);
-        for i in 1..n {
-            let day = day_number(first) + i as i64;
-            let z = normal(key(&[self.seed, S_WALK, day as u64]));
-            l += REVERSION_PER_DAY * (self.base_ln - l) + self.sigma_day * z;
+        for (i, &trading) in trades.iter().enumerate().skip(1) {
+            l += REVERSION_PER_DAY * (self.base_ln - l);
+            if trading {
+                let day = day_number(first) + i as i64;
+                l += self.sigma_day * normal(key(&[self.seed, S_WALK, day as u64]));
+            }
             levels.push(l);
         }
         levels
@@ -395,6 +415,15 @@ impl Instrument {
         // Dividing by an exact integer gives the double nearest the decimal (101.23, not
         // 101.23000000000002).
         (price * self.ticks_per_unit).round().max(1.0) / self.ticks_per_unit
+    }
+}
+
+/// Sessions in a year, to turn an annual volatility into one per session.
+fn sessions_per_year(calendar: Calendar) -> f64 {
+    match calendar {
+        Calendar::Xnys | Calendar::Xnas => 252.0,
+        Calendar::Fx => 260.0,
+        Calendar::Crypto => 365.0,
     }
 }
 
