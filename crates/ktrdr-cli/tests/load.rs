@@ -51,7 +51,7 @@ fn a_fetching_load_without_a_source_names_the_options() {
         .args(["data", "load", "AAPL", "1h", "--mode", "tail"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "no source is a usage error");
     let err = text(&out.stderr);
     for option in [
         "--source sim",
@@ -72,9 +72,13 @@ fn a_fetching_load_without_a_source_names_the_options() {
         .args(["data", "load", "AAPL", "1h"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "clap rejects an unknown source");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown source is a usage error"
+    );
     assert!(
-        text(&out.stderr).contains("possible values: sim, host, ib"),
+        text(&out.stderr).contains("KTRDR_DATA_SOURCE=\"carrier-pigeon\" is not a data source (possible values: sim, host, ib)"),
         "{}",
         text(&out.stderr)
     );

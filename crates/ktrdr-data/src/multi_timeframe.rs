@@ -117,7 +117,7 @@ impl std::fmt::Display for MultiLoadSummary {
 #[non_exhaustive]
 pub enum MultiLoadError {
     /// No timeframe was given.
-    #[error("no timeframes given; pass at least one (e.g. --timeframes 1h,4h,1d)")]
+    #[error("no timeframes given; give at least one (e.g. 1h,4h,1d)")]
     NoTimeframes,
     /// A timeframe appears twice.
     #[error("timeframe {0} is listed twice")]

@@ -575,12 +575,16 @@ async fn unknown_symbols_and_missing_sources_are_clear_errors() {
     let err = run(&local_only, &half_year()).await.unwrap_err();
     let msg = err.to_string();
     for option in [
-        "--source sim|host|ib",
+        "sim, host or ib",
         "KTRDR_DATA_SOURCE",
         "USE_IB_HOST_SERVICE",
     ] {
         assert!(msg.contains(option), "{msg}");
     }
+    assert!(
+        !msg.contains("--"),
+        "a library error names no CLI flag: {msg}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -4,11 +4,13 @@
 //! [`cancel::CancellationToken`], one typed [`progress::ProgressState`], a learned
 //! [`eta::TimeEstimator`], the [`operations`] runner with its persistent [`registry`], the
 //! [`host`] client base for remote host services, the one [`retry`] schedule and the one seeded
-//! [`mix`]er. This crate knows nothing of bars, symbols or brokers.
+//! [`mix`]er; [`home::Home`] opens the runner on the state in `$KTRDR_HOME`. This crate knows
+//! nothing of bars, symbols or brokers.
 
 pub mod cancel;
 pub mod db;
 pub mod eta;
+pub mod home;
 pub mod host;
 pub mod mix;
 pub mod operations;

@@ -2,9 +2,9 @@
 //! recorded operation with live progress, our ETA, and a graceful Ctrl-C (first press cancels
 //! and waits for the load to say what it kept, second press exits at once).
 //!
-//! Exit status: 0 done, 1 error, 130 cancelled.
+//! Exit status: 0 done, 1 error, 2 bad usage (also no source, a bad KTRDR_DATA_SOURCE), 130
+//! cancelled.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -12,27 +12,37 @@ use clap::{Args, ValueEnum};
 use ktrdr_data::manager::{DataManager, LoadMode, LoadRequest, LoadSummary};
 use ktrdr_data::multi_timeframe::{MultiLoadRequest, MultiLoadSummary};
 use ktrdr_data::pacing::PacingRules;
-use ktrdr_data::provider::sim::{SimConfig, SimProvider};
-use ktrdr_data::provider::DataProvider;
+use ktrdr_data::provider::source::{SourceChoice, SourceError, SourceKind};
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::{Symbol, Timeframe};
 use ktrdr_ops::cancel::{spawn_ctrl_c_handler, EXIT_INTERRUPTED};
-use ktrdr_ops::eta::{default_legacy_dir, import_legacy, EtaHistory, SqliteEtaHistory};
+use ktrdr_ops::home::Home;
 use ktrdr_ops::operations::{OperationHandle, OperationOutcome, Operations};
-use ktrdr_ops::registry::{OperationStatus, Retention, SqliteRegistry};
+use ktrdr_ops::registry::OperationStatus;
 
 use super::{time_bounds, DateArg, SeriesArgs};
+use crate::output::UsageError;
 use crate::progress_display::{DisplayMode, ProgressDisplay};
 
-/// Where bars come from.
+/// Where bars come from (`ktrdr_data::provider::source::SourceKind`, as a flag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum SourceKind {
+pub(crate) enum SourceFlag {
     /// The built-in simulated broker (made-up data, for demos and tests).
     Sim,
     /// An IB host service over HTTP (ours or the Python one), at --host-url.
     Host,
     /// IB Gateway directly (needs a build with the `ib` feature).
     Ib,
+}
+
+impl From<SourceFlag> for SourceKind {
+    fn from(flag: SourceFlag) -> SourceKind {
+        match flag {
+            SourceFlag::Sim => SourceKind::Sim,
+            SourceFlag::Host => SourceKind::Host,
+            SourceFlag::Ib => SourceKind::Ib,
+        }
+    }
 }
 
 /// The pacing rules the host source's broker enforces.
@@ -70,24 +80,20 @@ pub(crate) struct LoadOptions {
     #[arg(long)]
     end: Option<DateArg>,
     /// Where bars come from; else $KTRDR_DATA_SOURCE, else USE_IB_HOST_SERVICE=true means host.
-    #[arg(long, value_enum, env = "KTRDR_DATA_SOURCE")]
-    source: Option<SourceKind>,
-    /// URL of the IB host service (source host).
-    #[arg(long, env = "IB_HOST_SERVICE_URL", value_name = "URL")]
+    #[arg(long, value_enum)]
+    source: Option<SourceFlag>,
+    /// URL of the IB host service (source host); else $IB_HOST_SERVICE_URL, else
+    /// http://localhost:5001.
+    #[arg(long, value_name = "URL")]
     host_url: Option<String>,
     /// Pacing rules of the broker (sources host and ib).
     #[arg(long, value_enum, default_value_t = PacingChoice::IbConservative)]
     pacing: PacingChoice,
-    /// host:port of TWS / IB Gateway (source ib).
-    #[arg(
-        long,
-        env = "IB_GATEWAY_ADDRESS",
-        default_value = "127.0.0.1:4002",
-        value_name = "HOST:PORT"
-    )]
-    ib_address: String,
+    /// host:port of TWS / IB Gateway (source ib); else $IB_GATEWAY_ADDRESS, else 127.0.0.1:4002.
+    #[arg(long, value_name = "HOST:PORT")]
+    ib_address: Option<String>,
     /// IB API client id (source ib; the Python system's DataManager range is 111-120).
-    #[arg(long, default_value_t = 111)]
+    #[arg(long, default_value_t = ktrdr_data::provider::source::DEFAULT_IB_CLIENT_ID)]
     ib_client_id: i32,
     /// Requests in flight at once (the pacing gate still decides when each is sent).
     #[arg(long, default_value_t = ktrdr_data::manager::DEFAULT_MAX_IN_FLIGHT)]
@@ -106,7 +112,7 @@ pub(crate) struct LoadOptions {
 /// `ktrdr data load SYMBOL TF`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  ktrdr data load AAPL 1h --source sim --mode full --start 2024-01-01\n  ktrdr data load EURUSD 5m --source host --host-url http://127.0.0.1:5001 --mode tail\n  KTRDR_DATA_SOURCE=sim ktrdr data load MSFT 1d --mode backfill --json\n\nCtrl-C cancels and keeps every bar fetched so far (run again to resume); a second Ctrl-C exits at once.\nPacing: each run paces itself; a host service also holds back a request identical to one it forwarded within IB's 15 s (for every client). With --source ib, a run started within 15 s of the last may repeat a request IB refuses; that refusal is waited out, not a failure.\nExit status: 0 done, 1 error, 130 cancelled."
+    after_help = "Examples:\n  ktrdr data load AAPL 1h --source sim --mode full --start 2024-01-01\n  ktrdr data load EURUSD 5m --source host --host-url http://127.0.0.1:5001 --mode tail\n  KTRDR_DATA_SOURCE=sim ktrdr data load MSFT 1d --mode backfill --json\n\nCtrl-C cancels and keeps every bar fetched so far (run again to resume); a second Ctrl-C exits at once.\nPacing: each run paces itself; a host service also holds back a request identical to one it forwarded within IB's 15 s (for every client). With --source ib, a run started within 15 s of the last may repeat a request IB refuses; that refusal is waited out, not a failure.\nExit status: 0 done, 1 error, 2 bad usage (also no source configured), 130 cancelled."
 )]
 pub(crate) struct LoadArgs {
     #[command(flatten)]
@@ -118,7 +124,7 @@ pub(crate) struct LoadArgs {
 /// `ktrdr data load-multi SYMBOL --timeframes 1h,4h,1d`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  ktrdr data load-multi AAPL --timeframes 1h,4h,1d --source sim --mode full --start 2024-01-01\n\nThe timeframes load in turn as one operation, base first; a failed base stops the load, a failed other timeframe is reported and the rest go on.\nExit status: 0 done, 1 error (also when any timeframe failed; the others are kept), 130 cancelled."
+    after_help = "Example:\n  ktrdr data load-multi AAPL --timeframes 1h,4h,1d --source sim --mode full --start 2024-01-01\n\nThe timeframes load in turn as one operation, base first; a failed base stops the load, a failed other timeframe is reported and the rest go on.\nExit status: 0 done, 1 error (also when any timeframe failed; the others are kept), 2 bad usage, 130 cancelled."
 )]
 pub(crate) struct LoadMultiArgs {
     /// Instrument symbol.
@@ -289,41 +295,16 @@ fn report(
     }
 }
 
-/// The runner, recording into `$KTRDR_HOME/ktrdr.db` and learning durations there; opening
-/// the registry drops the operations that finished longer ago than the retention
-/// (`$KTRDR_OPERATIONS_RETENTION_DAYS`, default 90).
+/// The runner on `$KTRDR_HOME` (see `ktrdr_ops::home`), announcing the durations it imported
+/// from the Python system's ETA caches.
 fn operations(quiet: bool) -> anyhow::Result<Operations> {
-    let path = ktrdr_ops::db::default_db_path();
-    let retention = Retention::from_env()?;
-    let registry = SqliteRegistry::open_with_retention(&path, retention)
-        .with_context(|| format!("cannot open the operations registry {}", path.display()))?;
-    let history: Option<Arc<dyn EtaHistory>> = match SqliteEtaHistory::open(&path) {
-        Ok(h) => {
-            import_python_history(&h, quiet);
-            Some(Arc::new(h))
-        }
-        Err(error) => {
-            tracing::warn!(%error, "no ETA history; estimates use the live rate only");
-            None
-        }
-    };
-    Ok(Operations::new(Arc::new(registry), history))
-}
-
-/// Brings in the durations the Python system learned (`$KTRDR_HOME/cache/*time_estimation.pkl`)
-/// so a migrated deployment's first ETAs are informed. The history remembers each imported
-/// file's content, so once done this costs reading the caches (a few KB); a cache the Python
-/// system saved again since brings only its new records. A failure costs only that prior.
-fn import_python_history(history: &dyn EtaHistory, quiet: bool) {
-    let report = match import_legacy(&[default_legacy_dir()], history) {
-        Ok(report) => report,
-        Err(error) => {
-            tracing::warn!(%error, "the Python system's ETA caches were not imported");
-            return;
-        }
-    };
+    let home = Home::open_default()?;
     // A cache saved again with nothing new (only its oldest record dropped) is not news.
-    for cache in report.imported.iter().filter(|c| c.added > 0) {
+    let imported = home
+        .eta_import()
+        .map(|r| r.imported.as_slice())
+        .unwrap_or_default();
+    for cache in imported.iter().filter(|c| c.added > 0) {
         if !quiet {
             eprintln!(
                 "Imported {} learned durations ({} keys) from the Python system's {}",
@@ -333,97 +314,50 @@ fn import_python_history(history: &dyn EtaHistory, quiet: bool) {
             );
         }
     }
-    for cache in &report.corrupt {
-        let moved = cache.moved_to.as_ref().map_or_else(
-            || "left in place".to_owned(),
-            |to| format!("moved to {}", to.display()),
-        );
-        tracing::warn!(
-            "the Python system's ETA cache {} cannot be read ({}); {moved}",
-            cache.path.display(),
-            cache.error
-        );
-    }
+    Ok(home.operations().clone())
 }
 
+/// A manager on `store`, with the provider chosen by the flags and the environment; a local
+/// load reads the store only (a source set in the environment is not even connected to).
 async fn build_manager(o: &LoadOptions, store: BarStore) -> anyhow::Result<DataManager> {
     let mut builder = DataManager::builder()
         .store(store)
         .max_in_flight(o.max_in_flight);
-    if let Some(source) = resolve_source(o.source, o.mode)? {
-        builder = builder.provider(provider(source, o).await?);
+    if o.mode != LoadMode::Local {
+        let choice = SourceChoice {
+            kind: o.source.map(SourceKind::from),
+            host_url: o.host_url.clone(),
+            pacing: Some(o.pacing.rules()),
+            ib_address: o.ib_address.clone(),
+            ib_client_id: Some(o.ib_client_id),
+        };
+        let config = choice
+            .with_env()
+            .and_then(SourceChoice::resolve)
+            .map_err(flag_hint)?;
+        builder = builder.provider(config.connect().await.map_err(flag_hint)?);
     }
     Ok(builder.build()?)
 }
 
-/// `--source`/`KTRDR_DATA_SOURCE` (clap reads both), else the Python system's
-/// `USE_IB_HOST_SERVICE=true`. `None` for a local load, which reads the store only (a source
-/// set in the environment is not even connected to); an error naming the options for a
-/// fetching load without one (never simulated data by default).
-fn resolve_source(flag: Option<SourceKind>, mode: LoadMode) -> anyhow::Result<Option<SourceKind>> {
-    if mode == LoadMode::Local {
-        return Ok(None);
-    }
-    let python_host = std::env::var("USE_IB_HOST_SERVICE").is_ok_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "1" | "true" | "yes" | "on"
-        )
-    });
-    match flag.or(python_host.then_some(SourceKind::Host)) {
-        Some(s) => Ok(Some(s)),
-        None => bail!(
-            "no data source configured for a '{mode}' load; choose one:\n  \
+/// The library's source errors, with the flags that fix them; no source and a bad variable are
+/// usage errors (exit 2).
+fn flag_hint(error: SourceError) -> anyhow::Error {
+    let hint = match &error {
+        SourceError::NotConfigured => {
+            "choose one:\n  \
              --source sim    the built-in simulated broker (made-up data)\n  \
              --source host   an IB host service (--host-url URL, default http://localhost:5001)\n  \
              --source ib     IB Gateway directly (build with --features ib)\n\
              or set KTRDR_DATA_SOURCE=sim|host|ib, or USE_IB_HOST_SERVICE=true with IB_HOST_SERVICE_URL"
-        ),
-    }
-}
-
-async fn provider(source: SourceKind, o: &LoadOptions) -> anyhow::Result<Arc<dyn DataProvider>> {
-    match source {
-        SourceKind::Sim => Ok(Arc::new(SimProvider::new(SimConfig::default())?)),
-        SourceKind::Host => host_provider(o),
-        SourceKind::Ib => ib_provider(o).await,
-    }
-}
-
-#[cfg(feature = "ib")]
-async fn ib_provider(o: &LoadOptions) -> anyhow::Result<Arc<dyn DataProvider>> {
-    use ktrdr_data::provider::ib::{IbConfig, IbProvider};
-    let config = IbConfig {
-        pacing: o.pacing.rules(),
-        ..IbConfig::new(o.ib_address.clone(), o.ib_client_id)
+        }
+        SourceError::IbNotBuilt { .. } => {
+            return anyhow::anyhow!(
+                "{error}\n(build with --features ib, or use --source host --host-url URL)"
+            )
+        }
+        SourceError::BadEnv { .. } => return UsageError(error.to_string()).into(),
+        _ => return error.into(),
     };
-    let provider = IbProvider::connect(config)
-        .await
-        .with_context(|| format!("cannot connect to IB Gateway at {}", o.ib_address))?;
-    Ok(Arc::new(provider))
-}
-
-#[cfg(not(feature = "ib"))]
-async fn ib_provider(o: &LoadOptions) -> anyhow::Result<Arc<dyn DataProvider>> {
-    bail!(
-        "the ib source talks to IB Gateway directly ({} as client {}) and needs ktrdr built with \
-         --features ib; with a running IB host service use --source host --host-url URL",
-        o.ib_address,
-        o.ib_client_id
-    )
-}
-
-fn host_provider(o: &LoadOptions) -> anyhow::Result<Arc<dyn DataProvider>> {
-    use ktrdr_data::provider::host::{HostProvider, HostProviderConfig};
-    let url = o
-        .host_url
-        .clone()
-        .unwrap_or_else(|| "http://localhost:5001".to_owned());
-    let config = HostProviderConfig {
-        pacing: o.pacing.rules(),
-        ..HostProviderConfig::new(url.clone())
-    };
-    let provider =
-        HostProvider::new(config).with_context(|| format!("invalid host service URL {url:?}"))?;
-    Ok(Arc::new(provider))
+    UsageError(format!("{error}\n{hint}")).into()
 }

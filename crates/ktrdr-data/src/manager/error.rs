@@ -16,8 +16,9 @@ pub enum LoadError {
     /// A fetching mode was asked of a manager built without a provider.
     #[error(
         "mode '{mode}' fetches from a data source, but none is configured \
-         (choose one: --source sim|host|ib, or KTRDR_DATA_SOURCE, or USE_IB_HOST_SERVICE=true \
-         with IB_HOST_SERVICE_URL); mode 'local' reads the store without one"
+         (choose sim, host or ib: see `provider::source`, or set KTRDR_DATA_SOURCE, or \
+         USE_IB_HOST_SERVICE=true with IB_HOST_SERVICE_URL); mode 'local' reads the store \
+         without one"
     )]
     NoProvider {
         /// The mode asked for.
@@ -66,7 +67,7 @@ pub enum LoadError {
     /// A mode that starts at the head timestamp, with a provider that reports none.
     #[error(
         "mode '{mode}' starts at the provider's earliest bar (head timestamp), but the provider \
-         reports none for this series; give a start (--start YYYY-MM-DD)"
+         reports none for this series; give the load a start time"
     )]
     NoHeadTimestamp {
         /// The mode.

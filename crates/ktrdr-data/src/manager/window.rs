@@ -190,6 +190,6 @@ mod tests {
             ..input(LoadMode::Backfill)
         })
         .unwrap_err();
-        assert!(e.to_string().contains("--start"), "{e}");
+        assert!(e.to_string().contains("give the load a start time"), "{e}");
     }
 }

@@ -45,6 +45,7 @@ pub mod ib;
 mod info;
 mod paced;
 pub mod sim;
+pub mod source;
 
 use std::fmt;
 
