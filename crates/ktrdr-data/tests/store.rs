@@ -691,7 +691,8 @@ fn error_lines_are_physical_lines_on_every_read_path() {
         let skipped = &store.read_raw(&s, Timeframe::H1).unwrap().skipped;
         let raw = (skipped[0].line, skipped[0].field);
         let range = line_of(store.date_range(&s, Timeframe::H1).map(drop));
-        let info = line_of(store.series_info(&s, Timeframe::H1).map(drop));
+        let skipped = &store.series_info(&s, Timeframe::H1).unwrap().skipped;
+        let info = (skipped[0].line, skipped[0].field);
         assert_eq!([load, raw, range, info], [(*want, "low"); 4], "{name}");
     }
 }
@@ -980,5 +981,52 @@ fn lenient_reads_keep_the_readable_rows_and_name_the_skipped_ones() {
     assert_eq!(
         fs::read_to_string(store.path(&demo, Timeframe::D1)).unwrap(),
         text
+    );
+}
+
+/// `series_info` (what `data range` prints) used to trust the file's ends: an unsorted file
+/// whose earliest bar sits in the middle got a wrong first with no warning, and an unreadable
+/// last row failed it. It now reports the true earliest and latest readable bar, the real row
+/// count, how far the file is out of order and which rows it could not read.
+#[test]
+fn series_info_is_true_for_unsorted_and_partly_unreadable_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BarStore::new(dir.path());
+    let head = "timestamp,open,high,low,close,volume\n";
+    let row = |t: &str| format!("{t},1,2,0.5,1.5,10\n");
+    let text = [
+        head.to_string(),
+        row("2025-01-02T10:00:00Z"),
+        row("2025-01-01T09:00:00Z"), // the earliest, out of order
+        row("2025-01-03T12:00:00Z"), // the latest
+        row("2025-01-02T11:00:00Z"), // out of order
+        "2025-01-04T00:00:00Z,1,2,0.5,,10\n".into(), // unreadable, would be the latest
+        row("2025-01-02T12:00:00Z"),
+    ]
+    .concat();
+    write_file(dir.path(), "U_1h.csv", &text);
+    let info = store.series_info(&sym("U"), Timeframe::H1).unwrap();
+    assert_eq!(
+        info.range,
+        Some(ktrdr_data::store::DateRange {
+            first: ts("2025-01-01T09:00:00Z"),
+            last: ts("2025-01-03T12:00:00Z"),
+        })
+    );
+    assert_eq!(info.rows, 6);
+    assert_eq!(info.out_of_order, 2);
+    let lines: Vec<_> = info.skipped.iter().map(|s| (s.line, s.field)).collect();
+    assert_eq!(lines, [(6, "close")]);
+    assert_eq!(info.bytes, text.len() as u64);
+
+    // A store-written file is in order with nothing skipped.
+    let msft = sym("MSFT");
+    store
+        .merge_and_save(&msft, Timeframe::H1, &series([bar(0, 1.0), bar(3600, 2.0)]))
+        .unwrap();
+    let info = store.series_info(&msft, Timeframe::H1).unwrap();
+    assert_eq!(
+        (info.rows, info.out_of_order, info.skipped.len()),
+        (2, 0, 0)
     );
 }

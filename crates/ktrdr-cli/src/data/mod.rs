@@ -105,12 +105,16 @@ pub(crate) fn load_readable(
 ) -> anyhow::Result<BarSeries> {
     let (series, skipped) = store.load_lenient(symbol, tf)?;
     if let Some(first) = skipped.first() {
-        let rows = if skipped.len() == 1 { "row" } else { "rows" };
         eprintln!(
-            "note: skipped {} unreadable {rows} of {} (first: {first}); `ktrdr data validate {symbol} {tf}` lists them",
-            skipped.len(),
+            "note: skipped {} of {} (first: {first}); `ktrdr data validate {symbol} {tf}` lists them",
+            rows(skipped.len(), "unreadable row"),
             store.path(symbol, tf).display(),
         );
     }
     Ok(series)
+}
+
+/// `1 unreadable row`, `5 unreadable rows`.
+pub(crate) fn rows(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }

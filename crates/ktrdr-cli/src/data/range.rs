@@ -5,12 +5,12 @@ use ktrdr_data::store::BarStore;
 use ktrdr_data::types::format_timestamp;
 use serde::Serialize;
 
-use super::SeriesArgs;
+use super::{rows, SeriesArgs};
 use crate::output::Format;
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Reads only the first and last lines for the dates and counts lines for the row count; it does not parse the whole file.\n\nExamples:\n  ktrdr data range MSFT 1h\n  ktrdr data range EURUSD 1h --format json"
+    after_help = "Reads the whole file once without building the series: first and last are the earliest and latest readable bars even when the file is not in order, and rows counts every data line. A file that is not in order or has unreadable rows gets a note on stderr (`ktrdr data validate` lists the rows).\n\nExamples:\n  ktrdr data range MSFT 1h\n  ktrdr data range EURUSD 1h --format json"
 )]
 pub(crate) struct RangeArgs {
     #[command(flatten)]
@@ -23,6 +23,20 @@ pub(crate) struct RangeArgs {
 pub(crate) fn run(a: RangeArgs, store: &BarStore) -> anyhow::Result<()> {
     let (sym, tf) = (&a.series.symbol, a.series.timeframe);
     let info = store.series_info(sym, tf)?;
+    if info.out_of_order > 0 {
+        eprintln!(
+            "note: {} is not in time order ({} dated at or before the row above); first and last are the earliest and latest bars",
+            info.path.display(),
+            rows(info.out_of_order, "row")
+        );
+    }
+    if let Some(s) = info.skipped.first() {
+        eprintln!(
+            "note: {} of {} left out of first and last (first: {s}); `ktrdr data validate {sym} {tf}` lists them",
+            rows(info.skipped.len(), "unreadable row"),
+            info.path.display()
+        );
+    }
     let first = info.range.map(|r| format_timestamp(r.first));
     let last = info.range.map(|r| format_timestamp(r.last));
     match a.format {
@@ -33,6 +47,8 @@ pub(crate) fn run(a: RangeArgs, store: &BarStore) -> anyhow::Result<()> {
                 first,
                 last,
                 rows: info.rows,
+                out_of_order: info.out_of_order,
+                unreadable_rows: info.skipped.len(),
                 file: &info.path,
                 bytes: info.bytes,
             };
@@ -63,6 +79,10 @@ struct RangeJson<'a> {
     first: Option<String>,
     last: Option<String>,
     rows: usize,
+    /// Rows dated at or before the row above them (0: in order).
+    out_of_order: usize,
+    /// Rows that could not be read (not part of first/last).
+    unreadable_rows: usize,
     file: &'a std::path::Path,
     bytes: u64,
 }

@@ -10,11 +10,11 @@ use super::error::StoreError;
 use super::lines::{count_lines, read_image};
 use super::lock::{self, SeriesLock};
 use super::naming::{file_name, parse_file_name, resolve};
-use super::parse::{estimate_rows, parse_header, parse_rows_lenient, SkippedRow};
+use super::parse::{estimate_rows, parse_header, parse_rows_lenient, RowSink, SkippedRow};
 use super::reports::{DateRange, RawSeries, SaveAction, SaveReport, SeriesInfo};
 use super::tail::{appendable_tail, read_range};
 use super::write::{append_journaled, read_journal, recover, replace_atomically, Sidecars};
-use crate::types::{BarSeries, OrderReport, Symbol, Timeframe};
+use crate::types::{Bar, BarSeries, OrderReport, Symbol, Timeframe};
 
 /// The local store of bar series.
 ///
@@ -121,21 +121,25 @@ impl BarStore {
         })
     }
 
-    /// [`date_range`](Self::date_range) plus the real row count (a newline count over the file,
-    /// no parsing) and the file size.
+    /// The earliest and latest bar, the real row count, the file's order and its unreadable
+    /// rows, from one lenient pass over the whole file (no series is built). Unlike
+    /// [`date_range`](Self::date_range) it trusts nothing about the file: a foreign file that is
+    /// unsorted or has unreadable rows gets its true range, and says so
+    /// ([`SeriesInfo::out_of_order`], [`SeriesInfo::skipped`]).
     pub fn series_info(&self, symbol: &Symbol, tf: Timeframe) -> Result<SeriesInfo, StoreError> {
         let path = self.path(symbol, tf);
-        self.read_consistently(symbol, tf, || {
-            let mut file = self.open_series(symbol, tf, &path)?;
-            let len = self.committed_len(symbol, tf, &file, &path)?;
-            let range = read_range(&mut file, len, &path)?;
-            let lines = count_lines(&mut file, len, &path)?;
-            Ok(SeriesInfo {
-                path: path.clone(),
-                range,
-                rows: lines.saturating_sub(1),
-                bytes: len,
-            })
+        let buf = self.read_committed(symbol, tf, &path)?;
+        let header = parse_header(&buf, &path)?;
+        let mut scan = RangeScan::default();
+        let mut skipped = Vec::new();
+        parse_rows_lenient(&buf, &header, &mut scan, &mut skipped);
+        Ok(SeriesInfo {
+            path,
+            range: scan.range,
+            rows: scan.rows + skipped.len(),
+            out_of_order: scan.out_of_order,
+            skipped,
+            bytes: buf.len() as u64,
         })
     }
 
@@ -402,6 +406,31 @@ impl BarStore {
             let len = self.committed_len(symbol, tf, &file, path)?;
             read_image(&mut file, len, path)
         })
+    }
+}
+
+/// The range, count and order of rows seen in file order, without keeping them.
+#[derive(Default)]
+struct RangeScan {
+    range: Option<DateRange>,
+    rows: usize,
+    prev: Option<i64>,
+    out_of_order: usize,
+}
+
+impl RowSink for RangeScan {
+    fn row(&mut self, _line: u64, bar: Bar) {
+        self.rows += 1;
+        if self.prev.is_some_and(|p| bar.ts <= p) {
+            self.out_of_order += 1;
+        }
+        self.prev = Some(bar.ts);
+        let r = self.range.get_or_insert(DateRange {
+            first: bar.ts,
+            last: bar.ts,
+        });
+        r.first = r.first.min(bar.ts);
+        r.last = r.last.max(bar.ts);
     }
 }
 

@@ -14,15 +14,20 @@ pub struct DateRange {
     pub last: i64,
 }
 
-/// Summary of a stored series without parsing every row.
+/// Summary of a stored series, true whatever the file's order: see
+/// [`BarStore::series_info`](super::BarStore::series_info).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesInfo {
     /// The file.
     pub path: PathBuf,
-    /// First and last row; `None` when the file holds only a header.
+    /// The earliest and latest readable bar; `None` when no row is readable.
     pub range: Option<DateRange>,
-    /// The real number of data rows (non-blank lines after the header).
+    /// The real number of data rows (non-blank lines after the header), readable or not.
     pub rows: usize,
+    /// Rows dated at or before the readable row above them: 0 when the file is in order.
+    pub out_of_order: usize,
+    /// The rows that could not be read, in file order (not part of `range`).
+    pub skipped: Vec<SkippedRow>,
     /// Committed file size in bytes.
     pub bytes: u64,
 }
