@@ -1,5 +1,5 @@
 //! `ktrdr data load` as a child process with the in-process simulated source: source
-//! selection, the summary, JSON, the registry, and Ctrl-C (SIGINT) with resume.
+//! selection, the summary, JSON, the registry, Ctrl-C (SIGINT) with resume, and SIGTERM/SIGHUP.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::{BarSeries, Timeframe};
+use ktrdr_ops::cancel::CancelReason;
 use ktrdr_ops::eta::{EtaHistory, EtaKey, SqliteEtaHistory};
 use ktrdr_ops::registry::{
     OperationFilter, OperationRecord, OperationStatus, Registry, SqliteRegistry,
@@ -364,8 +365,13 @@ impl Running {
     }
 
     fn interrupt(&self) {
+        self.signal("INT");
+    }
+
+    /// Sends signal `name` (`INT`, `TERM`, `HUP`) to the process.
+    fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
@@ -456,6 +462,54 @@ fn ctrl_c_cancels_keeps_the_bars_and_the_next_run_resumes() {
         reference.len() - kept.len()
     );
     assert_eq!(stored(dir.path(), Timeframe::H1), reference);
+}
+
+#[test]
+fn sigterm_and_sighup_cancel_save_record_and_exit_with_the_signal_status() {
+    for (signal, code, reason) in [
+        ("TERM", 143, CancelReason::Shutdown),
+        ("HUP", 129, CancelReason::User),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = ktrdr(dir.path());
+        cmd.args([
+            "data", "load", "AAPL", "1h", "--source", "sim", "--mode", "full",
+        ])
+        .args(["--max-in-flight", "1", "--progress-interval", "0.01"])
+        .args(WINDOW);
+        let mut run = Running::start(cmd);
+        assert!(
+            run.wait_for(Duration::from_secs(20), |l| segment_of(l)
+                .is_some_and(|k| k >= 1)),
+            "SIG{signal}: no progress line"
+        );
+        run.signal(signal);
+        let (out, lines) = run.finish();
+        assert_eq!(out.status.code(), Some(code), "SIG{signal}: {lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("SIG{signal}: saving what was fetched"))),
+            "SIG{signal}: {lines:?}"
+        );
+
+        let kept = stored(dir.path(), Timeframe::H1);
+        assert!(!kept.is_empty(), "SIG{signal}: the bars fetched were saved");
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(&format!("{} bars saved", group(kept.len()))),
+            "SIG{signal}: {stdout}"
+        );
+        let registry = SqliteRegistry::open(dir.path().join("home/ktrdr.db")).unwrap();
+        let record = registry
+            .list(&OperationFilter::default())
+            .unwrap()
+            .operations
+            .pop()
+            .unwrap();
+        assert_eq!(record.status, OperationStatus::Cancelled, "SIG{signal}");
+        assert_eq!(record.cancel_reason, Some(reason), "SIG{signal}");
+    }
 }
 
 /// `k` of a "segment k/n" progress line.

@@ -3,7 +3,7 @@
 //! and waits for the load to say what it kept, second press exits at once).
 //!
 //! Exit status: 0 done, 1 error, 2 bad usage (also no source, a bad KTRDR_DATA_SOURCE), 130
-//! cancelled.
+//! cancelled by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (after saving, like Ctrl-C).
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use ktrdr_data::pacing::PacingRules;
 use ktrdr_data::provider::source::{SourceChoice, SourceError, SourceKind};
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::{Symbol, Timeframe};
-use ktrdr_ops::cancel::{spawn_ctrl_c_handler, EXIT_INTERRUPTED};
+use ktrdr_ops::cancel::{spawn_stop_handler, StopSignal, EXIT_INTERRUPTED};
 use ktrdr_ops::home::Home;
 use ktrdr_ops::operations::{OperationHandle, OperationOutcome, Operations};
 use ktrdr_ops::registry::OperationStatus;
@@ -112,7 +112,7 @@ pub(crate) struct LoadOptions {
 /// `ktrdr data load SYMBOL TF`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  ktrdr data load AAPL 1h --source sim --mode full --start 2024-01-01\n  ktrdr data load EURUSD 5m --source host --host-url http://127.0.0.1:5001 --mode tail\n  KTRDR_DATA_SOURCE=sim ktrdr data load MSFT 1d --mode backfill --json\n\nCtrl-C cancels and keeps every bar fetched so far (run again to resume); a second Ctrl-C exits at once.\nPacing: each run paces itself; a host service also holds back a request identical to one it forwarded within IB's 15 s (for every client). With --source ib, a run started within 15 s of the last may repeat a request IB refuses; that refusal is waited out, not a failure.\nExit status: 0 done, 1 error, 2 bad usage (also no source configured), 130 cancelled."
+    after_help = "Examples:\n  ktrdr data load AAPL 1h --source sim --mode full --start 2024-01-01\n  ktrdr data load EURUSD 5m --source host --host-url http://127.0.0.1:5001 --mode tail\n  KTRDR_DATA_SOURCE=sim ktrdr data load MSFT 1d --mode backfill --json\n\nCtrl-C (also SIGTERM, SIGHUP) cancels and keeps every bar fetched so far (run again to resume); a second one exits at once.\nPacing: each run paces itself; a host service also holds back a request identical to one it forwarded within IB's 15 s (for every client). With --source ib, a run started within 15 s of the last may repeat a request IB refuses; that refusal is waited out, not a failure.\nExit status: 0 done, 1 error, 2 bad usage (also no source configured), 130 cancelled by Ctrl-C (143 by SIGTERM, 129 by SIGHUP)."
 )]
 pub(crate) struct LoadArgs {
     #[command(flatten)]
@@ -124,7 +124,7 @@ pub(crate) struct LoadArgs {
 /// `ktrdr data load-multi SYMBOL --timeframes 1h,4h,1d`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  ktrdr data load-multi AAPL --timeframes 1h,4h,1d --source sim --mode full --start 2024-01-01\n\nThe timeframes load in turn as one operation, base first; a failed base stops the load, a failed other timeframe is reported and the rest go on.\nExit status: 0 done, 1 error (also when any timeframe failed; the others are kept), 2 bad usage, 130 cancelled."
+    after_help = "Example:\n  ktrdr data load-multi AAPL --timeframes 1h,4h,1d --source sim --mode full --start 2024-01-01\n\nThe timeframes load in turn as one operation, base first; a failed base stops the load, a failed other timeframe is reported and the rest go on.\nExit status: 0 done, 1 error (also when any timeframe failed; the others are kept), 2 bad usage, 130/143/129 cancelled by SIGINT/SIGTERM/SIGHUP."
 )]
 pub(crate) struct LoadMultiArgs {
     /// Instrument symbol.
@@ -185,8 +185,8 @@ async fn load(args: LoadArgs, store: BarStore) -> anyhow::Result<i32> {
         "{} {} ({})",
         request.symbol, request.timeframe, request.mode
     );
-    let outcome = follow(o, &manager, &handle, &title).await;
-    report(o, &outcome, |v| {
+    let (outcome, signal) = follow(o, &manager, &handle, &title).await;
+    report(o, &outcome, signal, |v| {
         serde_json::from_value::<LoadSummary>(v.clone())
             .map(|s| s.to_string())
             .unwrap_or_else(|_| v.to_string())
@@ -209,12 +209,12 @@ async fn load_multi(args: LoadMultiArgs, store: BarStore) -> anyhow::Result<i32>
     let names: Vec<&str> = request.timeframes.iter().map(|t| t.as_str()).collect();
     let title = format!("{} {} ({})", request.symbol, names.join(","), request.mode);
     let handle = manager.start_multi(&ops, request)?;
-    let outcome = follow(o, &manager, &handle, &title).await;
+    let (outcome, signal) = follow(o, &manager, &handle, &title).await;
     let summary = outcome
         .result_summary
         .as_ref()
         .and_then(|v| serde_json::from_value::<MultiLoadSummary>(v.clone()).ok());
-    let code = report(o, &outcome, |v| {
+    let code = report(o, &outcome, signal, |v| {
         summary
             .as_ref()
             .map_or_else(|| v.to_string(), ToString::to_string)
@@ -224,13 +224,14 @@ async fn load_multi(args: LoadMultiArgs, store: BarStore) -> anyhow::Result<i32>
     Ok(if code == 0 && failed > 0 { 1 } else { code })
 }
 
-/// Shows the operation's progress until it ends, cancelling it on the first Ctrl-C.
+/// Shows the operation's progress until it ends, cancelling it on the first stop signal
+/// (Ctrl-C, SIGTERM, SIGHUP); returns the outcome and that signal.
 async fn follow(
     o: &LoadOptions,
     manager: &DataManager,
     handle: &OperationHandle,
     title: &str,
-) -> OperationOutcome {
+) -> (OperationOutcome, Option<StopSignal>) {
     let mode = DisplayMode::detect(
         o.quiet,
         Duration::from_secs_f64(o.progress_interval.max(0.1)),
@@ -244,20 +245,26 @@ async fn follow(
         handle.id()
     ));
     let print = display.printer();
-    let ctrl_c = spawn_ctrl_c_handler(handle.token().clone(), move || {
-        print("Cancelling: saving what was fetched… (Ctrl-C again exits at once)");
+    let signals = spawn_stop_handler(handle.token().clone(), move |signal| match signal {
+        StopSignal::Interrupt => {
+            print("Cancelling: saving what was fetched… (Ctrl-C again exits at once)")
+        }
+        other => print(&format!(
+            "{}: saving what was fetched, then exiting… (a second signal exits at once)",
+            other.name()
+        )),
     });
     let outcome = display
         .follow(handle.progress().subscribe(), handle.wait())
         .await;
-    ctrl_c.abort();
-    outcome
+    (outcome, signals.received())
 }
 
 /// Prints the outcome and returns the exit status.
 fn report(
     o: &LoadOptions,
     outcome: &OperationOutcome,
+    signal: Option<StopSignal>,
     describe: impl Fn(&serde_json::Value) -> String,
 ) -> anyhow::Result<i32> {
     if o.json {
@@ -283,7 +290,8 @@ fn report(
                 );
                 println!("Run the same command again to fetch only what is still missing.");
             }
-            Ok(EXIT_INTERRUPTED)
+            // The status a shell shows for the signal that stopped it (128 + its number).
+            Ok(signal.map_or(EXIT_INTERRUPTED, StopSignal::exit_code))
         }
         status => {
             let error = outcome.error.clone().unwrap_or_else(|| status.to_string());

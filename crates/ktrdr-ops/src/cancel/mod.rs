@@ -17,5 +17,7 @@ pub use coordinator::{
     CancellationCoordinator, CoordinatorStatus, DuplicateOperation, Registration,
 };
 pub use reason::{CancelReason, Cancelled};
-pub use signal::{spawn_ctrl_c_handler, EXIT_INTERRUPTED};
+pub use signal::{
+    spawn_stop_handler, StopHandler, StopSignal, EXIT_HUNG_UP, EXIT_INTERRUPTED, EXIT_TERMINATED,
+};
 pub use token::CancellationToken;
