@@ -16,7 +16,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ktrdr_data::pacing::{PacingGate, PacingRules, RateLimit, RequestKey};
 use ktrdr_data::provider::sim::{SimConfig, SimProvider};
-use ktrdr_data::provider::{DataProvider, TimeRange};
+use ktrdr_data::provider::DataProvider;
+use ktrdr_data::types::TimeRange;
 use ktrdr_data::types::{parse_timestamp, Symbol, Timeframe};
 use ktrdr_ops::cancel::CancellationToken;
 

@@ -12,10 +12,11 @@
     reason = "test code: a panic is the failure report"
 )]
 
-use ktrdr_data::pacing::PacingRules;
+use ktrdr_data::pacing::{PacingGate, PacingRules, RequestKey};
 use ktrdr_data::planner::{plan_requests, PlanOrder};
 use ktrdr_data::provider::sim::{SimConfig, SimProvider};
-use ktrdr_data::provider::{DataProvider, Paced, TimeRange};
+use ktrdr_data::provider::DataProvider;
+use ktrdr_data::types::TimeRange;
 use ktrdr_data::types::{parse_timestamp, Symbol, Timeframe};
 use ktrdr_ops::cancel::CancellationToken;
 
@@ -31,10 +32,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let end = parse_timestamp("2025-06-01")?;
     let start = end - 5 * 365 * 86_400;
     let rules = PacingRules::ib_conservative();
-    let provider = Paced::new(SimProvider::new(SimConfig {
+    let provider = SimProvider::new(SimConfig {
         now: Some(end),
         ..SimConfig::realistic()
-    })?)?;
+    })?;
+    let gate = PacingGate::new(provider.describe().pacing)?;
     let tf = Timeframe::H1;
     let max_span = provider
         .describe()
@@ -54,22 +56,24 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut bars = 0;
     for r in &plan.requests {
         let range = TimeRange::half_open(r.start, r.end)?;
-        bars += provider.fetch_bars(&symbol, tf, range, &token).await?.len();
+        let key = RequestKey::new(symbol.clone(), tf, range);
+        let call = provider.fetch_bars(&symbol, tf, range, &token);
+        bars += gate.send(&key, &token, call).await?.len();
     }
     let elapsed = t0.elapsed();
     let window = rules.max_requests.ok_or("no window rule")?;
     let n = plan.len();
     // The last request cannot leave before the window of the first one has passed, and its
     // answer takes at least the broker's minimum latency.
-    let min_latency = provider.inner().config().latency;
+    let min_latency = provider.config().latency;
     let lower_bound = ((n - 1) / window.requests as usize) as u32 * window.per + min_latency;
     println!(
         "requests received by the broker: {} (planner's minimum for 5 years in {max_span} s spans: {n})",
-        provider.inner().stats().requests
+        provider.stats().requests
     );
     println!(
         "bars: {bars}; pacing violations at the broker: {}",
-        provider.inner().violations()
+        provider.violations()
     );
     println!(
         "backfill took {:.1} s (virtual); lower bound from {} per {:?} + {:?} latency: {:.1} s; \

@@ -33,6 +33,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -40,7 +41,8 @@ use ktrdr_ops::cancel::{CancellationToken, Cancelled};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::provider::{TimeRange, MAX_RETRY_AFTER};
+use crate::provider::{ProviderError, MAX_RETRY_AFTER};
+use crate::types::TimeRange;
 use crate::types::{Symbol, Timeframe};
 
 /// "At most `requests` in any window of length `per`".
@@ -284,7 +286,7 @@ impl PacingPermit {
 ///
 /// ```
 /// use ktrdr_data::pacing::{PacingGate, PacingRules, RequestKey};
-/// use ktrdr_data::provider::TimeRange;
+/// use ktrdr_data::types::TimeRange;
 /// use ktrdr_ops::cancel::CancellationToken;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -471,6 +473,30 @@ impl PacingGate {
                 .run_until_cancelled(tokio::time::sleep_until(wake_at))
                 .await?;
         }
+    }
+
+    /// Sends one request through the gate, the one way a request is paced: waits for a permit,
+    /// awaits `call` while holding it, and when the answer is a pacing violation anyway holds
+    /// every request for its retry-after ([`report_violation`](Self::report_violation)).
+    /// `call` is not polled before the permit is granted.
+    ///
+    /// # Errors
+    ///
+    /// What `call` returns, or a cancelled [`ProviderError`] if `token` is cancelled while
+    /// waiting for the permit.
+    pub async fn send<T>(
+        &self,
+        key: &RequestKey,
+        token: &CancellationToken,
+        call: impl Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let permit = self.acquire(key, token).await?;
+        let answer = call.await;
+        drop(permit);
+        if let Some(retry_after) = answer.as_ref().err().and_then(ProviderError::retry_after) {
+            self.report_violation(retry_after);
+        }
+        answer
     }
 
     /// Tells the gate the broker answered a pacing violation anyway (another client on the same

@@ -17,8 +17,9 @@ use ktrdr_data::manager::{
     steps, DataManager, LoadError, LoadMode, LoadRequest, LoadSummary, RetryPolicy,
 };
 use ktrdr_data::provider::sim::{FaultConfig, SimConfig, SimProvider};
-use ktrdr_data::provider::{DataProvider, ProviderError, ProviderInfo, SymbolInfo, TimeRange};
+use ktrdr_data::provider::{DataProvider, ProviderError, ProviderInfo, SymbolInfo};
 use ktrdr_data::store::BarStore;
+use ktrdr_data::types::TimeRange;
 use ktrdr_data::types::{parse_timestamp, BarSeries, Symbol, Timeframe};
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
 use ktrdr_ops::progress::{ProgressHandle, ProgressState};

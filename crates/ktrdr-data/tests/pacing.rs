@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ktrdr_data::pacing::{HardRulesScope, PacingGate, PacingRules, RateLimit, RequestKey};
-use ktrdr_data::provider::TimeRange;
+use ktrdr_data::types::TimeRange;
 use ktrdr_data::types::Timeframe;
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
 use proptest::prelude::*;

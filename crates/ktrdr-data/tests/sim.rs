@@ -10,11 +10,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::NaiveDate;
 use ktrdr_data::calendar::{Calendar, SessionHours};
 use ktrdr_data::pacing::PacingRules;
+use ktrdr_data::pacing::{PacingGate, RequestKey};
 use ktrdr_data::provider::sim::{FaultConfig, SimConfig, SimProvider, UnknownSymbols, SIM_NAME};
-use ktrdr_data::provider::{DataProvider, Paced, ProviderError, SpanLimits, TimeRange};
+use ktrdr_data::provider::{DataProvider, ProviderError, ProviderInfo, SpanLimits, SymbolInfo};
+use ktrdr_data::types::TimeRange;
 use ktrdr_data::types::{parse_timestamp, BarSeries, Symbol, Timeframe};
 use ktrdr_data::validate::{validate, ValidateOptions};
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
@@ -42,8 +45,59 @@ fn config() -> SimConfig {
     }
 }
 
-fn paced(config: SimConfig) -> Paced<SimProvider> {
-    Paced::new(SimProvider::new(config).unwrap()).unwrap()
+/// The simulator behind a pacing gate with its announced rules, as a well-behaved client
+/// sends to it (the broker-side checker must then see no violation).
+struct Paced {
+    sim: SimProvider,
+    gate: PacingGate,
+}
+
+impl Paced {
+    fn inner(&self) -> &SimProvider {
+        &self.sim
+    }
+}
+
+#[async_trait]
+impl DataProvider for Paced {
+    fn describe(&self) -> ProviderInfo {
+        self.sim.describe()
+    }
+
+    async fn validate_symbol(
+        &self,
+        symbol: &Symbol,
+        token: &CancellationToken,
+    ) -> Result<SymbolInfo, ProviderError> {
+        self.sim.validate_symbol(symbol, token).await
+    }
+
+    async fn head_timestamp(
+        &self,
+        symbol: &Symbol,
+        timeframe: Timeframe,
+        token: &CancellationToken,
+    ) -> Result<Option<i64>, ProviderError> {
+        self.sim.head_timestamp(symbol, timeframe, token).await
+    }
+
+    async fn fetch_bars(
+        &self,
+        symbol: &Symbol,
+        timeframe: Timeframe,
+        range: TimeRange,
+        token: &CancellationToken,
+    ) -> Result<BarSeries, ProviderError> {
+        let key = RequestKey::new(symbol.clone(), timeframe, range);
+        let call = self.sim.fetch_bars(symbol, timeframe, range, token);
+        self.gate.send(&key, token, call).await
+    }
+}
+
+fn paced(config: SimConfig) -> Paced {
+    let sim = SimProvider::new(config).unwrap();
+    let gate = PacingGate::new(sim.describe().pacing).unwrap();
+    Paced { sim, gate }
 }
 
 async fn fetch(

@@ -18,7 +18,8 @@ use axum::Router;
 use ktrdr_data::pacing::PacingRules;
 use ktrdr_data::provider::host::{HostProvider, HostProviderConfig};
 use ktrdr_data::provider::sim::{FaultConfig, SimConfig, SimProvider};
-use ktrdr_data::provider::{DataProvider, ProviderError, TimeRange};
+use ktrdr_data::provider::{DataProvider, ProviderError};
+use ktrdr_data::types::TimeRange;
 use ktrdr_data::types::{Symbol, Timeframe};
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
 use ktrdr_ops::retry::Backoff;
@@ -313,24 +314,31 @@ async fn pacing_violations_come_back_as_pacing_errors_with_a_delay() {
 
 #[tokio::test]
 async fn a_paced_client_causes_no_violation() {
-    use ktrdr_data::provider::Paced;
+    use ktrdr_data::pacing::{PacingGate, RequestKey};
     let (sim, running) = sim_service(sim_config()).await;
-    let paced = Paced::new(client(&running.url)).unwrap();
+    let host = client(&running.url);
+    let gate = PacingGate::new(host.describe().pacing).unwrap();
     let token = CancellationToken::new();
+    let paced = |symbol: &'static str, r: TimeRange| {
+        let (host, gate, token) = (&host, &gate, &token);
+        async move {
+            let key = RequestKey::new(sym(symbol), Timeframe::M5, r);
+            gate.send(
+                &key,
+                token,
+                host.fetch_bars(&sym(symbol), Timeframe::M5, r, token),
+            )
+            .await
+        }
+    };
     // The same request eight times and eight different ones for one contract: both the
     // identical-request and the per-contract rules are exercised.
     let day = 86_400;
     for i in 0..8 {
         let r = range((WEEK.0, WEEK.0 + day - 1));
-        paced
-            .fetch_bars(&sym("AAPL"), Timeframe::M5, r, &token)
-            .await
-            .unwrap();
+        paced("AAPL", r).await.unwrap();
         let r = range((WEEK.0 + i * day, WEEK.0 + (i + 1) * day - 1));
-        paced
-            .fetch_bars(&sym("MSFT"), Timeframe::M5, r, &token)
-            .await
-            .unwrap();
+        paced("MSFT", r).await.unwrap();
     }
     assert_eq!(sim.stats().requests, 16);
     assert_eq!(sim.violations(), 0);

@@ -76,8 +76,8 @@ impl DataManagerBuilder {
         self
     }
 
-    /// Sends requests without a gate: only for a provider that paces itself (one already
-    /// wrapped in [`Paced`](crate::provider::Paced)).
+    /// Sends requests without a gate: only for a provider with no pacing rules to keep (a
+    /// test double) or one whose broker paces on its own side.
     pub fn unpaced(mut self) -> Self {
         self.gate = GateChoice::None;
         self

@@ -26,9 +26,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::{LoadError, LoadSummary, RetryPolicy, SegmentFailure};
 use crate::pacing::{PacingGate, RequestKey};
 use crate::planner::FetchRequest;
-use crate::provider::{DataProvider, ProviderError, TimeRange};
+use crate::provider::{DataProvider, ProviderError};
 use crate::render::span_label;
 use crate::store::{BarStore, SaveReport, StoreError};
+use crate::types::TimeRange;
 use crate::types::{BarSeries, Symbol, Timeframe};
 
 /// Everything a fetch task needs, shared by the tasks of one load.
@@ -352,7 +353,7 @@ async fn fetch_segment(
     let range = match TimeRange::new(request.start, request.end - 1) {
         Ok(r) => r,
         Err(e) => {
-            outcome.result = Err(e);
+            outcome.result = Err(e.into());
             return outcome;
         }
     };
@@ -393,39 +394,35 @@ async fn fetch_segment(
     }
 }
 
-/// One send: a permit from the gate, then the provider call under the answer timeout.
+/// One send, through the gate when there is one: the provider call under the answer timeout.
 async fn attempt(
     job: &Job,
     range: TimeRange,
     token: &CancellationToken,
 ) -> Result<BarSeries, ProviderError> {
-    let key = RequestKey::new(job.symbol.clone(), job.timeframe, range);
-    let permit = match &job.gate {
-        Some(gate) => Some(gate.acquire(&key, token).await?),
-        None => None,
+    let send = async {
+        job.sent.fetch_add(1, Ordering::Relaxed);
+        let call = job
+            .provider
+            .fetch_bars(&job.symbol, job.timeframe, range, token);
+        match job.retry.request_timeout {
+            Some(limit) => match tokio::time::timeout(limit, call).await {
+                Ok(answer) => answer,
+                // Dropping the call dropped the in-flight request.
+                Err(_) => Err(ProviderError::transient(format!(
+                    "no answer within {limit:?} for {range}"
+                ))),
+            },
+            None => call.await,
+        }
     };
-    job.sent.fetch_add(1, Ordering::Relaxed);
-    let call = job
-        .provider
-        .fetch_bars(&job.symbol, job.timeframe, range, token);
-    let answer = match job.retry.request_timeout {
-        Some(limit) => match tokio::time::timeout(limit, call).await {
-            Ok(answer) => answer,
-            // Dropping the call dropped the in-flight request.
-            Err(_) => Err(ProviderError::transient(format!(
-                "no answer within {limit:?} for {range}"
-            ))),
-        },
-        None => call.await,
-    };
-    drop(permit);
-    if let (Some(gate), Some(retry_after)) = (
-        &job.gate,
-        answer.as_ref().err().and_then(ProviderError::retry_after),
-    ) {
-        gate.report_violation(retry_after);
+    match &job.gate {
+        Some(gate) => {
+            let key = RequestKey::new(job.symbol.clone(), job.timeframe, range);
+            gate.send(&key, token, send).await
+        }
+        None => send.await,
     }
-    answer
 }
 
 #[cfg(test)]

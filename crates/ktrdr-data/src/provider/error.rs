@@ -165,6 +165,13 @@ impl From<Cancelled> for ProviderError {
     }
 }
 
+/// A request for an invalid range is an invalid request.
+impl From<crate::types::InvalidRange> for ProviderError {
+    fn from(e: crate::types::InvalidRange) -> Self {
+        ProviderError::invalid_request(e.to_string())
+    }
+}
+
 impl fmt::Display for ProviderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let message = &self.inner.message;

@@ -6,10 +6,11 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{ProviderError, TimeRange};
+use super::ProviderError;
 use crate::calendar::SessionHours;
 use crate::pacing::PacingRules;
 use crate::planner::ib_max_span;
+use crate::types::TimeRange;
 use crate::types::{Symbol, Timeframe};
 
 const DAY: i64 = 86_400;
@@ -34,7 +35,8 @@ pub struct ProviderInfo {
 /// entry is not supported by the provider.
 ///
 /// ```
-/// use ktrdr_data::provider::{SpanLimits, TimeRange};
+/// use ktrdr_data::provider::SpanLimits;
+/// use ktrdr_data::types::TimeRange;
 /// use ktrdr_data::types::Timeframe;
 ///
 /// let ib = SpanLimits::ib();

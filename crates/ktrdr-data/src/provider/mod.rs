@@ -17,23 +17,28 @@
 //!   host-service protocol's semantics), sorted, possibly none: an empty answer for a closed
 //!   period is a success, not an error. A range longer than the provider's
 //!   [`SpanLimits`] for the timeframe is an invalid request.
-//! - A provider does not pace itself: the caller sends requests through a
-//!   [`PacingGate`](crate::pacing::PacingGate), most simply by wrapping the provider in
-//!   [`Paced`], which holds the gate of the connection.
+//! - A provider does not pace itself: the caller sends requests through the connection's
+//!   [`PacingGate`](crate::pacing::PacingGate) with [`PacingGate::send`](crate::pacing::PacingGate::send), the one
+//!   pacing path
+//!   (the [`DataManager`](crate::manager::DataManager) does so for every segment).
 //!
 //! ```
 //! use std::sync::Arc;
-//! use ktrdr_data::provider::{sim::SimProvider, DataProvider, Paced, TimeRange};
+//! use ktrdr_data::pacing::{PacingGate, RequestKey};
+//! use ktrdr_data::provider::{sim::SimProvider, DataProvider};
+//! use ktrdr_data::types::{Symbol, TimeRange, Timeframe};
 //! use ktrdr_ops::cancel::CancellationToken;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let provider: Arc<dyn DataProvider> = Arc::new(Paced::new(SimProvider::default())?);
+//! let provider: Arc<dyn DataProvider> = Arc::new(SimProvider::default());
+//! let gate = PacingGate::new(provider.describe().pacing)?;
 //! let token = CancellationToken::new();
-//! let aapl = "AAPL".parse()?;
+//! let (aapl, h1): (Symbol, Timeframe) = ("AAPL".parse()?, "1h".parse()?);
 //! // 2024-03-04 (a Monday) to 2024-03-08 23:59:59 UTC.
 //! let week = TimeRange::new(1_709_510_400, 1_709_942_399)?;
-//! let bars = provider.fetch_bars(&aapl, "1h".parse()?, week, &token).await?;
+//! let key = RequestKey::new(aapl.clone(), h1, week);
+//! let bars = gate.send(&key, &token, provider.fetch_bars(&aapl, h1, week, &token)).await?;
 //! assert_eq!(bars.len(), 5 * 7); // five regular sessions of seven 1h bars (09:30, 10:00 … 15:00)
 //! # Ok(())
 //! # }
@@ -43,100 +48,18 @@ mod error;
 pub mod host;
 pub mod ib;
 mod info;
-mod paced;
 pub mod sim;
 pub mod source;
 
-use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use ktrdr_ops::cancel::CancellationToken;
-use serde::{Deserialize, Serialize};
 
 pub use error::{ProviderError, MAX_RETRY_AFTER};
 pub use info::{AssetType, HoursSpan, ProviderInfo, SpanLimits, SymbolInfo, TradingHours};
-pub use paced::Paced;
 
-use crate::types::{format_timestamp, BarSeries, Symbol, Timeframe};
-
-/// A closed range of unix seconds `[start, end]`, `start <= end`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "RawRange")]
-pub struct TimeRange {
-    start: i64,
-    end: i64,
-}
-
-#[derive(Deserialize)]
-struct RawRange {
-    start: i64,
-    end: i64,
-}
-
-impl TryFrom<RawRange> for TimeRange {
-    type Error = ProviderError;
-    fn try_from(r: RawRange) -> Result<Self, ProviderError> {
-        TimeRange::new(r.start, r.end)
-    }
-}
-
-impl TimeRange {
-    /// `[start, end]`; an invalid-request error if `start > end`.
-    pub fn new(start: i64, end: i64) -> Result<Self, ProviderError> {
-        if start > end {
-            return Err(ProviderError::invalid_request(format!(
-                "time range starts after it ends ({} > {})",
-                format_timestamp(start),
-                format_timestamp(end)
-            )));
-        }
-        Ok(TimeRange { start, end })
-    }
-
-    /// The closed range of the half-open `[start, end)` (the planner's requests): `[start,
-    /// end - 1]`, since timestamps are whole seconds.
-    pub fn half_open(start: i64, end: i64) -> Result<Self, ProviderError> {
-        if start >= end {
-            return Err(ProviderError::invalid_request(format!(
-                "time range [{}, {}) is empty",
-                format_timestamp(start),
-                format_timestamp(end)
-            )));
-        }
-        Self::new(start, end - 1)
-    }
-
-    /// First second of the range.
-    pub fn start(&self) -> i64 {
-        self.start
-    }
-
-    /// Last second of the range (inclusive).
-    pub fn end(&self) -> i64 {
-        self.end
-    }
-
-    /// `end - start`, in seconds.
-    pub fn span(&self) -> i64 {
-        self.end - self.start
-    }
-
-    /// `start <= ts <= end`.
-    pub fn contains(&self, ts: i64) -> bool {
-        self.start <= ts && ts <= self.end
-    }
-}
-
-impl fmt::Display for TimeRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "[{}, {}]",
-            format_timestamp(self.start),
-            format_timestamp(self.end)
-        )
-    }
-}
+use crate::types::{BarSeries, Symbol, TimeRange, Timeframe};
 
 /// A source of historical bars. Object-safe: hold it as `Arc<dyn DataProvider>`.
 ///
@@ -173,23 +96,37 @@ pub trait DataProvider: Send + Sync {
     ) -> Result<BarSeries, ProviderError>;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A shared provider is a provider (the manager holds one as `Arc<dyn DataProvider>`).
+#[async_trait]
+impl<T: DataProvider + ?Sized> DataProvider for Arc<T> {
+    fn describe(&self) -> ProviderInfo {
+        (**self).describe()
+    }
 
-    #[test]
-    fn time_range_rejects_reversed_bounds_and_reads_back_from_json() {
-        let e = TimeRange::new(10, 9).unwrap_err();
-        assert!(e.is_invalid_request());
-        assert!(e.to_string().contains("starts after it ends"), "{e}");
+    async fn validate_symbol(
+        &self,
+        symbol: &Symbol,
+        token: &CancellationToken,
+    ) -> Result<SymbolInfo, ProviderError> {
+        (**self).validate_symbol(symbol, token).await
+    }
 
-        let r: TimeRange = serde_json::from_str(r#"{"start":5,"end":7}"#).unwrap();
-        assert_eq!((r.start(), r.end(), r.span()), (5, 7, 2));
-        assert!(r.contains(5) && r.contains(7) && !r.contains(8));
-        assert!(serde_json::from_str::<TimeRange>(r#"{"start":8,"end":7}"#).is_err());
+    async fn head_timestamp(
+        &self,
+        symbol: &Symbol,
+        timeframe: Timeframe,
+        token: &CancellationToken,
+    ) -> Result<Option<i64>, ProviderError> {
+        (**self).head_timestamp(symbol, timeframe, token).await
+    }
 
-        let h = TimeRange::half_open(0, 3600).unwrap();
-        assert_eq!((h.start(), h.end()), (0, 3599));
-        assert!(TimeRange::half_open(5, 5).unwrap_err().is_invalid_request());
+    async fn fetch_bars(
+        &self,
+        symbol: &Symbol,
+        timeframe: Timeframe,
+        range: TimeRange,
+        token: &CancellationToken,
+    ) -> Result<BarSeries, ProviderError> {
+        (**self).fetch_bars(symbol, timeframe, range, token).await
     }
 }

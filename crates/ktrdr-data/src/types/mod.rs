@@ -1,13 +1,16 @@
 //! The vocabulary of the data domain: [`Symbol`], [`Timeframe`], [`Bar`], the columnar
-//! [`BarSeries`], and UTC timestamps as unix seconds ([`parse_timestamp`], [`format_timestamp`]).
+//! [`BarSeries`], [`TimeRange`], and UTC timestamps as unix seconds ([`parse_timestamp`],
+//! [`format_timestamp`]).
 
 mod bar;
+mod range;
 mod series;
 mod symbol;
 pub(crate) mod time;
 mod timeframe;
 
 pub use bar::Bar;
+pub use range::{InvalidRange, TimeRange};
 pub use series::{BarSeries, MergeStats, OrderReport, SeriesError};
 pub use symbol::{Symbol, SymbolError};
 pub use time::{format_timestamp, format_timestamp_human, parse_timestamp, TimestampError};

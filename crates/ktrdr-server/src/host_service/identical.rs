@@ -62,7 +62,7 @@ impl IdenticalGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ktrdr_data::provider::TimeRange;
+    use ktrdr_data::types::TimeRange;
     use ktrdr_data::types::Timeframe;
 
     fn key(start: i64) -> RequestKey {

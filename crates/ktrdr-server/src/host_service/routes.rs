@@ -14,7 +14,8 @@ use ktrdr_data::provider::host::wire::{
     Health, HistoricalDataRequest, HistoricalDataResponse, ServiceInfo, ValidationRequest,
     ValidationResponse, HEALTH_SERVICE_NAME, SERVICE_NAME, SERVICE_VERSION,
 };
-use ktrdr_data::provider::{ProviderError, TimeRange};
+use ktrdr_data::provider::ProviderError;
+use ktrdr_data::types::TimeRange;
 use ktrdr_data::types::{format_timestamp, Symbol, Timeframe};
 use serde_json::{Map, Value};
 

@@ -35,15 +35,19 @@
 //!
 //! ```no_run
 //! use ktrdr_data::provider::host::{HostProvider, HostProviderConfig};
-//! use ktrdr_data::provider::{DataProvider, Paced, TimeRange};
+//! use ktrdr_data::pacing::{PacingGate, RequestKey};
+//! use ktrdr_data::provider::DataProvider;
+//! use ktrdr_data::types::{Symbol, TimeRange, Timeframe};
 //! use ktrdr_ops::cancel::CancellationToken;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let host = HostProvider::new(HostProviderConfig::new("http://127.0.0.1:5001"))?;
-//! let provider = Paced::new(host)?; // the client side paces
+//! let gate = PacingGate::new(host.describe().pacing)?; // the client side paces
 //! let token = CancellationToken::new();
 //! let range = TimeRange::new(1_709_510_400, 1_709_942_399)?;
-//! let bars = provider.fetch_bars(&"AAPL".parse()?, "1h".parse()?, range, &token).await?;
+//! let (aapl, h1): (Symbol, Timeframe) = ("AAPL".parse()?, "1h".parse()?);
+//! let key = RequestKey::new(aapl.clone(), h1, range);
+//! let bars = gate.send(&key, &token, host.fetch_bars(&aapl, h1, range, &token)).await?;
 //! println!("{} bars", bars.len());
 //! # Ok(())
 //! # }
@@ -75,11 +79,10 @@ use self::wire::{
     HistoricalDataResponse, ValidationRequest, ValidationResponse,
 };
 use super::ib::request::{classify_ib_text, IbAnswer, DEFAULT_PACING_RETRY_AFTER};
-use super::{
-    AssetType, DataProvider, ProviderError, ProviderInfo, SpanLimits, SymbolInfo, TimeRange,
-};
+use super::{AssetType, DataProvider, ProviderError, ProviderInfo, SpanLimits, SymbolInfo};
 use crate::calendar::SessionHours;
 use crate::pacing::PacingRules;
+use crate::types::TimeRange;
 use crate::types::{format_timestamp, parse_timestamp, BarSeries, Symbol, Timeframe};
 
 /// How to reach a host service and what the broker behind it allows.

@@ -5,21 +5,26 @@
 //! meaning of IB's error codes live in [`request`](super::request), which compiles and is
 //! tested without this feature; this module only sends the requests and converts the answers.
 //!
-//! Like every provider, it does not pace itself: wrap it in [`Paced`](crate::provider::Paced) (its
-//! [`describe`](DataProvider::describe) announces IB's conservative rules). A cancelled token
+//! Like every provider, it does not pace itself: send through a
+//! [`PacingGate`](crate::pacing::PacingGate) (its [`describe`](DataProvider::describe)
+//! announces IB's conservative rules). A cancelled token
 //! drops the request future, which makes `ibapi` cancel the request at TWS.
 //!
 //! ```no_run
 //! use ktrdr_data::provider::ib::{IbConfig, IbProvider};
-//! use ktrdr_data::provider::{DataProvider, Paced, TimeRange};
+//! use ktrdr_data::pacing::{PacingGate, RequestKey};
+//! use ktrdr_data::provider::DataProvider;
+//! use ktrdr_data::types::{Symbol, TimeRange, Timeframe};
 //! use ktrdr_ops::cancel::CancellationToken;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let ib = IbProvider::connect(IbConfig::new("127.0.0.1:4002", 17)).await?;
-//! let provider = Paced::new(ib)?;
+//! let gate = PacingGate::new(ib.describe().pacing)?; // the client side paces
 //! let token = CancellationToken::new();
 //! let week = TimeRange::new(1_709_510_400, 1_709_942_399)?;
-//! let bars = provider.fetch_bars(&"AAPL".parse()?, "1h".parse()?, week, &token).await?;
+//! let (aapl, h1): (Symbol, Timeframe) = ("AAPL".parse()?, "1h".parse()?);
+//! let key = RequestKey::new(aapl.clone(), h1, week);
+//! let bars = gate.send(&key, &token, ib.fetch_bars(&aapl, h1, week, &token)).await?;
 //! # let _ = bars;
 //! # Ok(())
 //! # }
@@ -44,9 +49,9 @@ use super::request::{
 use crate::calendar::{CalendarMap, SessionHours};
 use crate::pacing::PacingRules;
 use crate::provider::{
-    AssetType, DataProvider, ProviderError, ProviderInfo, SpanLimits, SymbolInfo, TimeRange,
-    TradingHours,
+    AssetType, DataProvider, ProviderError, ProviderInfo, SpanLimits, SymbolInfo, TradingHours,
 };
+use crate::types::TimeRange;
 use crate::types::{Bar, BarSeries, Symbol, Timeframe};
 
 /// How to reach TWS / IB Gateway and what to ask it for.

@@ -16,7 +16,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::calendar::{Calendar, CalendarMap, SessionHours};
-use crate::provider::{AssetType, ProviderError, TimeRange};
+use crate::provider::{AssetType, ProviderError};
+use crate::types::TimeRange;
 use crate::types::{Symbol, Timeframe};
 
 const DAY: i64 = 86_400;

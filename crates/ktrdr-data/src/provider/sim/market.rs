@@ -26,7 +26,8 @@ use chrono::{Datelike, Days, NaiveDate, TimeZone, Timelike};
 use super::rng::{hash_str, key, normal, uniform};
 use crate::calendar::{Calendar, CalendarError, Session, SessionHours};
 use crate::gaps::grid;
-use crate::provider::{AssetType, TimeRange, TradingHours};
+use crate::provider::{AssetType, TradingHours};
+use crate::types::TimeRange;
 use crate::types::{Bar, BarSeries, Symbol, Timeframe};
 
 const DAY: i64 = 86_400;

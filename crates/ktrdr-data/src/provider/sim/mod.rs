@@ -45,9 +45,10 @@ use self::checker::Checker;
 use self::faults::Fault;
 use self::market::Instrument;
 use self::rng::{hash_str, key, uniform};
-use super::{DataProvider, ProviderError, ProviderInfo, SpanLimits, SymbolInfo, TimeRange};
+use super::{DataProvider, ProviderError, ProviderInfo, SpanLimits, SymbolInfo};
 use crate::calendar::{CalendarError, CalendarMap, SessionHours};
 use crate::pacing::{InvalidPacingRules, PacingRules, RequestKey};
+use crate::types::TimeRange;
 use crate::types::{BarSeries, Symbol, Timeframe};
 
 /// The name the simulated broker shows everywhere.
@@ -182,7 +183,8 @@ pub struct SimStats {
 ///
 /// ```
 /// use ktrdr_data::provider::sim::{SimConfig, SimProvider};
-/// use ktrdr_data::provider::{DataProvider, TimeRange};
+/// use ktrdr_data::provider::DataProvider;
+/// use ktrdr_data::types::TimeRange;
 /// use ktrdr_ops::cancel::CancellationToken;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
