@@ -51,7 +51,24 @@ pub fn run(command: CalendarCommand) -> anyhow::Result<()> {
 }
 
 fn sessions(args: &SessionsArgs) -> anyhow::Result<()> {
-    let sessions = args.calendar.sessions(args.from, args.to, args.hours)?;
+    let cal = args.calendar;
+    // A range that straddles the coverage is answered for the covered part; one wholly
+    // outside it (or inverted) is refused by `sessions` with the reason.
+    let (from, to) = match cal.covered_part(args.from, args.to) {
+        Some(part) if part != (args.from, args.to) => {
+            let coverage = cal.coverage();
+            eprintln!(
+                "warning: {cal} covers {} to {}; listing {} to {} of the range asked",
+                coverage.start(),
+                coverage.end(),
+                part.0,
+                part.1
+            );
+            part
+        }
+        _ => (args.from, args.to),
+    };
+    let sessions = cal.sessions(from, to, args.hours)?;
     // A closed pipe (`| head`) surfaces as an io error that main treats as success.
     write_sessions_csv(BufWriter::new(io::stdout().lock()), sessions)
         .context("writing the sessions to stdout")

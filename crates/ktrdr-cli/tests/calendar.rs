@@ -163,14 +163,78 @@ fn bad_dates_fail_clearly() {
             "sessions",
             "XNYS",
             "--from",
-            "1990-01-01",
+            "1970-01-01",
             "--to",
-            "2000-12-31",
+            "1979-12-31",
         ],
         home.path(),
     );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("covers 2000-01-01"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("covers 1980-01-01"));
+}
+
+#[test]
+fn a_range_straddling_the_coverage_lists_the_covered_part_with_a_warning() {
+    let home = tempfile::tempdir().unwrap();
+    let out = ktrdr(
+        &[
+            "calendar",
+            "sessions",
+            "XNYS",
+            "--from",
+            "1979-12-20",
+            "--to",
+            "1980-01-03",
+        ],
+        home.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "session,open_utc,close_utc\n\
+         1980-01-02,1980-01-02T14:30:00Z,1980-01-02T21:00:00Z\n\
+         1980-01-03,1980-01-03T14:30:00Z,1980-01-03T21:00:00Z\n"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "warning: XNYS covers 1980-01-01 to 2199-12-31; listing 1980-01-01 to 1980-01-03"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn sessions_before_2000_are_listed() {
+    let home = tempfile::tempdir().unwrap();
+    let out = ktrdr(
+        &[
+            "calendar",
+            "sessions",
+            "XNYS",
+            "--from",
+            "1995-01-01",
+            "--to",
+            "1995-01-04",
+        ],
+        home.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "session,open_utc,close_utc\n\
+         1995-01-03,1995-01-03T14:30:00Z,1995-01-03T21:00:00Z\n\
+         1995-01-04,1995-01-04T14:30:00Z,1995-01-04T21:00:00Z\n"
+    );
 }
 
 #[test]

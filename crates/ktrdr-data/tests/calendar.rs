@@ -46,16 +46,24 @@ fn sessions(cal: Calendar, from: &str, to: &str, hours: SessionHours) -> Vec<Ses
     cal.sessions(d(from), d(to), hours).unwrap().collect()
 }
 
+/// Reference sessions 1980–1999, generated with exchange_calendars 4.13.2 by the script next
+/// to them (the shared files start in 2000).
+const HISTORY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/calendars");
+
 fn check_reference(cal: Calendar, file: &str) {
-    let path = format!("{REFERENCE_DIR}/{file}");
-    let reference = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    check_reference_file(
+        cal,
+        &format!("{REFERENCE_DIR}/{file}"),
+        ("2000-01-01", "2030-12-31"),
+        7795,
+    );
+}
+
+fn check_reference_file(cal: Calendar, path: &str, (from, to): (&str, &str), rows: usize) {
+    let file = path;
+    let reference = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut ours = Vec::new();
-    write_sessions_csv(
-        &mut ours,
-        cal.sessions(d("2000-01-01"), d("2030-12-31"), Regular)
-            .unwrap(),
-    )
-    .unwrap();
+    write_sessions_csv(&mut ours, cal.sessions(d(from), d(to), Regular).unwrap()).unwrap();
     let ours = String::from_utf8(ours).unwrap();
 
     let (ref_lines, our_lines): (Vec<_>, Vec<_>) =
@@ -79,7 +87,54 @@ fn check_reference(cal: Calendar, file: &str) {
         "{file}: byte-for-byte (line endings, final newline)"
     );
     // Guard against a vacuous pass on a truncated reference.
-    assert_eq!(ref_lines.len(), 7795);
+    assert_eq!(ref_lines.len(), rows);
+}
+
+#[test]
+fn xnys_and_xnas_match_the_1980_to_1999_reference_row_for_row() {
+    for cal in [Calendar::Xnys, Calendar::Xnas] {
+        check_reference_file(
+            cal,
+            &format!("{HISTORY_DIR}/{cal}_sessions_1980_1999.csv"),
+            ("1980-01-01", "1999-12-31"),
+            5057,
+        );
+    }
+}
+
+#[test]
+fn historic_closures_have_names() {
+    let x = Calendar::Xnys;
+    for (date, name) in [
+        ("1980-11-04", "Election Day"),
+        ("1985-09-27", "Hurricane Gloria"),
+        ("1994-04-27", "President Nixon's funeral"),
+        ("2025-07-04", "Independence Day"),
+    ] {
+        assert_eq!(x.session_on(d(date), Regular).unwrap(), None, "{date}");
+        assert_eq!(x.holiday_name(d(date)), Some(name), "{date}");
+    }
+    assert_eq!(x.holiday_name(d("2025-07-05")), None); // a Saturday
+    assert_eq!(x.holiday_name(d("2025-07-07")), None); // a trading day
+                                                       // Until 1992 Christmas Eve closed at 14:00 (its after-hours four hours later).
+    let eve = x.session_on(d("1985-12-24"), Extended).unwrap().unwrap();
+    assert_eq!(eve.close, ny("1985-12-24 18:00"));
+    assert!(eve.early_close);
+}
+
+#[test]
+fn a_range_is_cut_to_the_coverage() {
+    let x = Calendar::Xnys;
+    assert_eq!(
+        x.covered_part(d("1975-01-01"), d("1980-01-10")),
+        Some((d("1980-01-01"), d("1980-01-10")))
+    );
+    assert_eq!(
+        x.covered_part(d("1990-01-01"), d("1990-02-01")),
+        Some((d("1990-01-01"), d("1990-02-01")))
+    );
+    assert_eq!(x.covered_part(d("1970-01-01"), d("1979-12-31")), None);
+    assert_eq!(x.covered_part(d("1990-02-01"), d("1990-01-01")), None);
 }
 
 #[test]
@@ -371,11 +426,11 @@ fn errors_name_the_problem() {
     assert!(matches!(err, CalendarError::InvalidRange { .. }), "{err}");
 
     let err = x
-        .sessions(d("1999-12-01"), d("2000-01-31"), Regular)
+        .sessions(d("1979-12-01"), d("1980-01-31"), Regular)
         .unwrap_err();
     assert!(matches!(err, CalendarError::OutOfCoverage { .. }));
-    assert!(err.to_string().contains("1999-12-01"), "{err}");
-    assert!(x.is_open(ny("1999-12-30 10:00"), Regular).is_err());
+    assert!(err.to_string().contains("1979-12-01"), "{err}");
+    assert!(x.is_open(ny("1979-12-28 10:00"), Regular).is_err());
     assert!(x
         .sessions(d("2199-12-01"), d("2200-01-31"), Regular)
         .is_err());

@@ -484,7 +484,7 @@ fn session_hours_are_judged_from_the_bars() {
         SessionHours::Extended
     );
     // Bars before the calendar's coverage say nothing.
-    let old = series([ts("1990-01-02 03:00:00"), ts("2025-06-03 14:00:00")]);
+    let old = series([ts("1979-01-02 03:00:00"), ts("2025-06-03 14:00:00")]);
     assert_eq!(
         session_hours_of(&old, Calendar::Xnys, Timeframe::H1).unwrap(),
         SessionHours::Regular

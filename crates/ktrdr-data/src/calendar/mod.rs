@@ -4,14 +4,14 @@
 //!
 //! | calendar | sessions | extended hours |
 //! |---|---|---|
-//! | `XNYS`, `XNAS` | 09:30–16:00 New York, 13:00 on early-close days; NYSE holidays and one-off closures; 2000 onward | 04:00–20:00 New York (17:00 on early-close days) |
+//! | `XNYS`, `XNAS` | 09:30–16:00 New York, 13:00 on early-close days (14:00 before 1993); NYSE holidays and one-off closures; 1980 onward | 04:00–20:00 New York (17:00 on early-close days) |
 //! | `FX` | 24x5, Sunday 17:00 to Friday 17:00 New York; the session dated `D` runs from 17:00 on the day before `D` to 17:00 on `D` | same as regular |
 //! | `CRYPTO` | 24x7, one session per UTC day | same as regular |
 //!
-//! The US equity sessions reproduce `exchange_calendars` 4.13 row for row for 2000–2030 (tested
-//! against `../shared/data/calendars/`); years from 2031 follow the same rules, so a future
-//! one-off closure (a state funeral) appears only once it is added to the list in
-//! `us_equity.rs`.
+//! The US equity sessions reproduce `exchange_calendars` 4.13 row for row for 1980–2030 (tested
+//! against `../shared/data/calendars/` for 2000–2030 and `tests/data/calendars/` for
+//! 1980–1999); years from 2031 follow the same rules, so a future one-off closure (a state
+//! funeral) appears only once it is added to the list in `us_equity.rs`.
 //!
 //! ```
 //! use chrono::NaiveDate;
@@ -191,11 +191,20 @@ impl Calendar {
         }
     }
 
-    /// The session dates the calendar covers (US equities: 2000-01-01 to 2199-12-31).
+    /// The session dates the calendar covers (US equities: 1980-01-01 to 2199-12-31).
     pub fn coverage(self) -> RangeInclusive<NaiveDate> {
         let first = NaiveDate::from_ymd_opt(self.rules().first_year(), 1, 1);
         let last = NaiveDate::from_ymd_opt(table::LAST_YEAR, 12, 31);
         first.unwrap_or(NaiveDate::MIN)..=last.unwrap_or(NaiveDate::MIN)
+    }
+
+    /// The part of `from..=to` the calendar covers, or `None` when it covers none of it (or
+    /// `from > to`). A range that straddles the coverage is answered for this part, with a
+    /// word to the user about the rest.
+    pub fn covered_part(self, from: NaiveDate, to: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+        let coverage = self.coverage();
+        let (from, to) = (from.max(*coverage.start()), to.min(*coverage.end()));
+        (from <= to).then_some((from, to))
     }
 
     fn out_of_coverage(self, requested: String) -> CalendarError {
