@@ -1030,3 +1030,60 @@ fn series_info_is_true_for_unsorted_and_partly_unreadable_files() {
         (2, 0, 0)
     );
 }
+
+/// Two rows share a timestamp: the first is valid, the later one impossible (high < low).
+/// Validate and repair keep the valid one; a load's rewrite used to keep the later, impossible
+/// row and drop the valid one. Both now follow one rule (`types::kept_duplicate`).
+#[test]
+fn a_rewrite_keeps_the_valid_duplicate_like_repair_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BarStore::new(dir.path());
+    let d = sym("DUP");
+    let t = ts("2025-06-02T14:00:00Z");
+    write_file(
+        dir.path(),
+        "DUP_1h.csv",
+        &format!(
+            "timestamp,open,high,low,close,volume\n\
+             {a},10,11,9,10.5,100\n\
+             {b},10,11,9,10.5,100\n\
+             {b},10,8,12,10.5,100\n\
+             {c},10,11,9,10.5,100\n",
+            a = format_timestamp(t - 3600),
+            b = format_timestamp(t),
+            c = format_timestamp(t + 3600),
+        ),
+    );
+    let valid = Bar {
+        ts: t,
+        open: 10.0,
+        high: 11.0,
+        low: 9.0,
+        close: 10.5,
+        volume: 100.0,
+    };
+    assert_eq!(store.load(&d, Timeframe::H1).unwrap().bar(1), Some(valid));
+
+    // Repair's choice, through validation.
+    let raw = store.read_raw(&d, Timeframe::H1).unwrap();
+    let rows: Vec<Bar> = raw.rows.iter().map(|r| r.bar).collect();
+    let report = ktrdr_data::validate::validate_rows(
+        &rows,
+        ktrdr_data::calendar::Calendar::Xnys,
+        Timeframe::H1,
+        &Default::default(),
+    )
+    .unwrap();
+    let (repaired, _) = ktrdr_data::validate::repair(&rows, &report, Default::default()).unwrap();
+    assert_eq!(repaired.bar(1), Some(valid));
+
+    // A save that rewrites the file (a new bar inside the stored range) keeps the same row.
+    let report = store
+        .merge_and_save(&d, Timeframe::H1, &series([bar(t - 1800, 10.0)]))
+        .unwrap();
+    assert_eq!(report.action, SaveAction::Rewritten);
+    let stored = store.load(&d, Timeframe::H1).unwrap();
+    assert_eq!(stored.len(), 4);
+    assert_eq!(stored.bar(2), Some(valid));
+    assert_eq!(store.read_raw(&d, Timeframe::H1).unwrap().rows.len(), 4);
+}

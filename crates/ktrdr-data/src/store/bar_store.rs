@@ -453,7 +453,7 @@ fn warn_if_disordered(path: &Path, order: OrderReport) {
             path = %path.display(),
             out_of_order = order.out_of_order,
             duplicates = order.duplicates,
-            "series file is not sorted or has duplicate timestamps; loaded it sorted, later duplicates winning"
+            "series file is not sorted or has duplicate timestamps; loaded it sorted, one row per timestamp (the later, unless it is impossible)"
         );
     }
 }

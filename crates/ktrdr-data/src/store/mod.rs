@@ -18,7 +18,9 @@
 //! whole-file read checks the header before reading the rest.
 //!
 //! Unsorted rows or duplicate timestamps are not an error on [`BarStore::load`]: the series is
-//! sorted, the later row of a duplicate wins (rows appended later are newer), and a warning is
+//! sorted, the later row of a duplicate wins (rows appended later are newer) unless its values are
+//! impossible and an earlier row's are not (the rule validation and repair use too:
+//! [`kept_duplicate`](crate::types::kept_duplicate)), and a warning is
 //! logged. [`BarStore::read_raw`] hands the rows over untouched, in file order with line numbers,
 //! so the validator can report such files. [`BarStore::merge_and_save`] rewrites them sorted.
 //!

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::StoreError;
 use crate::types::time::{parse_date_bytes, parse_time_bytes, parse_ts_bytes};
 use crate::types::{Bar, BarSeries, OrderReport};
+use crate::validate::has_impossible_values;
 
 /// What a column of the file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +182,7 @@ impl SeriesSink {
         if self.sorted {
             (self.bars, OrderReport::default())
         } else {
-            BarSeries::from_unordered(self.bars.iter().collect())
+            BarSeries::from_unordered_keeping(self.bars.iter().collect(), has_impossible_values)
         }
     }
 }

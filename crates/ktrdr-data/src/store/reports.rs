@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::parse::{RawRow, SkippedRow};
 use crate::types::{BarSeries, OrderReport};
+use crate::validate::has_impossible_values;
 
 /// First and last bar of a stored series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,10 +45,14 @@ pub struct RawSeries {
 }
 
 impl RawSeries {
-    /// Sorts the readable rows, drops duplicates (later row wins) and reports what had to
-    /// change; skipped rows are left out.
+    /// Sorts the readable rows, keeps one row per timestamp as a load does
+    /// ([`kept_duplicate`](crate::types::kept_duplicate)) and reports what had to change;
+    /// skipped rows are left out.
     pub fn into_series(self) -> (BarSeries, OrderReport) {
-        BarSeries::from_unordered(self.rows.into_iter().map(|r| r.bar).collect())
+        BarSeries::from_unordered_keeping(
+            self.rows.into_iter().map(|r| r.bar).collect(),
+            has_impossible_values,
+        )
     }
 }
 

@@ -11,7 +11,7 @@ mod timeframe;
 
 pub use bar::Bar;
 pub use range::{InvalidRange, TimeRange};
-pub use series::{BarSeries, MergeStats, OrderReport, SeriesError};
+pub use series::{kept_duplicate, BarSeries, MergeStats, OrderReport, SeriesError};
 pub use symbol::{Symbol, SymbolError};
 pub use time::{format_timestamp, format_timestamp_human, parse_timestamp, TimestampError};
 pub use timeframe::{Timeframe, TimeframeError};

@@ -26,6 +26,18 @@ pub struct BarSeries {
     volume: Vec<f64>,
 }
 
+/// Which of the rows sharing one timestamp (`same`, in input order, not empty) a series keeps:
+/// the last one, since a row written later is newer, unless it is impossible and an earlier one
+/// is not, so a good bar is never traded for a bad one. The one rule for duplicates: loads and
+/// rewrites of the store and validation's duplicate check (hence repair) all call it.
+pub fn kept_duplicate<T>(same: &[T], impossible: impl Fn(&T) -> bool) -> usize {
+    let last = same.len().saturating_sub(1);
+    if last == 0 {
+        return 0;
+    }
+    same.iter().rposition(|r| !impossible(r)).unwrap_or(last)
+}
+
 /// Input that would break the [`BarSeries`] invariant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SeriesError {
@@ -49,7 +61,7 @@ pub enum SeriesError {
 pub struct OrderReport {
     /// Rows whose timestamp was not after the previous row's in input order.
     pub out_of_order: usize,
-    /// Rows dropped because a later row had the same timestamp (the later row wins).
+    /// Rows dropped because another row had the same timestamp (see [`kept_duplicate`]).
     pub duplicates: usize,
 }
 
@@ -137,19 +149,27 @@ impl BarSeries {
     }
 
     /// Sorts bars by time and drops duplicates (the *later* row in input order wins, matching
-    /// "new bars win": a row appended later is the newer one). Reports what it changed.
-    pub fn from_unordered(mut bars: Vec<Bar>) -> (Self, OrderReport) {
+    /// "new bars win": a row appended later is the newer one). Reports what it changed. Knows
+    /// nothing of impossible values: rows read from a file go through
+    /// [`from_unordered_keeping`](Self::from_unordered_keeping) with validation's rule.
+    pub fn from_unordered(bars: Vec<Bar>) -> (Self, OrderReport) {
+        Self::from_unordered_keeping(bars, |_| false)
+    }
+
+    /// Sorts bars by time and keeps one row per timestamp by [`kept_duplicate`]: the later row,
+    /// unless `impossible` says it is and an earlier one is not. Reports what it changed.
+    pub fn from_unordered_keeping(
+        mut bars: Vec<Bar>,
+        impossible: impl Fn(&Bar) -> bool,
+    ) -> (Self, OrderReport) {
         let out_of_order = bars.windows(2).filter(|w| w[1].ts < w[0].ts).count();
         // Stable sort keeps input order among equal timestamps, so the last one is the latest.
         bars.sort_by_key(|b| b.ts);
         let mut s = Self::with_capacity(bars.len());
         let mut duplicates = 0;
-        for b in bars {
-            if s.last_ts() == Some(b.ts) {
-                duplicates += 1;
-                s.pop();
-            }
-            s.push_unchecked(b);
+        for same in bars.chunk_by(|a, b| a.ts == b.ts) {
+            duplicates += same.len() - 1;
+            s.push_unchecked(same[kept_duplicate(same, &impossible)]);
         }
         (
             s,
@@ -184,15 +204,6 @@ impl BarSeries {
         self.low.push(b.low);
         self.close.push(b.close);
         self.volume.push(b.volume);
-    }
-
-    fn pop(&mut self) {
-        self.ts.pop();
-        self.open.pop();
-        self.high.pop();
-        self.low.pop();
-        self.close.pop();
-        self.volume.pop();
     }
 
     /// Number of bars.
@@ -398,6 +409,21 @@ mod tests {
             BarSeries::from_columns(vec![1], vec![], vec![0.0], vec![0.0], vec![0.0], vec![0.0]),
             Err(SeriesError::ColumnLengths(_))
         ));
+    }
+
+    #[test]
+    fn the_kept_duplicate_is_the_last_possible_row_else_the_last() {
+        let impossible = |c: &f64| *c < 0.0;
+        assert_eq!(kept_duplicate(&[1.0, 2.0, 3.0], impossible), 2);
+        assert_eq!(kept_duplicate(&[1.0, 2.0, -3.0], impossible), 1);
+        assert_eq!(kept_duplicate(&[-1.0, -2.0], impossible), 1);
+        assert_eq!(kept_duplicate(&[-1.0], impossible), 0);
+        let (s, rep) =
+            BarSeries::from_unordered_keeping(vec![bar(3, 3.0), bar(1, 1.0), bar(3, -4.0)], |b| {
+                b.close < 0.0
+            });
+        assert_eq!(s.close(), &[1.0, 3.0]);
+        assert_eq!(rep.duplicates, 1);
     }
 
     #[test]

@@ -193,6 +193,14 @@ pub fn value_defects(bar: &Bar) -> Vec<BarDefect> {
     found
 }
 
+/// True when a bar's values alone make it impossible (non-finite, implausible, a non-positive
+/// price, an inconsistent OHLC): how the store chooses among rows that share a timestamp
+/// ([`kept_duplicate`](crate::types::kept_duplicate)). The clock's rule (after now) cannot
+/// tell such rows apart, as they share their time.
+pub fn has_impossible_values(bar: &Bar) -> bool {
+    value_defects(bar).iter().any(|d| d.kind().is_impossible())
+}
+
 /// True when a bar starting at `ts` starts after `now` (both unix seconds): the bar cannot
 /// exist yet. A bar still forming (started, not finished) is not after now.
 pub fn is_after_now(ts: i64, now: i64) -> bool {

@@ -4,7 +4,7 @@ use super::bar_rules::{now_unix, value_defects, BarDefect, BarRules};
 use super::outliers;
 use super::{Issue, IssueExample, IssueKind, ValidateOptions, ValidationReport, EXAMPLES_PER_KIND};
 use crate::calendar::{Calendar, CalendarError, SessionHours};
-use crate::types::{format_timestamp_human, Bar, BarSeries, Timeframe};
+use crate::types::{format_timestamp_human, kept_duplicate, Bar, BarSeries, Timeframe};
 
 /// Validates a series (already sorted and unique, so order checks find nothing).
 pub fn validate(
@@ -115,8 +115,8 @@ impl Validator<'_> {
     }
 
     /// Flags unsorted and duplicate rows; returns the rows in time order with duplicates
-    /// removed. The later row wins, as in the store's merge, unless it is impossible (checked
-    /// before this) and an earlier one is not: repair must not trade a good bar for a bad one.
+    /// removed, the kept one chosen by the store's rule ([`kept_duplicate`]; impossibility is
+    /// checked before this).
     fn check_order(&mut self) -> Vec<usize> {
         let mut max_ts = i64::MIN;
         for i in 0..self.rows.len() {
@@ -137,12 +137,7 @@ impl Validator<'_> {
                 unique.push(*only);
                 continue;
             }
-            let possible = |i: &&usize| !self.is_impossible(**i);
-            let winner = *same
-                .iter()
-                .rev()
-                .find(possible)
-                .unwrap_or(&same[same.len() - 1]);
+            let winner = same[kept_duplicate(same, |&i| self.is_impossible(i))];
             for &i in same.iter().filter(|&&i| i != winner) {
                 let detail = if i < winner {
                     "duplicate timestamp; a later row with it is kept"
