@@ -36,6 +36,11 @@ pub(crate) fn utc_date(ts: i64) -> Option<NaiveDate> {
     DateTime::from_timestamp(ts, 0).map(|t| t.date_naive())
 }
 
+/// 00:00 UTC of `date`, in unix seconds.
+pub(crate) fn midnight(date: NaiveDate) -> i64 {
+    date.and_time(NaiveTime::MIN).and_utc().timestamp()
+}
+
 /// The wall-clock date of `ts` in `tz`.
 pub(crate) fn local_date(tz: Tz, ts: i64) -> Option<NaiveDate> {
     DateTime::from_timestamp(ts, 0).map(|t| t.with_timezone(&tz).date_naive())

@@ -55,6 +55,7 @@ use serde::{Deserialize, Serialize};
 pub use export::{format_utc, write_sessions_csv, CSV_HEADER};
 pub use mapping::{CalendarConfigError, CalendarMap, MappingRule, CONFIG_FILE};
 
+pub(crate) use local_time::{midnight, utc_date};
 use table::{DayIter, RuleSet};
 
 /// A trading calendar. `Copy` and one byte: pass it by value.

@@ -73,13 +73,7 @@ pub(crate) fn sessions_around(
         .collect())
 }
 
-pub(crate) fn utc_date(ts: i64) -> Option<NaiveDate> {
-    DateTime::from_timestamp(ts, 0).map(|t| t.date_naive())
-}
-
-pub(crate) fn midnight(date: NaiveDate) -> i64 {
-    date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp()
-}
+pub(crate) use crate::calendar::{midnight, utc_date};
 
 /// True when `ts` lies on the wall-clock grid of `step` seconds.
 pub(crate) fn on_grid(ts: i64, offset: i64, step: i64) -> bool {
