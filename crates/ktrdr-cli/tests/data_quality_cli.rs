@@ -236,6 +236,30 @@ fn gaps_with_one_bound_outside_the_stored_bars_says_which() {
 }
 
 #[test]
+fn validate_shows_a_corrupt_value_in_scientific_notation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = std::fs::read_to_string(format!("{IB_DIR}/MSFT_1d.csv")).unwrap();
+    csv.push_str("2025-06-09 00:00:00+00:00,1e308,1e308,1e308,1e308,1000.0\n");
+    std::fs::write(dir.path().join("MSFT_1d.csv"), csv).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ktrdr"))
+        .args(["--data-dir", dir.path().to_str().unwrap()])
+        .args(["data", "validate", "MSFT", "1d"])
+        .env("KTRDR_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let out = text(&o);
+    assert!(out.contains("implausible"), "{out}");
+    assert!(
+        out.contains(
+            "o 1e308 h 1e308 l 1e308 c 1e308 v 1000  value 1e308 is beyond any real market"
+        ),
+        "{out}"
+    );
+    assert!(out.lines().all(|l| l.len() < 200), "{out}");
+}
+
+#[test]
 fn validate_flags_a_row_dated_after_now() {
     let dir = tempfile::tempdir().unwrap();
     let mut csv = std::fs::read_to_string(format!("{IB_DIR}/MSFT_1d.csv")).unwrap();

@@ -204,11 +204,11 @@ fn write_table(
                     "  line {:>6}  {}  o {} h {} l {} c {} v {}  {}",
                     line_of(rows, e.row),
                     format_timestamp_human(b.ts),
-                    b.open,
-                    b.high,
-                    b.low,
-                    b.close,
-                    b.volume,
+                    Value(b.open),
+                    Value(b.high),
+                    Value(b.low),
+                    Value(b.close),
+                    Value(b.volume),
                     e.detail
                 )?;
             }
@@ -234,6 +234,20 @@ fn write_table(
         }
     }
     Ok(())
+}
+
+/// A price or volume as the file would show it, but a corrupt one (`1e308`) in scientific
+/// notation rather than as 309 digits.
+struct Value(f64);
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.abs() >= 1e15 {
+            write!(f, "{:e}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
 }
 
 fn severity(s: Severity) -> &'static str {
