@@ -23,11 +23,13 @@ use std::time::{Duration, Instant};
 
 use ktrdr_data::calendar::{CalendarMap, SessionHours};
 use ktrdr_data::gaps::{analyze, GapKind, GapOptions};
-use ktrdr_data::manager::{steps, DataManager, LoadMode, LoadRequest};
+use ktrdr_data::manager::{DataManager, LoadRequest};
 use ktrdr_data::pacing::PacingRules;
 use ktrdr_data::planner::{plan_requests, PlanOrder};
 use ktrdr_data::provider::sim::{SimConfig, SimProvider};
 use ktrdr_data::provider::SpanLimits;
+use ktrdr_data::render::steps;
+use ktrdr_data::types::LoadMode;
 use ktrdr_data::types::{parse_timestamp, BarSeries, Timeframe};
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
 use ktrdr_ops::progress::ProgressHandle;
@@ -166,7 +168,7 @@ fn lower_bound(n: u64, rules: &PacingRules) -> Duration {
 /// Local-mode loads of the real IB files (read + gap analysis, no fetch), median of 7, beside
 /// the Python system's figures in PEERS.md.
 async fn local_loads() -> Result<(), Box<dyn std::error::Error>> {
-    use ktrdr_data::multi_timeframe::MultiLoadRequest;
+    use ktrdr_data::manager::multi_timeframe::MultiLoadRequest;
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ib");
     let dir = tempfile::tempdir()?;
     for f in ["MSFT_1h.csv", "MSFT_1m.csv"] {

@@ -4,7 +4,6 @@
 pub mod calendar;
 pub mod gaps;
 pub mod manager;
-pub mod multi_timeframe;
 pub mod pacing;
 pub mod planner;
 pub mod provider;

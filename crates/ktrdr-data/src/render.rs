@@ -12,14 +12,36 @@ use ktrdr_ops::progress::{
     format_duration, Counter, ProgressPhase, ProgressRenderer, ProgressState,
 };
 
-use crate::manager::{steps, LoadMode};
-use crate::types::{Symbol, Timeframe};
+use crate::types::{LoadMode, Symbol, Timeframe};
+
+/// The names of the steps of a load, as they appear in [`ProgressState::step_name`].
+///
+/// [`ProgressState::step_name`]: ktrdr_ops::progress::ProgressState::step_name
+pub mod steps {
+    /// Step 1 of a fetching load.
+    pub const VALIDATE: &str = "Validate symbol";
+    /// Resolving the window.
+    pub const RANGE: &str = "Plan range";
+    /// Reading the stored series.
+    pub const READ: &str = "Read local data";
+    /// Gap analysis.
+    pub const GAPS: &str = "Analyse gaps";
+    /// Request planning.
+    pub const REQUESTS: &str = "Plan requests";
+    /// Fetching and saving segments.
+    pub const FETCH: &str = "Fetch segments";
+    /// Final save and counts.
+    pub const SAVE: &str = "Merge and save";
+    /// The last step of a multi-timeframe load.
+    pub const COVERAGE: &str = "Common coverage";
+}
 
 /// Renders the progress of a load (one timeframe) or of a multi-timeframe load (the
 /// timeframes as steps, each with its nested load).
 ///
 /// ```
-/// use ktrdr_data::manager::{DataManager, LoadMode};
+/// use ktrdr_data::manager::DataManager;
+/// use ktrdr_data::types::LoadMode;
 /// use ktrdr_data::render::DataProgressRenderer;
 /// use ktrdr_ops::progress::{ProgressHandle, ProgressRenderer};
 /// use std::sync::Arc;
@@ -164,6 +186,36 @@ impl ProgressRenderer for DataProgressRenderer {
             }
         }
         out
+    }
+}
+
+/// The step details of a load (the text after the step name), so that every word of the
+/// progress line is written here and the load only says which numbers it has.
+pub mod detail {
+    use super::{group_thousands, span_label};
+
+    /// `12,345 bars stored`.
+    pub fn bars_stored(n: usize) -> String {
+        format!("{} bars stored", group_thousands(n as u64))
+    }
+
+    /// `3 gaps, 1,200 missing bars`.
+    pub fn gaps(gaps: usize, missing_bars: usize) -> String {
+        format!(
+            "{} gaps, {} missing bars",
+            group_thousands(gaps as u64),
+            group_thousands(missing_bars as u64)
+        )
+    }
+
+    /// `7 requests`.
+    pub fn requests(n: usize) -> String {
+        format!("{} requests", group_thousands(n as u64))
+    }
+
+    /// The half-open span `[start, end)` of a window or a segment ([`span_label`]).
+    pub fn span(start: i64, end: i64) -> String {
+        span_label(start, end)
     }
 }
 

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ktrdr_data::calendar::SessionHours;
-use ktrdr_data::manager::{
-    steps, DataManager, LoadError, LoadMode, LoadRequest, LoadSummary, RetryPolicy,
-};
+use ktrdr_data::manager::{DataManager, LoadError, LoadRequest, LoadSummary, RetryPolicy};
 use ktrdr_data::provider::sim::{FaultConfig, SimConfig, SimProvider};
 use ktrdr_data::provider::{DataProvider, ProviderError, ProviderInfo, SymbolInfo};
+use ktrdr_data::render::steps;
 use ktrdr_data::store::BarStore;
+use ktrdr_data::types::LoadMode;
 use ktrdr_data::types::TimeRange;
 use ktrdr_data::types::{parse_timestamp, BarSeries, Symbol, Timeframe};
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};

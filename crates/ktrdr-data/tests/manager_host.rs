@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ktrdr_data::manager::{DataManager, LoadError, LoadMode, LoadRequest, RetryPolicy};
+use ktrdr_data::manager::{DataManager, LoadError, LoadRequest, RetryPolicy};
 use ktrdr_data::provider::host::{HostProvider, HostProviderConfig};
 use ktrdr_data::provider::sim::{SimConfig, SimProvider};
 use ktrdr_data::provider::{DataProvider, ProviderError, ProviderInfo, SymbolInfo};
+use ktrdr_data::types::LoadMode;
 use ktrdr_data::types::TimeRange;
 use ktrdr_data::types::{BarSeries, Symbol, Timeframe};
 use ktrdr_ops::cancel::CancellationToken;

@@ -9,11 +9,12 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use ktrdr_data::manager::{DataManager, LoadMode};
-use ktrdr_data::multi_timeframe::{MultiLoadError, MultiLoadRequest};
+use ktrdr_data::manager::multi_timeframe::{MultiLoadError, MultiLoadRequest};
+use ktrdr_data::manager::DataManager;
 use ktrdr_data::provider::sim::{SimConfig, SimProvider};
 use ktrdr_data::provider::{DataProvider, ProviderError, ProviderInfo, SymbolInfo};
 use ktrdr_data::store::BarStore;
+use ktrdr_data::types::LoadMode;
 use ktrdr_data::types::TimeRange;
 use ktrdr_data::types::{parse_timestamp, BarSeries, Symbol, Timeframe};
 use ktrdr_ops::cancel::CancellationToken;

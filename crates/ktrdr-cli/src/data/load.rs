@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::{Args, ValueEnum};
-use ktrdr_data::manager::{DataManager, LoadMode, LoadRequest, LoadSummary};
-use ktrdr_data::multi_timeframe::{MultiLoadRequest, MultiLoadSummary};
+use ktrdr_data::manager::multi_timeframe::{MultiLoadRequest, MultiLoadSummary};
+use ktrdr_data::manager::{DataManager, LoadRequest, LoadSummary};
 use ktrdr_data::pacing::PacingRules;
 use ktrdr_data::provider::source::{SourceChoice, SourceError, SourceKind};
 use ktrdr_data::store::BarStore;
+use ktrdr_data::types::LoadMode;
 use ktrdr_data::types::{Symbol, Timeframe};
 use ktrdr_ops::cancel::{spawn_stop_handler, StopSignal, EXIT_INTERRUPTED};
 use ktrdr_ops::home::Home;

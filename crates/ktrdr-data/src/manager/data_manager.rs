@@ -11,12 +11,14 @@ use tokio::time::Instant;
 use super::builder::DataManagerBuilder;
 use super::fetch::{Landed, Stop};
 use super::run::Run;
-use super::{steps, LoadError, LoadMode, LoadRequest, LoadSummary, RetryPolicy, OPERATION_KIND};
+use super::{LoadError, LoadRequest, LoadSummary, RetryPolicy, OPERATION_KIND};
 use crate::calendar::CalendarMap;
 use crate::pacing::PacingGate;
 use crate::provider::{DataProvider, ProviderInfo};
+use crate::render::steps;
 use crate::render::DataProgressRenderer;
 use crate::store::BarStore;
+use crate::types::LoadMode;
 
 /// Loads series into the local store. Cheap to clone; share one per process (its pacing gate
 /// is the provider connection's, shared by every load).

@@ -6,7 +6,8 @@ use crate::provider::ProviderError;
 use crate::store::StoreError;
 use crate::types::{format_timestamp, Symbol, Timeframe};
 
-use super::{LoadMode, LoadSummary};
+use super::LoadSummary;
+use crate::types::LoadMode;
 
 /// Why a load failed. A cancelled load is not an error: it returns its [`LoadSummary`] with
 /// [`LoadSummary::cancelled`] set, saying what was kept.

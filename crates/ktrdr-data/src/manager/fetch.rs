@@ -27,7 +27,7 @@ use super::{LoadError, LoadSummary, RetryPolicy, SegmentFailure};
 use crate::pacing::{PacingGate, RequestKey};
 use crate::planner::FetchRequest;
 use crate::provider::{DataProvider, ProviderError};
-use crate::render::span_label;
+use crate::render::detail;
 use crate::store::{BarStore, SaveReport, StoreError};
 use crate::types::TimeRange;
 use crate::types::{BarSeries, Symbol, Timeframe};
@@ -215,7 +215,7 @@ impl FetchStep<'_> {
                     landed.insert(index, Some(bars));
                 }
                 self.progress
-                    .set_step_detail(span_label(request.start, request.end));
+                    .set_step_detail(detail::span(request.start, request.end));
                 self.progress
                     .set_items(summary.bars_fetched, Some(self.expected_bars));
                 true

@@ -21,7 +21,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use ktrdr_data::manager::{DataManager, LoadMode, LoadRequest};
+//! use ktrdr_data::manager::{DataManager, LoadRequest};
+//! use ktrdr_data::types::LoadMode;
 //! use ktrdr_data::provider::sim::{SimConfig, SimProvider};
 //! use ktrdr_ops::cancel::CancellationToken;
 //! use ktrdr_ops::progress::ProgressHandle;
@@ -53,6 +54,7 @@ mod data_manager;
 mod error;
 mod fetch;
 mod mode;
+pub mod multi_timeframe;
 mod retry;
 mod run;
 mod summary;
@@ -63,31 +65,9 @@ pub use builder::{BuildError, DataManagerBuilder, DEFAULT_MAX_IN_FLIGHT};
 pub(crate) use data_manager::failure;
 pub use data_manager::DataManager;
 pub use error::LoadError;
-pub use mode::{LoadMode, LoadRequest, UnknownMode};
+pub use mode::LoadRequest;
 pub use retry::RetryPolicy;
 pub use summary::{LoadSummary, SegmentFailure};
-
-/// The names of the steps of a load, as they appear in [`ProgressState::step_name`].
-///
-/// [`ProgressState::step_name`]: ktrdr_ops::progress::ProgressState::step_name
-pub mod steps {
-    /// Step 1 of a fetching load.
-    pub const VALIDATE: &str = "Validate symbol";
-    /// Resolving the window.
-    pub const RANGE: &str = "Plan range";
-    /// Reading the stored series.
-    pub const READ: &str = "Read local data";
-    /// Gap analysis.
-    pub const GAPS: &str = "Analyse gaps";
-    /// Request planning.
-    pub const REQUESTS: &str = "Plan requests";
-    /// Fetching and saving segments.
-    pub const FETCH: &str = "Fetch segments";
-    /// Final save and counts.
-    pub const SAVE: &str = "Merge and save";
-    /// The last step of a multi-timeframe load.
-    pub const COVERAGE: &str = "Common coverage";
-}
 
 /// The operation type recorded in the registry for a load.
 pub const OPERATION_KIND: &str = "data_load";

@@ -8,6 +8,7 @@ use ktrdr_ops::progress::ProgressHandle;
 
 use super::data_manager::Inner;
 use super::fetch::{record_save, take_all, FetchStep, Job, Landed, Stop};
+use super::mode::plan_order;
 use super::targets;
 use super::window::{resolve, Window, WindowInput};
 use super::{LoadError, LoadRequest, LoadSummary};
@@ -15,7 +16,7 @@ use crate::calendar::SessionHours;
 use crate::gaps::{analyze, GapKind, GapOptions, GapReport};
 use crate::planner::plan_requests;
 use crate::provider::{DataProvider, ProviderError, ProviderInfo};
-use crate::render::group_thousands;
+use crate::render::detail;
 use crate::store::BarStore;
 use crate::types::BarSeries;
 
@@ -95,7 +96,7 @@ impl Run<'_> {
         self.summary.clamped_to_head = window.clamped_to_head;
         if !window.is_empty() {
             self.progress
-                .set_step_detail(crate::render::span_label(window.start, window.end));
+                .set_step_detail(detail::span(window.start, window.end));
         }
 
         next_step(self)?; // Read local data
@@ -116,10 +117,8 @@ impl Run<'_> {
                 .index_range(Some(window.start), Some(window.end - 1))
                 .len()
         };
-        self.progress.set_step_detail(format!(
-            "{} bars stored",
-            group_thousands(existing.len() as u64)
-        ));
+        self.progress
+            .set_step_detail(detail::bars_stored(existing.len()));
 
         next_step(self)?; // Analyse gaps
         let hours = provider_info
@@ -132,11 +131,8 @@ impl Run<'_> {
                 .of_kind(GapKind::Missing)
                 .map(|g| g.missing_bars)
                 .sum();
-            self.progress.set_step_detail(format!(
-                "{} gaps, {} missing bars",
-                group_thousands(self.summary.gaps as u64),
-                group_thousands(self.summary.missing_bars as u64)
-            ));
+            self.progress
+                .set_step_detail(detail::gaps(self.summary.gaps, self.summary.missing_bars));
         }
         let Some(info) = provider_info else {
             return Ok(()); // local: nothing to fetch
@@ -149,11 +145,10 @@ impl Run<'_> {
                 .ok_or(Stop::Failed(LoadError::Internal(
                     "span checked above".into(),
                 )))?;
-        let plan = plan_requests(to_fill, max_span, req.mode.plan_order())
+        let plan = plan_requests(to_fill, max_span, plan_order(req.mode))
             .map_err(|e| Stop::Failed(e.into()))?;
         self.summary.requests_planned = plan.len();
-        self.progress
-            .set_step_detail(format!("{} requests", plan.len()));
+        self.progress.set_step_detail(detail::requests(plan.len()));
 
         next_step(self)?; // Fetch segments
         let provider = self
@@ -185,10 +180,8 @@ impl Run<'_> {
 
         next_step(self)?; // Merge and save
         self.flush().await.map_err(Stop::Failed)?;
-        self.progress.set_step_detail(format!(
-            "{} bars stored",
-            group_thousands(self.summary.bars_stored as u64)
-        ));
+        self.progress
+            .set_step_detail(detail::bars_stored(self.summary.bars_stored));
         Ok(())
     }
 

@@ -5,8 +5,8 @@ use std::fmt;
 use ktrdr_ops::cancel::CancelReason;
 use serde::{Deserialize, Serialize};
 
-use super::LoadMode;
 use crate::render::{group_thousands, span_label};
+use crate::types::LoadMode;
 use crate::types::{Symbol, Timeframe};
 
 /// The outcome of a load, with every count measured (never estimated or defaulted).

@@ -1,8 +1,9 @@
 //! The window a load works on: the mode's defaults, the user's bounds, the head timestamp and
 //! the clock, resolved into one half-open range before anything is read or fetched.
 
-use super::{LoadError, LoadMode};
+use super::LoadError;
 use crate::store::DateRange;
+use crate::types::LoadMode;
 use crate::types::Timeframe;
 
 /// How far back a tail load of an empty series reaches (the Python system's default).

@@ -3,6 +3,7 @@
 //! [`format_timestamp`]).
 
 mod bar;
+mod load_mode;
 mod range;
 mod series;
 mod symbol;
@@ -10,6 +11,7 @@ pub(crate) mod time;
 mod timeframe;
 
 pub use bar::Bar;
+pub use load_mode::{LoadMode, UnknownMode};
 pub use range::{InvalidRange, TimeRange};
 pub use series::{kept_duplicate, BarSeries, MergeStats, OrderReport, SeriesError};
 pub use symbol::{Symbol, SymbolError};

@@ -15,9 +15,9 @@ use ktrdr_ops::operations::{OperationError, OperationHandle, Operations, Operati
 use ktrdr_ops::progress::{ProgressHandle, StepPlan};
 use serde::{Deserialize, Serialize};
 
-use crate::manager::{failure, steps, DataManager, LoadError, LoadMode, LoadRequest, LoadSummary};
-use crate::render::DataProgressRenderer;
-use crate::types::{format_timestamp, Symbol, Timeframe};
+use super::{failure, DataManager, LoadError, LoadRequest, LoadSummary};
+use crate::render::{steps, DataProgressRenderer};
+use crate::types::{format_timestamp, LoadMode, Symbol, Timeframe};
 
 /// The operation type recorded for a multi-timeframe load.
 pub const OPERATION_KIND: &str = "data_load_multi";
