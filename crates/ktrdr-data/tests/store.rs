@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -1086,4 +1087,113 @@ fn a_rewrite_keeps_the_valid_duplicate_like_repair_does() {
     assert_eq!(stored.len(), 4);
     assert_eq!(stored.bar(2), Some(valid));
     assert_eq!(store.read_raw(&d, Timeframe::H1).unwrap().rows.len(), 4);
+}
+
+/// A series file that is a symlink: appends always wrote through the link, but a rewrite
+/// replaced the link with a regular file, leaving the target stale. Both now follow the link.
+#[test]
+fn writes_follow_a_symlinked_series_file_on_both_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let store = BarStore::new(dir.path());
+    let s = sym("LINK");
+    let target = elsewhere.path().join("real.csv");
+    let link = store.path(&s, Timeframe::H1);
+    store
+        .merge_and_save(&s, Timeframe::H1, &series([bar(0, 1.0), bar(7200, 3.0)]))
+        .unwrap();
+    fs::rename(&link, &target).unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+
+    let appended = store
+        .merge_and_save(&s, Timeframe::H1, &series([bar(10_800, 4.0)]))
+        .unwrap();
+    assert_eq!(appended.action, SaveAction::Appended);
+    let rewritten = store
+        .merge_and_save(&s, Timeframe::H1, &series([bar(3600, 2.0)]))
+        .unwrap();
+    assert_eq!(rewritten.action, SaveAction::Rewritten);
+
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let want = series([
+        bar(0, 1.0),
+        bar(3600, 2.0),
+        bar(7200, 3.0),
+        bar(10_800, 4.0),
+    ]);
+    assert_eq!(ktrdr_data::store::read_csv_file(&target).unwrap().0, want);
+    assert_eq!(store.load(&s, Timeframe::H1).unwrap(), want);
+    // No temp file left beside the link or the target.
+    for d in [dir.path(), elsewhere.path()] {
+        for e in fs::read_dir(d).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            assert!(!name.contains(".tmp-"), "{name} left in {}", d.display());
+        }
+    }
+
+    // A link to nothing is refused with a message that says so, and is left alone.
+    fs::remove_file(&target).unwrap();
+    let err = store
+        .merge_and_save(&s, Timeframe::H1, &series([bar(0, 1.0)]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("symlink") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+/// A FIFO named like a series made every command hang (opening a FIFO for reading waits for a
+/// writer). Anything but a regular file is refused, by its type, before it is opened. The test
+/// holds the FIFO open read-write so that the old code returned (with a wrong error) instead of
+/// hanging.
+#[test]
+fn a_fifo_as_a_series_file_is_refused_without_opening_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BarStore::new(dir.path());
+    let s = sym("PIPE");
+    let path = store.path(&s, Timeframe::H1);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let _held = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let errors = [
+        ("load", store.load(&s, Timeframe::H1).unwrap_err()),
+        ("read_raw", store.read_raw(&s, Timeframe::H1).unwrap_err()),
+        (
+            "date_range",
+            store.date_range(&s, Timeframe::H1).unwrap_err(),
+        ),
+        (
+            "series_info",
+            store.series_info(&s, Timeframe::H1).unwrap_err(),
+        ),
+        (
+            "merge_and_save",
+            store
+                .merge_and_save(&s, Timeframe::H1, &series([bar(0, 1.0)]))
+                .unwrap_err(),
+        ),
+    ];
+    for (op, e) in errors {
+        let text = e.to_string();
+        assert!(
+            text.contains("is a FIFO, not a regular file"),
+            "{op}: {text}"
+        );
+    }
+    assert!(fs::symlink_metadata(&path).unwrap().file_type().is_fifo());
 }

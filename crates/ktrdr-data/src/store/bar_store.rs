@@ -13,6 +13,7 @@ use super::naming::{file_name, parse_file_name, resolve};
 use super::parse::{estimate_rows, parse_header, parse_rows_lenient, RowSink, SkippedRow};
 use super::reports::{DateRange, RawSeries, SaveAction, SaveReport, SeriesInfo};
 use super::tail::{appendable_tail, read_range};
+use super::target::check_regular;
 use super::write::{append_journaled, read_journal, recover, replace_atomically, Sidecars};
 use crate::types::{Bar, BarSeries, OrderReport, Symbol, Timeframe};
 
@@ -168,6 +169,7 @@ impl BarStore {
             rolled_back_bytes,
         };
 
+        check_regular(&path)?;
         let mut file = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -349,6 +351,7 @@ impl BarStore {
     }
 
     fn open_series(&self, symbol: &Symbol, tf: Timeframe, path: &Path) -> Result<File, StoreError> {
+        check_regular(path)?;
         File::open(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 self.not_found(symbol, tf, path)

@@ -9,6 +9,7 @@ use super::lines::read_image;
 use super::parse::{
     estimate_rows, parse_header, parse_rows, parse_rows_lenient, SeriesSink, SkippedRow,
 };
+use super::target::check_regular;
 use super::write::{replace_atomically, Sidecars};
 use crate::types::{BarSeries, OrderReport};
 
@@ -45,6 +46,7 @@ pub fn parse_csv(buf: &[u8], path: &Path) -> Result<(BarSeries, OrderReport), St
 /// Reads and parses a CSV file at any path (e.g. a file handed to `validate`), without the
 /// store's locks. Same formats and errors as [`BarStore::load`].
 pub fn read_csv_file(path: &Path) -> Result<(BarSeries, OrderReport), StoreError> {
+    check_regular(path)?;
     let mut file = File::open(path).map_err(StoreError::io("open", path))?;
     let len = file.metadata().map_err(StoreError::io("stat", path))?.len();
     parse_series(&read_image(&mut file, len, path)?, path)

@@ -44,6 +44,15 @@ pub enum StoreError {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// The series path is not a regular file or a symlink to one (a FIFO, a socket, a
+    /// directory, a dangling link); it is not opened.
+    #[error("{}: is {what}, not a regular file; a series file must be a regular file or a symlink to one", path.display())]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead (`a FIFO`, `a symlink to X, which does not exist`).
+        what: String,
+    },
     /// An I/O failure.
     #[error("{op} {}: {source}", path.display())]
     Io {

@@ -56,6 +56,15 @@
 //!    output of a repair ([`BarStore::replace_series`]): the replacement first settles an
 //!    unfinished append (invariant 3), so no journal outlives the file it describes.
 //!
+//! 8. A series file is a regular file or a symlink to one, and every path follows the link:
+//!    reads and appends open it through the link, a rewrite writes its temp file beside the
+//!    link's target and renames it onto the target, so the link stays a link and the target
+//!    is replaced atomically (sidecars stay beside the link: the lock and journal belong to
+//!    the series name). A link to nothing, a FIFO, a socket, a device or a directory is
+//!    refused by its type before anything opens it ([`StoreError::NotRegular`]): opening a
+//!    FIFO for reading would wait for a writer. Two series names linked to one target are not
+//!    locked against each other.
+//!
 //! Lock order: one series lock at a time; never nested, never held across series.
 
 mod bar_store;
@@ -67,6 +76,7 @@ mod naming;
 mod parse;
 mod reports;
 mod tail;
+mod target;
 mod write;
 
 pub use bar_store::BarStore;

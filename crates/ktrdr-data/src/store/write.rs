@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::target::write_target;
 use super::StoreError;
 use crate::types::time::write_timestamp;
 use crate::types::{Bar, BarSeries};
@@ -69,13 +70,15 @@ impl Sidecars {
 
 /// Replaces `path` with `header + rows of series`: write a temp file in the same directory,
 /// fsync it, rename it over `path`, fsync the directory. A crash at any point leaves either the
-/// old file or the new one, never a mix. Caller holds the exclusive series lock.
+/// old file or the new one, never a mix. A symlink is followed: the temp file goes beside its
+/// target and replaces the target (invariant 8). Caller holds the exclusive series lock.
 pub(crate) fn replace_atomically(
     path: &Path,
     side: &Sidecars,
     series: &BarSeries,
 ) -> Result<(), StoreError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let path = &*write_target(path)?;
     let dir = parent(path);
     let tmp = dir.join(format!(
         "{}{}-{}",
@@ -156,6 +159,8 @@ pub(crate) fn read_journal(side: &Sidecars) -> Result<Option<u64>, StoreError> {
 /// removes the journal and stale temp files. Caller holds the exclusive series lock, so no live
 /// writer owns any of these files. Returns the number of bytes cut off.
 pub(crate) fn recover(path: &Path, side: &Sidecars) -> Result<u64, StoreError> {
+    // Temp files of a symlinked series lie beside its target (see `replace_atomically`).
+    let path = &*write_target(path)?;
     let dir = parent(path);
     let mut cut = 0;
     if side.journal.exists() {
