@@ -207,6 +207,17 @@ pub fn is_after_now(ts: i64, now: i64) -> bool {
     ts > now
 }
 
+/// The session hours bars of `tf` are checked against unless the caller knows better:
+/// extended for intraday bars (IB data is fetched with `useRTH=False`, and extended hours
+/// contain the regular ones), regular for daily and weekly bars.
+pub fn default_hours(tf: Timeframe) -> SessionHours {
+    if tf.is_intraday() {
+        SessionHours::Extended
+    } else {
+        SessionHours::Regular
+    }
+}
+
 /// The present as unix seconds, from the system clock.
 pub fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()

@@ -1,9 +1,9 @@
 //! The checks: per-bar values, file order and duplicates, sessions and grid, outliers.
 
-use super::bar_rules::{now_unix, value_defects, BarDefect, BarRules};
+use super::bar_rules::{default_hours, now_unix, value_defects, BarDefect, BarRules};
 use super::outliers;
 use super::{Issue, IssueExample, IssueKind, ValidateOptions, ValidationReport, EXAMPLES_PER_KIND};
-use crate::calendar::{Calendar, CalendarError, SessionHours};
+use crate::calendar::{Calendar, CalendarError};
 use crate::types::{format_timestamp_human, kept_duplicate, Bar, BarSeries, Timeframe};
 
 /// Validates a series (already sorted and unique, so order checks find nothing).
@@ -24,11 +24,7 @@ pub fn validate_rows(
     tf: Timeframe,
     opts: &ValidateOptions,
 ) -> Result<ValidationReport, CalendarError> {
-    let hours = opts.hours.unwrap_or(if tf.is_intraday() {
-        SessionHours::Extended
-    } else {
-        SessionHours::Regular
-    });
+    let hours = opts.hours.unwrap_or_else(|| default_hours(tf));
     let span = match (
         rows.iter().map(|b| b.ts).min(),
         rows.iter().map(|b| b.ts).max(),

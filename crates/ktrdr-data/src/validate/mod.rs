@@ -38,8 +38,8 @@ mod repair;
 mod report;
 
 pub use bar_rules::{
-    has_impossible_values, is_after_now, now_unix, value_defects, BarDefect, BarRules,
-    MAX_PLAUSIBLE_PRICE, MAX_PLAUSIBLE_VOLUME,
+    default_hours, has_impossible_values, is_after_now, now_unix, value_defects, BarDefect,
+    BarRules, MAX_PLAUSIBLE_PRICE, MAX_PLAUSIBLE_VOLUME,
 };
 pub use check::{validate, validate_rows};
 pub use issue::{Issue, IssueExample, IssueKind, Severity, EXAMPLES_PER_KIND};

@@ -9,8 +9,8 @@ use crate::types::Timeframe;
 /// Options of [`validate_rows`](super::validate_rows).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ValidateOptions {
-    /// Session hours to check against; default: extended for intraday bars (IB data is
-    /// fetched with `useRTH=False`), regular for daily and weekly bars.
+    /// Session hours to check against; default: [`default_hours`](super::default_hours)
+    /// (extended for intraday bars, regular for daily and weekly bars).
     pub hours: Option<SessionHours>,
     /// The present (unix seconds), after which no bar can start; default: the system clock.
     pub now: Option<i64>,
