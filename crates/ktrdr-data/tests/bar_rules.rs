@@ -157,3 +157,18 @@ fn value_rules_need_no_calendar() {
         "high 9 < low 9.5"
     );
 }
+
+#[test]
+fn a_weekly_bar_outside_the_span_sees_its_whole_week() {
+    // Hurricane Sandy closed Monday and Tuesday 2012-10-29/30; the week still traded.
+    let span = ts("2025-06-02 00:00:00")..ts("2025-06-09 00:00:00");
+    let rules = BarRules::new(
+        Calendar::Xnys,
+        Timeframe::W1,
+        SessionHours::Regular,
+        span,
+        ts("2026-01-01 00:00:00"),
+    )
+    .unwrap();
+    assert_eq!(rules.check(&bar("2012-10-29 00:00:00")), None);
+}

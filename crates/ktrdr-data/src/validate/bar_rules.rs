@@ -332,8 +332,9 @@ impl BarRules {
         if self.span.contains(&ts) {
             return self.time_defect_in(ts, &self.sessions, &self.regular);
         }
-        // A bar outside the expected span: its own sessions (rare, so not cached).
-        let around = ts..ts.saturating_add(1);
+        // A bar outside the expected span: the sessions of its own length (a weekly bar's whole
+        // week), looked up for it alone (rare, so not cached).
+        let around = ts..ts.saturating_add(self.timeframe.seconds());
         let (sessions, regular) =
             Self::sessions_for(self.calendar, self.timeframe, self.hours, &around).ok()?;
         self.time_defect_in(ts, &sessions, &regular)
