@@ -159,7 +159,7 @@ fn value_rules_need_no_calendar() {
 }
 
 #[test]
-fn a_weekly_bar_outside_the_span_sees_its_whole_week() {
+fn a_weekly_bar_is_checked_against_its_whole_week() {
     // Hurricane Sandy closed Monday and Tuesday 2012-10-29/30; the week still traded.
     let span = ts("2025-06-02 00:00:00")..ts("2025-06-09 00:00:00");
     let rules = BarRules::new(
@@ -171,4 +171,15 @@ fn a_weekly_bar_outside_the_span_sees_its_whole_week() {
     )
     .unwrap();
     assert_eq!(rules.check(&bar("2012-10-29 00:00:00")), None);
+
+    // The same week as the last bar of a file.
+    let rows = [bar("2012-10-22 00:00:00"), bar("2012-10-29 00:00:00")];
+    let report = validate_rows(
+        &rows,
+        Calendar::Xnys,
+        Timeframe::W1,
+        &ValidateOptions::default(),
+    )
+    .unwrap();
+    assert!(!report.has_problems(), "{:?}", report.issues);
 }

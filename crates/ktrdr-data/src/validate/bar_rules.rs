@@ -294,10 +294,12 @@ impl BarRules {
         if span.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
-        let sessions = grid::sessions_around(calendar, span.start, span.end, hours)?;
+        // Up to the end of the last bar: a weekly bar's sessions run to its Friday.
+        let (start, end) = (span.start, span.end.saturating_add(tf.seconds()));
+        let sessions = grid::sessions_around(calendar, start, end, hours)?;
         let regular = match hours {
             SessionHours::Extended if tf.is_intraday() => {
-                grid::sessions_around(calendar, span.start, span.end, SessionHours::Regular)?
+                grid::sessions_around(calendar, start, end, SessionHours::Regular)?
             }
             _ => Vec::new(),
         };
