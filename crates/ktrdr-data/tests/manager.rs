@@ -932,3 +932,79 @@ async fn a_window_ending_inside_a_slot_after_dst_costs_no_extra_request_on_resum
     assert_eq!(second.requests_sent, 1, "{second:?}");
     assert_eq!(run(&m2, &req).await.unwrap().requests_planned, 0);
 }
+
+/// Log lines written while a test runs on this thread (the tests' runtime is current-thread).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// A host that never answers fails a segment within the segment deadline (not after
+/// `max_attempts × request_timeout`), and says so in a warning while it waits (warnings are
+/// what the CLI prints under `-q`).
+#[tokio::test(start_paused = true)]
+async fn a_host_that_never_answers_fails_a_segment_at_its_deadline_with_a_warning() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let dir = tempfile::tempdir().unwrap();
+    let provider =
+        Arc::new(Scripted::new(sim_with(FaultConfig::none())).script(|_, _| Verdict::Hang));
+    let policy = RetryPolicy::default();
+    let m = DataManager::builder()
+        .data_dir(dir.path())
+        .provider(provider.clone())
+        .now(NOW)
+        .retry(policy)
+        .build()
+        .unwrap();
+    // One week: one segment.
+    let req = LoadRequest::new("AAPL".parse().unwrap(), Timeframe::H1, LoadMode::Full)
+        .with_start(ts("2024-03-04"))
+        .with_end(ts("2024-03-08T23:59:59Z"));
+    let started = tokio::time::Instant::now();
+    let error = run(&m, &req).await.unwrap_err();
+    let took = started.elapsed();
+
+    let deadline = policy.segment_deadline.unwrap();
+    assert!(
+        took >= deadline && took < deadline + Duration::from_secs(5),
+        "failed after {took:?}, deadline {deadline:?}"
+    );
+    let LoadError::SegmentsFailed { last_error, .. } = &error else {
+        panic!("{error}");
+    };
+    assert!(
+        last_error.contains("segment deadline of 3m"),
+        "{last_error}"
+    );
+    assert!(
+        provider.hanging.load(Ordering::SeqCst) >= 2,
+        "it retried within the deadline"
+    );
+    let logs = logs.text();
+    assert!(
+        logs.contains("WARN") && logs.contains("no answer from") && logs.contains("still waiting"),
+        "{logs}"
+    );
+}

@@ -18,10 +18,12 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
-use ktrdr_ops::progress::ProgressHandle;
+use ktrdr_ops::progress::{format_duration, ProgressHandle};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 
 use super::{LoadError, LoadSummary, RetryPolicy, SegmentFailure};
 use crate::pacing::{PacingGate, RequestKey};
@@ -334,8 +336,8 @@ pub(crate) fn take_all(landed: &mut Landed) -> Option<(BarSeries, usize)> {
     batch.map(|b| (b, segments))
 }
 
-/// Fetches one segment, retrying per policy, until it succeeds, fails for good or the token
-/// is cancelled.
+/// Fetches one segment, retrying per policy, until it succeeds, fails for good, runs out of
+/// its deadline or the token is cancelled.
 async fn fetch_segment(
     job: Arc<Job>,
     index: usize,
@@ -357,72 +359,149 @@ async fn fetch_segment(
             return outcome;
         }
     };
+    let policy = &job.retry;
     let salt = (index as u64) ^ (request.start as u64).rotate_left(17);
     let mut transient_failures = 0u32;
+    // Time spent waiting for answers and backing off, against `segment_deadline`.
+    let mut spent = Duration::ZERO;
     loop {
         outcome.attempts += 1;
-        let answer = attempt(&job, range, &token).await;
+        let left = policy.segment_deadline.map(|d| d.saturating_sub(spent));
+        let limit = match (policy.request_timeout, left) {
+            (Some(t), Some(l)) => Some(t.min(l)),
+            (t, l) => t.or(l),
+        };
+        let sent = Sent {
+            segment: index + 1,
+            attempt: outcome.attempts,
+            range,
+        };
+        let (answer, took) = attempt(&job, &sent, limit, &token).await;
+        spent += took;
+        let out_of_time = |spent: Duration| policy.segment_deadline.is_some_and(|d| spent >= d);
         let wait = match &answer {
             Ok(_) => None,
             Err(e) if e.is_cancelled() => None,
-            Err(e) if e.is_pacing() && outcome.pacing_waits < job.retry.max_pacing_retries => {
+            Err(e) if e.is_pacing() && outcome.pacing_waits < policy.max_pacing_retries => {
                 outcome.pacing_waits += 1;
-                Some(e.retry_after().unwrap_or(job.retry.backoff.base_delay))
+                Some((e.retry_after().unwrap_or(policy.backoff.base_delay), false))
             }
             Err(e) if e.is_transient() => {
                 transient_failures += 1;
-                job.retry
-                    .backoff
-                    .allows_another(transient_failures)
-                    .then(|| job.retry.backoff.seeded_delay(transient_failures, salt))
+                let delay = policy.backoff.seeded_delay(transient_failures, salt);
+                (policy.backoff.allows_another(transient_failures) && !out_of_time(spent + delay))
+                    .then_some((delay, true))
             }
             Err(_) => None,
         };
         match wait {
             None => {
-                outcome.result = answer;
+                outcome.result = match answer {
+                    Err(e) if e.is_transient() && out_of_time(spent) => {
+                        Err(deadline_error(policy, outcome.attempts, &e))
+                    }
+                    other => other,
+                };
                 return outcome;
             }
-            Some(delay) => {
+            Some((delay, counts)) => {
                 tracing::debug!(segment = index + 1, ?delay, error = ?answer.err(), "retrying segment");
                 if let Err(c) = token.run_until_cancelled(tokio::time::sleep(delay)).await {
                     outcome.result = Err(c.into());
                     return outcome;
+                }
+                if counts {
+                    spent += delay;
                 }
             }
         }
     }
 }
 
-/// One send, through the gate when there is one: the provider call under the answer timeout.
+/// The error of a segment that ran out of its deadline: says so, and what the last try met.
+fn deadline_error(policy: &RetryPolicy, attempts: u32, last: &ProviderError) -> ProviderError {
+    let deadline = policy.segment_deadline.unwrap_or_default();
+    ProviderError::transient(format!(
+        "no answer within the segment deadline of {} ({attempts} attempts); last: {last}",
+        format_duration(deadline.as_secs_f64())
+    ))
+}
+
+/// Which send of which segment, for the logs.
+struct Sent {
+    segment: usize,
+    attempt: u32,
+    range: TimeRange,
+}
+
+/// One send, through the gate when there is one: the provider call under `limit`, with a
+/// warning when the answer is slow. Returns the answer and the time the call took (the pacing
+/// wait excluded).
 async fn attempt(
     job: &Job,
-    range: TimeRange,
+    sent: &Sent,
+    limit: Option<Duration>,
     token: &CancellationToken,
-) -> Result<BarSeries, ProviderError> {
+) -> (Result<BarSeries, ProviderError>, Duration) {
+    let mut took = Duration::ZERO;
     let send = async {
+        let started = Instant::now();
         job.sent.fetch_add(1, Ordering::Relaxed);
-        let call = job
-            .provider
-            .fetch_bars(&job.symbol, job.timeframe, range, token);
-        match job.retry.request_timeout {
+        let call = warn_when_slow(
+            job.provider
+                .fetch_bars(&job.symbol, job.timeframe, sent.range, token),
+            job,
+            sent,
+        );
+        let answer = match limit {
             Some(limit) => match tokio::time::timeout(limit, call).await {
                 Ok(answer) => answer,
                 // Dropping the call dropped the in-flight request.
                 Err(_) => Err(ProviderError::transient(format!(
-                    "no answer within {limit:?} for {range}"
+                    "no answer within {} for {}",
+                    format_duration(limit.as_secs_f64()),
+                    sent.range
                 ))),
             },
             None => call.await,
-        }
+        };
+        took = started.elapsed();
+        answer
     };
-    match &job.gate {
+    let answer = match &job.gate {
         Some(gate) => {
-            let key = RequestKey::new(job.symbol.clone(), job.timeframe, range);
+            let key = RequestKey::new(job.symbol.clone(), job.timeframe, sent.range);
             gate.send(&key, token, send).await
         }
         None => send.await,
+    };
+    (answer, took)
+}
+
+/// Awaits `call`, logging a warning once if it has not answered after the policy's
+/// `slow_answer_warning`.
+async fn warn_when_slow(
+    call: impl std::future::Future<Output = Result<BarSeries, ProviderError>>,
+    job: &Job,
+    sent: &Sent,
+) -> Result<BarSeries, ProviderError> {
+    let after = job.retry.slow_answer_warning;
+    tokio::pin!(call);
+    tokio::select! {
+        answer = &mut call => return answer,
+        () = tokio::time::sleep(after) => {}
     }
+    let provider = job.provider.describe().name;
+    tracing::warn!(
+        symbol = %job.symbol,
+        timeframe = %job.timeframe,
+        segment = sent.segment,
+        attempt = sent.attempt,
+        "no answer from {provider} for {} ({}); still waiting",
+        format_duration(after.as_secs_f64()),
+        sent.range
+    );
+    call.await
 }
 
 #[cfg(test)]

@@ -27,19 +27,30 @@ pub struct RetryPolicy {
     pub request_timeout: Option<Duration>,
     /// Failed segments in a row after which no new segment starts.
     pub max_consecutive_failures: u32,
+    /// The total time one segment may spend waiting for answers and backing off, across all
+    /// its attempts (`None`: only `request_timeout` bounds each attempt). Pacing waits do not
+    /// count: they are the broker's rules, not a failure. Each attempt's timeout is cut to
+    /// what is left, so a host that never answers fails a segment after this long, not after
+    /// `max_attempts × request_timeout`.
+    pub segment_deadline: Option<Duration>,
+    /// A request still unanswered after this long logs a warning (once per attempt), so a
+    /// silent host is visible even with the progress display off.
+    pub slow_answer_warning: Duration,
 }
 
 impl Default for RetryPolicy {
     /// [`Backoff::default`] (4 sends, 250 ms doubling to at most 8 s, so about 0.25 + 0.5 + 1 s
     /// of waiting before giving up on a transient error), 8 pacing retries, a 120 s answer
     /// timeout (IB answers a 30-day request of 1h bars in well under a minute), 3 failed
-    /// segments in a row.
+    /// segments in a row, 180 s in all per segment, a warning after 30 s without an answer.
     fn default() -> Self {
         RetryPolicy {
             backoff: Backoff::default(),
             max_pacing_retries: 8,
             request_timeout: Some(Duration::from_secs(120)),
             max_consecutive_failures: 3,
+            segment_deadline: Some(Duration::from_secs(180)),
+            slow_answer_warning: Duration::from_secs(30),
         }
     }
 }
