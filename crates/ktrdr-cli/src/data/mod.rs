@@ -57,7 +57,8 @@ pub(crate) fn run(args: DataArgs, ctx: &Context) -> anyhow::Result<()> {
 /// The series a command works on: `SYMBOL TF`.
 #[derive(Debug, Args)]
 pub(crate) struct SeriesArgs {
-    /// Instrument symbol: letters, digits, '.', '-', '_' (case-insensitive), e.g. MSFT, BRK.B, EURUSD.
+    /// Instrument symbol: letters, digits, '.', '-', '_', starting with a letter or digit
+    /// (case-insensitive), e.g. MSFT, BRK.B, EURUSD.
     pub(crate) symbol: Symbol,
     /// Bar size: 1m 5m 15m 30m 1h 2h 4h 1d 1w (also 1H, 60m, '1 hour', daily).
     pub(crate) timeframe: Timeframe,

@@ -5,10 +5,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A validated instrument symbol, normalised to upper case.
 ///
-/// Allowed: 1 to [`Symbol::MAX_LEN`] ASCII letters, digits, `.`, `-` and `_` (`MSFT`, `BRK.B`,
-/// `EURUSD`, `ES-FUT`, `BTC_USD`). Lower-case input is upper-cased, so `msft` and `MSFT` name the
+/// Allowed: 1 to [`Symbol::MAX_LEN`] ASCII letters, digits, `.`, `-` and `_`, starting with a
+/// letter or digit (`MSFT`, `BRK.B`, `EURUSD`, `ES-FUT`, `BTC_USD`, `7203`). Lower-case input is upper-cased, so `msft` and `MSFT` name the
 /// same series. Everything else is refused, above all `/` and `\` (a symbol becomes part of a file
-/// name) and spaces. `_` is allowed because the Python system allowed it; file names stay
+/// name) and spaces, and a leading `.`, `-` or `_`: `.` and `..` would name hidden files
+/// (`.._1h.csv`) beside the store's own sidecars, and `-X` reads as an option. `_` is allowed because the Python system allowed it; file names stay
 /// unambiguous because a timeframe never contains `_`, so `{SYMBOL}_{TF}.csv` splits at its last `_`.
 ///
 /// ```
@@ -26,6 +27,14 @@ pub enum SymbolError {
     /// The string was empty (or only whitespace).
     #[error("empty symbol")]
     Empty,
+    /// Starts with `.`, `-` or `_` instead of a letter or digit.
+    #[error("symbol {symbol:?} starts with {ch:?}; a symbol starts with a letter or digit ('.' would make a hidden file, '-' reads as an option)")]
+    BadStart {
+        /// The rejected input.
+        symbol: String,
+        /// Its first character.
+        ch: char,
+    },
     /// Longer than [`Symbol::MAX_LEN`] characters.
     #[error("symbol {symbol:?} is {len} characters long; at most {max} are allowed", max = Symbol::MAX_LEN)]
     TooLong {
@@ -68,6 +77,12 @@ impl Symbol {
             });
         }
         // All ASCII from here on, so bytes == characters.
+        if let Some(ch) = t.chars().next().filter(|c| !c.is_ascii_alphanumeric()) {
+            return Err(SymbolError::BadStart {
+                symbol: t.to_owned(),
+                ch,
+            });
+        }
         if t.len() > Self::MAX_LEN {
             return Err(SymbolError::TooLong {
                 symbol: t.to_owned(),
@@ -128,7 +143,16 @@ mod tests {
     #[test]
     fn normalises_and_accepts_the_allowed_set() {
         assert_eq!(Symbol::new(" msft ").unwrap().as_str(), "MSFT");
-        for ok in ["BRK.B", "ES-FUT", "BTC_USD", "A", "eurusd", &"X".repeat(32)] {
+        for ok in [
+            "BRK.B",
+            "ES-FUT",
+            "BTC_USD",
+            "A",
+            "eurusd",
+            "7203",
+            "X.",
+            &"X".repeat(32),
+        ] {
             assert!(Symbol::new(ok).is_ok(), "{ok}");
         }
     }
@@ -162,6 +186,32 @@ mod tests {
             Symbol::new(&"X".repeat(33)),
             Err(SymbolError::TooLong { len: 33, .. })
         ));
+    }
+
+    /// `.` and `..` used to be accepted and stored as hidden files (`._1h.csv`, `.._1h.csv`).
+    #[test]
+    fn refuses_symbols_that_would_be_hidden_files_or_options() {
+        for (bad, ch) in [
+            (".", '.'),
+            ("..", '.'),
+            (".MSFT", '.'),
+            ("-X", '-'),
+            ("_X", '_'),
+        ] {
+            assert_eq!(
+                Symbol::new(bad),
+                Err(SymbolError::BadStart {
+                    symbol: bad.into(),
+                    ch
+                }),
+                "{bad}"
+            );
+        }
+        let e = Symbol::new("..").unwrap_err().to_string();
+        assert!(
+            e.contains("starts with '.'") && e.contains("hidden file"),
+            "{e}"
+        );
     }
 
     #[test]
