@@ -9,5 +9,7 @@ pub mod planner;
 pub mod provider;
 pub mod render;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod types;
 pub mod validate;

@@ -7,19 +7,17 @@
     reason = "test code: a panic is the failure report"
 )]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use ktrdr_data::calendar::SessionHours;
 use ktrdr_data::manager::{DataManager, LoadError, LoadRequest, LoadSummary, RetryPolicy};
 use ktrdr_data::provider::sim::{FaultConfig, SimConfig, SimProvider};
-use ktrdr_data::provider::{DataProvider, ProviderError, ProviderInfo, SymbolInfo};
+use ktrdr_data::provider::{DataProvider, ProviderError};
 use ktrdr_data::render::steps;
 use ktrdr_data::store::BarStore;
+use ktrdr_data::testing::{Scripted, Verdict};
 use ktrdr_data::types::LoadMode;
-use ktrdr_data::types::TimeRange;
 use ktrdr_data::types::{parse_timestamp, BarSeries, Symbol, Timeframe};
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
 use ktrdr_ops::progress::{ProgressHandle, ProgressState};
@@ -227,108 +225,6 @@ async fn progress_is_monotonic_and_segments_are_reported_after_they_land() {
     assert_eq!(last_fetch.items.unwrap().total, Some(s.missing_bars as u64));
 }
 
-/// What [`Scripted`] does with a fetch.
-enum Verdict {
-    /// Answer from the sim.
-    Answer,
-    /// Fail with this error.
-    Fail(ProviderError),
-    /// Never answer, ignoring the token too (a broker that does not answer and a provider that
-    /// ignores the token: the worst case).
-    Hang,
-    /// Panic: a provider bug.
-    Panic,
-}
-
-type Script = Box<dyn Fn(usize, TimeRange) -> Verdict + Send + Sync>;
-type AfterAnswer = Box<dyn Fn(usize) + Send + Sync>;
-
-/// The sim, with a script deciding each fetch (by its 0-based start order and range) and a hook
-/// called with the count of successful answers as each one returns; the rest is the sim's.
-struct Scripted {
-    inner: Arc<SimProvider>,
-    script: Script,
-    after_answer: AfterAnswer,
-    started: AtomicUsize,
-    answered: AtomicUsize,
-    hanging: AtomicUsize,
-}
-
-impl Scripted {
-    fn new(inner: Arc<SimProvider>) -> Self {
-        Scripted {
-            inner,
-            script: Box::new(|_, _| Verdict::Answer),
-            after_answer: Box::new(|_| {}),
-            started: AtomicUsize::new(0),
-            answered: AtomicUsize::new(0),
-            hanging: AtomicUsize::new(0),
-        }
-    }
-
-    fn script(
-        mut self,
-        script: impl Fn(usize, TimeRange) -> Verdict + Send + Sync + 'static,
-    ) -> Self {
-        self.script = Box::new(script);
-        self
-    }
-
-    /// Cancels `token` when the `after`-th successful answer returns.
-    fn cancel_after(mut self, after: usize, token: &CancellationToken) -> Self {
-        let token = token.clone();
-        self.after_answer = Box::new(move |answered| {
-            if answered == after {
-                token.cancel(CancelReason::User);
-            }
-        });
-        self
-    }
-}
-
-#[async_trait]
-impl DataProvider for Scripted {
-    fn describe(&self) -> ProviderInfo {
-        self.inner.describe()
-    }
-    async fn validate_symbol(
-        &self,
-        s: &Symbol,
-        t: &CancellationToken,
-    ) -> Result<SymbolInfo, ProviderError> {
-        self.inner.validate_symbol(s, t).await
-    }
-    async fn head_timestamp(
-        &self,
-        s: &Symbol,
-        tf: Timeframe,
-        t: &CancellationToken,
-    ) -> Result<Option<i64>, ProviderError> {
-        self.inner.head_timestamp(s, tf, t).await
-    }
-    async fn fetch_bars(
-        &self,
-        s: &Symbol,
-        tf: Timeframe,
-        r: TimeRange,
-        t: &CancellationToken,
-    ) -> Result<BarSeries, ProviderError> {
-        match (self.script)(self.started.fetch_add(1, Ordering::SeqCst), r) {
-            Verdict::Answer => {
-                let bars = self.inner.fetch_bars(s, tf, r, t).await?;
-                (self.after_answer)(self.answered.fetch_add(1, Ordering::SeqCst) + 1);
-                Ok(bars)
-            }
-            Verdict::Fail(error) => Err(error),
-            Verdict::Hang => {
-                self.hanging.fetch_add(1, Ordering::SeqCst);
-                std::future::pending().await
-            }
-            Verdict::Panic => panic!("provider bug"),
-        }
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn cancel_keeps_every_fetched_bar_and_the_next_run_fetches_only_the_rest() {
     let req = half_year();
@@ -467,8 +363,8 @@ async fn a_failed_segment_fails_the_load_clearly_and_keeps_the_others() {
     let bad = ts("2024-03-15T15:00:00Z");
     let m = manager(
         dir.path(),
-        Arc::new(Scripted::new(sim.clone()).script(move |_, r| {
-            if r.contains(bad) {
+        Arc::new(Scripted::new(sim.clone()).script(move |call| {
+            if call.range.contains(bad) {
                 Verdict::Fail(ProviderError::fatal(
                     "contract has no market data permissions",
                 ))
@@ -664,8 +560,8 @@ async fn a_panicking_provider_fails_the_load_but_every_landed_bar_is_saved_and_s
     let dir = tempfile::tempdir().unwrap();
     let m = paced_manager(
         dir.path(),
-        Arc::new(Scripted::new(sim_with(FaultConfig::none())).script(|n, _| {
-            if n < 3 {
+        Arc::new(Scripted::new(sim_with(FaultConfig::none())).script(|call| {
+            if call.index < 3 {
                 Verdict::Answer
             } else {
                 Verdict::Panic
@@ -694,8 +590,8 @@ async fn a_panicking_provider_fails_the_load_but_every_landed_bar_is_saved_and_s
 #[tokio::test(start_paused = true)]
 async fn cancel_does_not_wait_for_requests_in_flight() {
     let dir = tempfile::tempdir().unwrap();
-    let provider = Arc::new(Scripted::new(sim_with(FaultConfig::none())).script(|n, _| {
-        if n < 2 {
+    let provider = Arc::new(Scripted::new(sim_with(FaultConfig::none())).script(|call| {
+        if call.index < 2 {
             Verdict::Answer
         } else {
             Verdict::Hang
@@ -711,7 +607,7 @@ async fn cancel_does_not_wait_for_requests_in_flight() {
     };
     // Two answers landed and a request hangs.
     let landed = |p: &ProgressHandle| p.snapshot().sub_progress.map_or(0, |c| c.done);
-    while provider.hanging.load(Ordering::SeqCst) == 0 || landed(&progress) < 2 {
+    while provider.hanging() == 0 || landed(&progress) < 2 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     token.cancel(CancelReason::User);
@@ -723,10 +619,7 @@ async fn cancel_does_not_wait_for_requests_in_flight() {
     assert!(summary.is_cancelled());
     assert_eq!(summary.segments_done, 2);
     // Requests cut short count as sent.
-    assert_eq!(
-        summary.requests_sent,
-        provider.started.load(Ordering::SeqCst) as u64
-    );
+    assert_eq!(summary.requests_sent, provider.started() as u64);
     assert!(summary.requests_sent > 2, "{summary:?}");
     assert!(summary.bars_saved > 0);
     assert_eq!(stored(dir.path(), &req).len() as u64, summary.bars_saved);
@@ -968,8 +861,7 @@ async fn a_host_that_never_answers_fails_a_segment_at_its_deadline_with_a_warnin
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let dir = tempfile::tempdir().unwrap();
-    let provider =
-        Arc::new(Scripted::new(sim_with(FaultConfig::none())).script(|_, _| Verdict::Hang));
+    let provider = Arc::new(Scripted::new(sim_with(FaultConfig::none())).script(|_| Verdict::Hang));
     let policy = RetryPolicy::default();
     let m = DataManager::builder()
         .data_dir(dir.path())
@@ -998,10 +890,7 @@ async fn a_host_that_never_answers_fails_a_segment_at_its_deadline_with_a_warnin
         last_error.contains("segment deadline of 3m"),
         "{last_error}"
     );
-    assert!(
-        provider.hanging.load(Ordering::SeqCst) >= 2,
-        "it retried within the deadline"
-    );
+    assert!(provider.hanging() >= 2, "it retried within the deadline");
     let logs = logs.text();
     assert!(
         logs.contains("WARN") && logs.contains("no answer from") && logs.contains("still waiting"),

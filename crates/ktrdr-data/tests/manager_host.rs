@@ -10,14 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use ktrdr_data::manager::{DataManager, LoadError, LoadRequest, RetryPolicy};
 use ktrdr_data::provider::host::{HostProvider, HostProviderConfig};
 use ktrdr_data::provider::sim::{SimConfig, SimProvider};
-use ktrdr_data::provider::{DataProvider, ProviderError, ProviderInfo, SymbolInfo};
+use ktrdr_data::testing::Scripted;
 use ktrdr_data::types::LoadMode;
-use ktrdr_data::types::TimeRange;
-use ktrdr_data::types::{BarSeries, Symbol, Timeframe};
 use ktrdr_ops::cancel::CancellationToken;
 use ktrdr_ops::progress::ProgressHandle;
 use ktrdr_ops::retry::Backoff;
@@ -60,59 +57,19 @@ async fn failing_host() -> (String, Arc<AtomicUsize>) {
     (url, seen)
 }
 
-/// Validates through the simulator and fetches through the host provider, so that the only
-/// requests the host sees are segment fetches.
-struct FetchThroughHost {
-    sim: SimProvider,
-    host: HostProvider,
-}
-
-#[async_trait]
-impl DataProvider for FetchThroughHost {
-    fn describe(&self) -> ProviderInfo {
-        self.sim.describe()
-    }
-
-    async fn validate_symbol(
-        &self,
-        symbol: &Symbol,
-        token: &CancellationToken,
-    ) -> Result<SymbolInfo, ProviderError> {
-        self.sim.validate_symbol(symbol, token).await
-    }
-
-    async fn head_timestamp(
-        &self,
-        symbol: &Symbol,
-        timeframe: Timeframe,
-        token: &CancellationToken,
-    ) -> Result<Option<i64>, ProviderError> {
-        self.sim.head_timestamp(symbol, timeframe, token).await
-    }
-
-    async fn fetch_bars(
-        &self,
-        symbol: &Symbol,
-        timeframe: Timeframe,
-        range: TimeRange,
-        token: &CancellationToken,
-    ) -> Result<BarSeries, ProviderError> {
-        self.host.fetch_bars(symbol, timeframe, range, token).await
-    }
-}
-
 #[tokio::test]
 async fn a_failing_host_costs_a_segment_the_managers_attempts_only() {
     let (url, seen) = failing_host().await;
-    let provider = FetchThroughHost {
-        sim: SimProvider::new(SimConfig {
-            now: Some(NOW),
-            ..SimConfig::default()
-        })
-        .unwrap(),
-        // The host provider as every caller gets it: default retries.
-        host: HostProvider::new(HostProviderConfig::new(url)).unwrap(),
-    };
+    let sim = SimProvider::new(SimConfig {
+        now: Some(NOW),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    // The host provider as every caller gets it: default retries.
+    let host = HostProvider::new(HostProviderConfig::new(url)).unwrap();
+    // Validates through the simulator and fetches through the host, so that the only requests
+    // the host sees are segment fetches.
+    let provider = Scripted::new(Arc::new(sim)).fetch_from(Arc::new(host));
     let policy = RetryPolicy {
         // Short waits keep the test quick; the count of sends does not depend on them.
         backoff: Backoff {

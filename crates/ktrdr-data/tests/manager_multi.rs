@@ -8,61 +8,18 @@
 
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use ktrdr_data::manager::multi_timeframe::{MultiLoadError, MultiLoadRequest};
 use ktrdr_data::manager::DataManager;
 use ktrdr_data::provider::sim::{SimConfig, SimProvider};
-use ktrdr_data::provider::{DataProvider, ProviderError, ProviderInfo, SymbolInfo};
+use ktrdr_data::provider::ProviderError;
 use ktrdr_data::store::BarStore;
+use ktrdr_data::testing::{Scripted, Verdict};
 use ktrdr_data::types::LoadMode;
-use ktrdr_data::types::TimeRange;
-use ktrdr_data::types::{parse_timestamp, BarSeries, Symbol, Timeframe};
+use ktrdr_data::types::{parse_timestamp, Timeframe};
 use ktrdr_ops::cancel::CancellationToken;
 use ktrdr_ops::progress::{ProgressHandle, ProgressState};
 
 const NOW: i64 = 1_735_689_600;
-
-/// The simulated broker, with every fetch of one timeframe failing for good.
-struct BrokenTimeframe {
-    inner: SimProvider,
-    broken: Option<Timeframe>,
-}
-
-#[async_trait]
-impl DataProvider for BrokenTimeframe {
-    fn describe(&self) -> ProviderInfo {
-        self.inner.describe()
-    }
-    async fn validate_symbol(
-        &self,
-        s: &Symbol,
-        t: &CancellationToken,
-    ) -> Result<SymbolInfo, ProviderError> {
-        self.inner.validate_symbol(s, t).await
-    }
-    async fn head_timestamp(
-        &self,
-        s: &Symbol,
-        tf: Timeframe,
-        t: &CancellationToken,
-    ) -> Result<Option<i64>, ProviderError> {
-        self.inner.head_timestamp(s, tf, t).await
-    }
-    async fn fetch_bars(
-        &self,
-        s: &Symbol,
-        tf: Timeframe,
-        r: TimeRange,
-        t: &CancellationToken,
-    ) -> Result<BarSeries, ProviderError> {
-        if Some(tf) == self.broken {
-            return Err(ProviderError::fatal(format!(
-                "no {tf} data for this contract"
-            )));
-        }
-        self.inner.fetch_bars(s, tf, r, t).await
-    }
-}
 
 fn setup(broken: Option<Timeframe>) -> (tempfile::TempDir, DataManager) {
     let dir = tempfile::tempdir().unwrap();
@@ -73,7 +30,15 @@ fn setup(broken: Option<Timeframe>) -> (tempfile::TempDir, DataManager) {
     .unwrap();
     let m = DataManager::builder()
         .data_dir(dir.path())
-        .provider(Arc::new(BrokenTimeframe { inner: sim, broken }))
+        .provider(Arc::new(Scripted::new(Arc::new(sim)).script(
+            move |call| match broken {
+                // The broker has no data of this timeframe for the contract: fails for good.
+                Some(tf) if tf == call.timeframe => Verdict::Fail(ProviderError::fatal(format!(
+                    "no {tf} data for this contract"
+                ))),
+                _ => Verdict::Answer,
+            },
+        )))
         .now(NOW)
         .build()
         .unwrap();
