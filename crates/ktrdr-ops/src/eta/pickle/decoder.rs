@@ -1,140 +1,15 @@
-//! A small, strict decoder for the Python pickles the legacy time-estimation caches are.
-//!
-//! It understands the opcodes CPython (protocols 2–5) emits for dicts, lists, tuples, strings,
-//! bytes, numbers, `None`/booleans and `datetime` objects, and nothing else: any other opcode, or
-//! a global other than `datetime.datetime`, `datetime.timezone`, `datetime.timedelta` and
-//! `_codecs.encode`, is an error naming the offset. Nothing from the file is ever executed.
-//!
-//! Objects live in an arena and the stack and memo hold indices, because a pickle memoizes an
-//! empty list or dict and fills it afterwards: a value copy would memoize the empty version.
-//!
-//! # Size limits
-//!
-//! A [`PyValue`] is a tree, so every reference to a memoized container becomes a copy: a few
-//! hundred bytes of lists each holding the previous one twice describe 2^60 values. Before
-//! building anything, the decoder measures what the root would expand to (each arena object
-//! once) and refuses more than [`MAX_VALUES`] values or [`MAX_TEXT_BYTES`] of text, or nesting
-//! deeper than [`MAX_DEPTH`]. `_codecs.encode`, the one call that makes a new object from an
-//! old one while decoding, counts against the same text limit. Decoding time and memory are
-//! thus linear in the input plus the limits.
+//! The opcode machine: bytes to an arena of objects, then the root to a [`PyValue`].
 
 use std::collections::HashMap;
-use std::fmt;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 
-/// How deep values may nest; deeper (or a cycle through the memo) is rejected.
-pub const MAX_DEPTH: usize = 64;
-
-/// Most values one decoded pickle may hold, counting every copy of a shared container. A
-/// time-estimation cache keeps ten records of about a dozen values per key: even a cache with
-/// tens of thousands of keys stays well below this.
-pub const MAX_VALUES: u64 = 10_000_000;
-
-/// Most bytes of `str` and `bytes` content one decoded pickle may hold (counting every copy),
-/// and most bytes `_codecs.encode` may produce while decoding it.
-pub const MAX_TEXT_BYTES: u64 = 64 << 20;
-
-/// A Python `datetime.datetime`, as pickled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PyDateTime {
-    /// The wall-clock value, to the microsecond.
-    pub naive: NaiveDateTime,
-    /// Python's `fold` (PEP 495): the second of two equal wall times at a DST fall-back.
-    pub fold: bool,
-    /// The UTC offset in seconds, for an aware datetime with a fixed-offset `timezone`.
-    pub utc_offset_secs: Option<i32>,
-}
-
-/// A decoded Python value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PyValue {
-    /// `None`.
-    None,
-    /// `bool`.
-    Bool(bool),
-    /// `int` that fits in 64 bits.
-    Int(i64),
-    /// `float`.
-    Float(f64),
-    /// `str`.
-    Str(String),
-    /// `bytes`.
-    Bytes(Vec<u8>),
-    /// `list`.
-    List(Vec<PyValue>),
-    /// `tuple`.
-    Tuple(Vec<PyValue>),
-    /// `dict`, in insertion order.
-    Dict(Vec<(PyValue, PyValue)>),
-    /// `datetime.datetime`.
-    DateTime(PyDateTime),
-}
-
-/// Why a pickle could not be decoded, and where.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("pickle offset {offset}{}: {kind}", OpcodeName(*opcode))]
-pub struct PickleError {
-    /// Byte offset of the opcode that failed (or of the end, when the data ran out).
-    pub offset: usize,
-    /// That opcode, if there was one.
-    pub opcode: Option<u8>,
-    /// What went wrong.
-    pub kind: PickleErrorKind,
-}
-
-struct OpcodeName(Option<u8>);
-
-impl fmt::Display for OpcodeName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(op) if op.is_ascii_graphic() => write!(f, " (opcode 0x{op:02x} {:?})", op as char),
-            Some(op) => write!(f, " (opcode 0x{op:02x})"),
-            None => Ok(()),
-        }
-    }
-}
-
-/// The kinds of [`PickleError`].
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum PickleErrorKind {
-    /// An opcode this decoder does not handle.
-    #[error("unknown or unsupported opcode")]
-    UnknownOpcode,
-    /// A protocol other than 2 to 5.
-    #[error("unsupported pickle protocol {0}")]
-    UnsupportedProtocol(u8),
-    /// A global that is not on the allow-list.
-    #[error("global {module}.{name} is not allowed")]
-    UnknownGlobal {
-        /// Its module.
-        module: String,
-        /// Its name.
-        name: String,
-    },
-    /// The data ended inside an opcode or before `STOP`.
-    #[error("truncated data")]
-    Truncated,
-    /// Bytes follow the `STOP` opcode.
-    #[error("{0} bytes after STOP")]
-    TrailingData(usize),
-    /// An opcode needed more stack items (or a mark) than there were.
-    #[error("stack underflow")]
-    StackUnderflow,
-    /// A memo slot that was never stored.
-    #[error("memo slot {0} is empty")]
-    MissingMemo(u32),
-    /// Operands of the wrong kind or value.
-    #[error("{0}")]
-    Invalid(String),
-    /// The decoded value would exceed [`MAX_VALUES`] or [`MAX_TEXT_BYTES`] (see the module
-    /// documentation); says which.
-    #[error("{0}")]
-    TooLarge(String),
-}
+use super::error::{PickleError, PickleErrorKind};
+use super::expand::MAX_TEXT_BYTES;
+use super::value::{PyDateTime, PyValue};
 
 #[derive(Debug, Clone, Copy)]
-enum Callable {
+pub(super) enum Callable {
     DateTime,
     TimeDelta,
     TimeZone,
@@ -142,7 +17,7 @@ enum Callable {
 }
 
 #[derive(Debug)]
-enum Obj {
+pub(super) enum Obj {
     Value(PyValue),
     List(Vec<usize>),
     Tuple(Vec<usize>),
@@ -153,49 +28,21 @@ enum Obj {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Item {
+pub(super) enum Item {
     Mark,
     Obj(usize),
 }
 
-struct Decoder<'a> {
+pub(super) struct Decoder<'a> {
     data: &'a [u8],
     pos: usize,
     op_at: usize,
-    op: Option<u8>,
-    arena: Vec<Obj>,
+    pub(super) op: Option<u8>,
+    pub(super) arena: Vec<Obj>,
     stack: Vec<Item>,
     memo: HashMap<u32, usize>,
     /// Bytes `_codecs.encode` has produced so far.
     encoded: u64,
-}
-
-/// What an arena object expands to as a [`PyValue`]: every copy counted.
-#[derive(Debug, Clone, Copy)]
-struct Size {
-    values: u64,
-    text: u64,
-    /// Levels of nesting below the object (0 for a scalar).
-    height: usize,
-}
-
-impl Size {
-    fn leaf(text: usize) -> Size {
-        Size {
-            values: 1,
-            text: text as u64,
-            height: 0,
-        }
-    }
-
-    /// Adds a child; saturating, since a bomb's true size does not fit in 64 bits.
-    fn with_child(self, child: Size) -> Size {
-        Size {
-            values: self.values.saturating_add(child.values),
-            text: self.text.saturating_add(child.text),
-            height: self.height.max(child.height + 1),
-        }
-    }
 }
 
 /// Decodes one pickle, which must end exactly at its `STOP`.
@@ -212,25 +59,11 @@ pub fn decode(data: &[u8]) -> Result<PyValue, PickleError> {
     };
     let root = d.run()?;
     d.op = None;
-    let mut sizes = vec![None; d.arena.len()];
-    let size = d.measure(root, 0, &mut sizes)?;
-    if size.values > MAX_VALUES {
-        return Err(d.err(PickleErrorKind::TooLarge(format!(
-            "the decoded value would hold more than {MAX_VALUES} values \
-             (shared references copy a container each time)"
-        ))));
-    }
-    if size.text > MAX_TEXT_BYTES {
-        return Err(d.err(PickleErrorKind::TooLarge(format!(
-            "the decoded value would hold more than {MAX_TEXT_BYTES} bytes of text \
-             (shared references copy a string each time)"
-        ))));
-    }
-    d.to_value(root)
+    d.expand(root)
 }
 
 impl<'a> Decoder<'a> {
-    fn err(&self, kind: PickleErrorKind) -> PickleError {
+    pub(super) fn err(&self, kind: PickleErrorKind) -> PickleError {
         PickleError {
             offset: self.op_at,
             opcode: self.op,
@@ -238,7 +71,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn invalid(&self, msg: impl Into<String>) -> PickleError {
+    pub(super) fn invalid(&self, msg: impl Into<String>) -> PickleError {
         self.err(PickleErrorKind::Invalid(msg.into()))
     }
 
@@ -671,85 +504,9 @@ impl<'a> Decoder<'a> {
             utc_offset_secs,
         })))
     }
-
-    /// What `id` expands to, each arena object measured once (`sizes` remembers them), so the
-    /// time is linear in the arena whatever the expansion. Nesting deeper than [`MAX_DEPTH`] is
-    /// an error; a cycle through the memo nests without end, so it is one too.
-    fn measure(
-        &self,
-        id: usize,
-        depth: usize,
-        sizes: &mut [Option<Size>],
-    ) -> Result<Size, PickleError> {
-        let too_deep = || {
-            self.invalid(format!(
-                "values nest deeper than {MAX_DEPTH} (or form a cycle)"
-            ))
-        };
-        if let Some(size) = sizes[id] {
-            // Measured under another parent, maybe less deep than here.
-            return if depth + size.height > MAX_DEPTH {
-                Err(too_deep())
-            } else {
-                Ok(size)
-            };
-        }
-        if depth > MAX_DEPTH {
-            return Err(too_deep());
-        }
-        let size = match &self.arena[id] {
-            Obj::Value(PyValue::Str(s)) => Size::leaf(s.len()),
-            Obj::Value(PyValue::Bytes(b)) => Size::leaf(b.len()),
-            Obj::Value(_) => Size::leaf(0),
-            Obj::List(ids) | Obj::Tuple(ids) => {
-                let mut size = Size::leaf(0);
-                for &child in ids {
-                    size = size.with_child(self.measure(child, depth + 1, sizes)?);
-                }
-                size
-            }
-            Obj::Dict(pairs) => {
-                let mut size = Size::leaf(0);
-                for &(k, v) in pairs {
-                    size = size.with_child(self.measure(k, depth + 1, sizes)?);
-                    size = size.with_child(self.measure(v, depth + 1, sizes)?);
-                }
-                size
-            }
-            other => {
-                return Err(self.invalid(format!("a bare {} cannot be a value", kind_name(other))))
-            }
-        };
-        sizes[id] = Some(size);
-        Ok(size)
-    }
-
-    /// The value of `id`. Call it only on a root [`Decoder::measure`] accepted: that bounds
-    /// the depth of this recursion and the size of what it builds.
-    fn to_value(&self, id: usize) -> Result<PyValue, PickleError> {
-        let many = |ids: &[usize]| {
-            ids.iter()
-                .map(|&i| self.to_value(i))
-                .collect::<Result<Vec<_>, _>>()
-        };
-        Ok(match &self.arena[id] {
-            Obj::Value(v) => v.clone(),
-            Obj::List(ids) => PyValue::List(many(ids)?),
-            Obj::Tuple(ids) => PyValue::Tuple(many(ids)?),
-            Obj::Dict(pairs) => PyValue::Dict(
-                pairs
-                    .iter()
-                    .map(|&(k, v)| Ok((self.to_value(k)?, self.to_value(v)?)))
-                    .collect::<Result<_, PickleError>>()?,
-            ),
-            other => {
-                return Err(self.invalid(format!("a bare {} cannot be a value", kind_name(other))))
-            }
-        })
-    }
 }
 
-fn kind_name(obj: &Obj) -> &'static str {
+pub(super) fn kind_name(obj: &Obj) -> &'static str {
     match obj {
         Obj::Value(PyValue::None) => "None",
         Obj::Value(PyValue::Bool(_)) => "bool",
@@ -882,115 +639,6 @@ mod tests {
         let bad = b"\x80\x04\x8c\x08datetime\x8c\x08datetime\x93C\n\x07\xea\x0d\x1a\x11(\x03\x05\xbe\xe8\x85R.";
         assert!(
             matches!(decode(bad).unwrap_err().kind, PickleErrorKind::Invalid(m) if m.contains("valid date"))
-        );
-    }
-}
-
-#[cfg(test)]
-mod bomb_tests {
-    use super::*;
-
-    /// A list bomb: list 0 is empty and list i holds list i-1 twice, by memo reference, so
-    /// `levels` levels of ten bytes each expand to 2^(levels+1) - 1 values.
-    fn shared_list_bomb(levels: u8) -> Vec<u8> {
-        // PROTO 2, EMPTY_LIST, BINPUT 0, POP: list 0 lives in the memo only.
-        let mut data = vec![0x80, 2, b']', b'q', 0, b'0'];
-        for i in 1..=levels {
-            // EMPTY_LIST, BINPUT i, BINGET i-1, APPEND, BINGET i-1, APPEND, POP.
-            data.extend([b']', b'q', i, b'h', i - 1, b'a', b'h', i - 1, b'a', b'0']);
-        }
-        // BINGET levels, STOP.
-        data.extend([b'h', levels, b'.']);
-        data
-    }
-
-    #[test]
-    fn shared_references_cannot_expand_a_tiny_pickle_without_bound() {
-        // 10 levels: 2047 values, well within the cap, and every copy is a real list.
-        let small = decode(&shared_list_bomb(10)).unwrap();
-        fn count(v: &PyValue) -> usize {
-            match v {
-                PyValue::List(items) => 1 + items.iter().map(count).sum::<usize>(),
-                _ => 1,
-            }
-        }
-        assert_eq!(count(&small), 2047);
-
-        // 60 levels in 609 bytes would be 2^61 values: refused before any is built (building
-        // them would not finish, so returning at all is the proof).
-        let bomb = shared_list_bomb(60);
-        assert!(bomb.len() < 1000);
-        let err = decode(&bomb).unwrap_err();
-        assert!(matches!(err.kind, PickleErrorKind::TooLarge(_)), "{err}");
-        assert!(err.to_string().contains("10000000 values"), "{err}");
-    }
-
-    #[test]
-    fn a_shared_value_counts_its_depth_wherever_it_appears() {
-        // A chain of 40 nested lists, memoized; the root holds it, then holds it again under
-        // `wrappers` more lists. The second reference nests 1 + wrappers + 40 deep.
-        let pickle = |wrappers: usize| {
-            let mut data = vec![0x80, 2, b']', b'q', 0, b'0'];
-            for i in 1..=40u8 {
-                data.extend([b']', b'q', i, b'h', i - 1, b'a', b'0']);
-            }
-            data.extend([b']', b'h', 40, b'a']);
-            data.extend(std::iter::repeat_n(b']', wrappers));
-            data.extend([b'h', 40]);
-            data.extend(std::iter::repeat_n(b'a', wrappers + 1));
-            data.push(b'.');
-            data
-        };
-        assert!(decode(&pickle(20)).is_ok());
-        let err = decode(&pickle(30)).unwrap_err();
-        assert!(
-            matches!(&err.kind, PickleErrorKind::Invalid(m) if m.contains("nest deeper than 64")),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn shared_text_cannot_expand_without_bound() {
-        // One 1 MiB string referenced 2^7 times through shared lists: few values, 128 MiB of
-        // text.
-        let mut data = vec![0x80, 4, b'X'];
-        let text = 1usize << 20;
-        data.extend((text as u32).to_le_bytes());
-        data.extend(std::iter::repeat_n(b'a', text));
-        data.extend([b'q', 0, b'0']);
-        for i in 1..=7u8 {
-            data.extend([b']', b'q', i, b'h', i - 1, b'a', b'h', i - 1, b'a', b'0']);
-        }
-        data.extend([b'h', 7, b'.']);
-        let err = decode(&data).unwrap_err();
-        assert!(
-            matches!(&err.kind, PickleErrorKind::TooLarge(m) if m.contains("of text")),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn codecs_encode_cannot_allocate_without_bound() {
-        // `_codecs.encode(s, 'latin1')` called over and over on one 1 MiB string: each call
-        // makes a new 1 MiB object from five bytes of pickle, even if nothing keeps it.
-        let mut data = vec![0x80, 2];
-        data.extend(b"c_codecs\nencode\nq\x00");
-        let text = 1usize << 20;
-        data.push(b'X');
-        data.extend((text as u32).to_le_bytes());
-        data.extend(std::iter::repeat_n(b'a', text));
-        data.extend(b"X\x06\x00\x00\x00latin1\x86q\x01");
-        // The global is in memo 0 and the tuple (s, 'latin1') in memo 1: POP both, then
-        // REDUCE and POP 100 times.
-        data.extend(b"00");
-        for _ in 0..100 {
-            data.extend(b"h\x00h\x01R0");
-        }
-        data.extend(b"N.");
-        let err = decode(&data).unwrap_err();
-        assert!(
-            matches!(&err.kind, PickleErrorKind::TooLarge(m) if m.contains("of text")),
-            "{err}"
         );
     }
 }
