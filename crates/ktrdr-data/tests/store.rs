@@ -1197,3 +1197,58 @@ fn a_fifo_as_a_series_file_is_refused_without_opening_it() {
     }
     assert!(fs::symlink_metadata(&path).unwrap().file_type().is_fifo());
 }
+
+/// The environment variable that makes [`a_failed_append_is_rolled_back_at_once`] run its child
+/// part (the append under a file-size limit).
+const APPEND_CHILD: &str = "KTRDR_TEST_FAILED_APPEND_DIR";
+
+fn hours(from: i64, n: i64) -> BarSeries {
+    series((from..from + n).map(|i| bar(i * 3600, 100.0 + i as f64)))
+}
+
+/// An append that fails part-way (here a file-size limit, as a full disk would) used to leave
+/// its partial row and its journal until the next write; it is rolled back at once. The test
+/// runs the append in a child process (this test binary again) whose file size is capped by
+/// `ulimit -f` with SIGXFSZ ignored, so the write fails with EFBIG after some bytes landed.
+#[test]
+fn a_failed_append_is_rolled_back_at_once() {
+    let s = sym("FULL");
+    if let Some(dir) = std::env::var_os(APPEND_CHILD) {
+        let err = BarStore::new(dir)
+            .merge_and_save(&s, Timeframe::H1, &hours(40, 400))
+            .unwrap_err();
+        println!("child error: {err}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = BarStore::new(dir.path());
+    store
+        .merge_and_save(&s, Timeframe::H1, &hours(0, 40))
+        .unwrap();
+    let path = store.path(&s, Timeframe::H1);
+    let before = fs::read(&path).unwrap();
+    // Under the cap (4 KiB in dash's 512-byte blocks, 8 KiB in bash's), the 400 new rows are not.
+    assert!(before.len() < 4096, "{}", before.len());
+
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f 8; exec "$0" --exact a_failed_append_is_rolled_back_at_once --nocapture --test-threads 1"#)
+        .arg(std::env::current_exe().unwrap())
+        .env(APPEND_CHILD, dir.path())
+        .output()
+        .unwrap();
+    let child = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{child}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(child.contains("child error: append"), "{child}");
+
+    let after = fs::read(&path).unwrap();
+    assert_eq!(after.len(), before.len(), "partial rows left behind");
+    assert!(after == before, "the stored rows changed");
+    let journal = dir.path().join(".FULL_1h.csv.append");
+    assert!(!journal.exists(), "journal left behind");
+    assert_eq!(store.load(&s, Timeframe::H1).unwrap(), hours(0, 40));
+}

@@ -113,7 +113,9 @@ pub(crate) fn replace_atomically(
 /// The journal holding `committed_len` is made durable *before* the first byte is appended and
 /// removed only after the appended bytes are durable. A crash in between leaves the journal, and
 /// every reader and the next writer treat the file as `committed_len` bytes long (the writer
-/// truncates it back). Caller holds the exclusive series lock.
+/// truncates it back). An append that fails while the process lives (disk full, a file-size
+/// limit, an I/O error) is rolled back at once the same way, so no partial row waits for the
+/// next writer. Caller holds the exclusive series lock.
 pub(crate) fn append_journaled(
     path: &Path,
     side: &Sidecars,
@@ -121,6 +123,11 @@ pub(crate) fn append_journaled(
     series: &BarSeries,
 ) -> Result<(), StoreError> {
     let dir = parent(path);
+    // Opened first: a file we may not write fails here, before anything is written.
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(StoreError::io("open for append", path))?;
     let mut j =
         File::create(&side.journal).map_err(StoreError::io("create journal", &side.journal))?;
     j.write_all(format!("{committed_len}\n").as_bytes())
@@ -131,17 +138,34 @@ pub(crate) fn append_journaled(
 
     let mut rows = Vec::with_capacity(series.len() * 64);
     encode_rows(&mut rows, series, 0..series.len());
-    let mut f = OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(StoreError::io("open for append", path))?;
-    f.write_all(&rows)
-        .and_then(|()| f.sync_all())
-        .map_err(StoreError::io("append", path))?;
+    if let Err(e) = f.write_all(&rows).and_then(|()| f.sync_all()) {
+        roll_back(&f, path, side, committed_len);
+        return Err(StoreError::io("append", path)(e));
+    }
     drop(f);
 
     fs::remove_file(&side.journal).map_err(StoreError::io("remove journal", &side.journal))?;
     sync_dir(dir)
+}
+
+/// Cuts a failed append back to `committed_len` and drops its journal. Shrinking needs no free
+/// space, so this works on a full disk; if it fails all the same, the journal stays and the next
+/// reader and writer treat the file as cut (invariant 3), which is why errors here are logged,
+/// not returned: the append's own error is the one to report.
+fn roll_back(f: &File, path: &Path, side: &Sidecars, committed_len: u64) {
+    let cut = f.set_len(committed_len).and_then(|()| f.sync_all());
+    let cleared = cut.and_then(|()| fs::remove_file(&side.journal));
+    match cleared {
+        Ok(()) => {
+            tracing::warn!(path = %path.display(), "rolled back a failed append");
+            if let Err(e) = sync_dir(parent(path)) {
+                tracing::warn!(error = %e, "could not make the rollback's journal removal durable");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "could not roll back a failed append; the journal marks it for the next writer");
+        }
+    }
 }
 
 /// The committed length recorded by an unfinished append, if any. A journal that is empty or
