@@ -23,20 +23,19 @@ fn ktrdr(args: &[&str], home: &std::path::Path) -> Output {
         .expect("run ktrdr")
 }
 
-fn check_reference(exchange: &str) {
+/// `ktrdr calendar sessions CALENDAR --from FROM --to TO [EXTRA…]` with an empty home.
+fn sessions(calendar: &str, from: &str, to: &str, extra: &[&str]) -> Output {
     let home = tempfile::tempdir().unwrap();
-    let out = ktrdr(
-        &[
-            "calendar",
-            "sessions",
-            exchange,
-            "--from",
-            "2000-01-01",
-            "--to",
-            "2030-12-31",
-        ],
-        home.path(),
-    );
+    let args = [
+        &["calendar", "sessions", calendar, "--from", from, "--to", to][..],
+        extra,
+    ]
+    .concat();
+    ktrdr(&args, home.path())
+}
+
+fn check_reference(exchange: &str) {
+    let out = sessions(exchange, "2000-01-01", "2030-12-31", &[]);
     assert!(
         out.status.success(),
         "stderr: {}",
@@ -74,21 +73,7 @@ fn xnas_sessions_diff_empty_against_reference() {
 
 #[test]
 fn extended_hours_and_lowercase_names() {
-    let home = tempfile::tempdir().unwrap();
-    let out = ktrdr(
-        &[
-            "calendar",
-            "sessions",
-            "xnys",
-            "--from",
-            "2024-11-29",
-            "--to",
-            "2024-12-02",
-            "--hours",
-            "extended",
-        ],
-        home.path(),
-    );
+    let out = sessions("xnys", "2024-11-29", "2024-12-02", &["--hours", "extended"]);
     assert!(
         out.status.success(),
         "{}",
@@ -104,19 +89,7 @@ fn extended_hours_and_lowercase_names() {
 
 #[test]
 fn unknown_exchange_lists_known_calendars() {
-    let home = tempfile::tempdir().unwrap();
-    let out = ktrdr(
-        &[
-            "calendar",
-            "sessions",
-            "NYSE",
-            "--from",
-            "2024-01-01",
-            "--to",
-            "2024-01-31",
-        ],
-        home.path(),
-    );
+    let out = sessions("NYSE", "2024-01-01", "2024-01-31", &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown calendar `NYSE`"), "{err}");
@@ -126,68 +99,22 @@ fn unknown_exchange_lists_known_calendars() {
 
 #[test]
 fn bad_dates_fail_clearly() {
-    let home = tempfile::tempdir().unwrap();
-    let out = ktrdr(
-        &[
-            "calendar",
-            "sessions",
-            "XNYS",
-            "--from",
-            "2024-13-01",
-            "--to",
-            "2024-12-31",
-        ],
-        home.path(),
-    );
+    let out = sessions("XNYS", "2024-13-01", "2024-12-31", &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY-MM-DD"));
 
-    let out = ktrdr(
-        &[
-            "calendar",
-            "sessions",
-            "XNYS",
-            "--from",
-            "2024-12-31",
-            "--to",
-            "2024-01-01",
-        ],
-        home.path(),
-    );
+    let out = sessions("XNYS", "2024-12-31", "2024-01-01", &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid date range"));
 
-    let out = ktrdr(
-        &[
-            "calendar",
-            "sessions",
-            "XNYS",
-            "--from",
-            "1970-01-01",
-            "--to",
-            "1979-12-31",
-        ],
-        home.path(),
-    );
+    let out = sessions("XNYS", "1970-01-01", "1979-12-31", &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("covers 1980-01-01"));
 }
 
 #[test]
 fn a_range_straddling_the_coverage_lists_the_covered_part_with_a_warning() {
-    let home = tempfile::tempdir().unwrap();
-    let out = ktrdr(
-        &[
-            "calendar",
-            "sessions",
-            "XNYS",
-            "--from",
-            "1979-12-20",
-            "--to",
-            "1980-01-03",
-        ],
-        home.path(),
-    );
+    let out = sessions("XNYS", "1979-12-20", "1980-01-03", &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -210,19 +137,7 @@ fn a_range_straddling_the_coverage_lists_the_covered_part_with_a_warning() {
 
 #[test]
 fn sessions_before_2000_are_listed() {
-    let home = tempfile::tempdir().unwrap();
-    let out = ktrdr(
-        &[
-            "calendar",
-            "sessions",
-            "XNYS",
-            "--from",
-            "1995-01-01",
-            "--to",
-            "1995-01-04",
-        ],
-        home.path(),
-    );
+    let out = sessions("XNYS", "1995-01-01", "1995-01-04", &[]);
     assert!(
         out.status.success(),
         "{}",

@@ -6,22 +6,17 @@
 //! Sunday evening and the week's sessions touch end to end. Extended hours are the same as
 //! regular hours. No holidays: interbank FX trades (thinly) on Christmas and New Year's Day.
 
-use chrono::{Datelike, NaiveDate, NaiveTime};
+use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::America::New_York;
 
 use super::day::Day;
 use super::local_time::{hm, local_instant};
-use super::rules::{is_weekday, ymd};
+use super::rules::{days_of, is_weekday};
 
 const ROLL: NaiveTime = hm(17, 0);
 
 pub(crate) fn build_year(year: i32) -> Vec<Day> {
-    let Some(first) = ymd(year, 1, 1) else {
-        return Vec::new();
-    };
-    first
-        .iter_days()
-        .take_while(|d| d.year() == year)
+    days_of(year)
         .filter(|d| is_weekday(*d))
         .filter_map(|date: NaiveDate| {
             let open = local_instant(New_York, date.pred_opt()?, ROLL);

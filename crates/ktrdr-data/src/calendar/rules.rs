@@ -69,6 +69,14 @@ pub(crate) fn sunday_to_monday_skip_saturday(date: NaiveDate) -> Option<NaiveDat
     }
 }
 
+/// Every day of `year`, in date order.
+pub(crate) fn days_of(year: i32) -> impl Iterator<Item = NaiveDate> {
+    ymd(year, 1, 1)
+        .into_iter()
+        .flat_map(|first| first.iter_days())
+        .take_while(move |d| d.year() == year)
+}
+
 /// Monday to Friday.
 pub(crate) fn is_weekday(date: NaiveDate) -> bool {
     !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)

@@ -18,7 +18,7 @@ use chrono_tz::America::New_York;
 use super::day::Day;
 use super::local_time::{hm, local_instant};
 use super::rules::{
-    easter_sunday, is_weekday, last_weekday, nearest_workday, nth_weekday,
+    days_of, easter_sunday, is_weekday, last_weekday, nearest_workday, nth_weekday,
     sunday_to_monday_skip_saturday, ymd,
 };
 
@@ -196,12 +196,7 @@ pub(crate) fn early_closes(year: i32) -> Vec<(NaiveDate, EarlyClose)> {
 pub(crate) fn build_year(year: i32) -> Vec<Day> {
     let closed = holidays(year);
     let early = early_closes(year);
-    let Some(first) = ymd(year, 1, 1) else {
-        return Vec::new();
-    };
-    first
-        .iter_days()
-        .take_while(|d| d.year() == year)
+    days_of(year)
         .filter(|d| is_weekday(*d) && closed.binary_search(d).is_err())
         .map(|date| {
             let early = early
