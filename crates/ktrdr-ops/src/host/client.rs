@@ -1,30 +1,29 @@
-//! [`HostClient`]: the pooled, cancellable, retrying JSON client, and its requests.
+//! [`HostClient`]: the pooled, cancellable, retrying JSON client.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::builder::{BuildError, HostClientBuilder};
 use super::error::{HostError, Kind};
 use super::repeat::may_repeat;
+use super::request::{Body, HostRequest, HostResponse, RequestOptions};
 use super::stats::{EndpointStats, Outcome, StatsTable};
 use crate::cancel::{CancelReason, CancellationToken};
-use crate::retry::{Backoff, InvalidBackoff};
+use crate::retry::Backoff;
 
 /// The header that carries [`RequestOptions::idempotency_key`].
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 
 /// How much of an error response's body a [`HostError`] keeps (what the service said).
 const ERROR_BODY_EXCERPT: usize = 1024;
-
-/// See [`HostClientBuilder::max_body_bytes`].
-const DEFAULT_MAX_BODY: usize = 256 << 20;
 
 /// A client of one host service: cheap to clone (one `Arc`), all clones share the connection
 /// pool and the statistics. `Send + Sync`.
@@ -64,120 +63,19 @@ const DEFAULT_MAX_BODY: usize = 256 << 20;
 /// ```
 #[derive(Clone)]
 pub struct HostClient {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    http: reqwest::Client,
-    base_url: Url,
+pub(super) struct Inner {
+    pub(super) http: reqwest::Client,
+    pub(super) base_url: Url,
     /// The base URL without its trailing slash; request paths (which start with `/`) are
     /// appended to it, so a base of `http://h/prefix` keeps its prefix.
-    prefix: String,
-    timeout: Duration,
-    retry: Backoff,
-    stats: StatsTable,
-    max_body: usize,
-}
-
-/// Configures a [`HostClient`]; see [`HostClient::builder`].
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct HostClientBuilder {
-    base_url: String,
-    timeout: Duration,
-    connect_timeout: Duration,
-    retry: Backoff,
-    pool_max_idle_per_host: usize,
-    stats_window: usize,
-    max_endpoints: usize,
-    max_body: usize,
-}
-
-/// Why a [`HostClient`] could not be built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// The base URL does not parse.
-    #[error("host-service base URL {url:?} does not parse: {reason}")]
-    UnparsableBaseUrl {
-        /// The URL as given.
-        url: String,
-        /// What the parser objected to.
-        reason: url::ParseError,
-    },
-    /// The base URL parses but cannot address a host service.
-    #[error("host-service base URL {url:?} is not usable: {problem}")]
-    InvalidBaseUrl {
-        /// The URL as given.
-        url: String,
-        /// What is wrong with it.
-        problem: &'static str,
-    },
-    /// A [`Backoff`] field is out of range.
-    #[error(transparent)]
-    InvalidRetryPolicy(#[from] InvalidBackoff),
-    /// A timeout of zero would fail every request.
-    #[error("{which} must be greater than zero")]
-    ZeroTimeout {
-        /// `"timeout"` or `"connect_timeout"`.
-        which: &'static str,
-    },
-    /// reqwest could not create its client (TLS backend or resolver initialisation).
-    #[error("could not create the HTTP client")]
-    Client(#[source] reqwest::Error),
-}
-
-/// Per-request settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestOptions {
-    /// Sent as the `Idempotency-Key` header; makes a non-idempotent request (POST) retryable,
-    /// since the server can recognise the repeat. Use one key per logical request.
-    pub idempotency_key: Option<String>,
-    /// Per-attempt timeout for this request instead of the client's.
-    pub timeout: Option<Duration>,
-}
-
-/// A request to a host service, for [`HostClient::send`] and [`HostClient::send_json`].
-///
-/// ```
-/// use ktrdr_ops::host::HostRequest;
-///
-/// let request = HostRequest::get("/data/head-timestamp")
-///     .query("symbol", "AAPL")
-///     .query("timeframe", "1h")
-///     .endpoint("GET /data/head-timestamp");
-/// # let _ = request;
-/// ```
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct HostRequest {
-    method: Method,
-    path: String,
-    query: Vec<(String, String)>,
-    body: Body,
-    options: RequestOptions,
-    endpoint: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-enum Body {
-    Empty,
-    Json(Bytes),
-    /// Serialisation failed when the request was built; reported when it is sent, so request
-    /// building stays a plain chain (as in reqwest).
-    Invalid(Arc<serde_json::Error>),
-}
-
-/// A successful (2xx) response, body fully read.
-#[derive(Debug, Clone)]
-pub struct HostResponse {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-    method: Method,
-    url: Url,
-    endpoint: String,
-    attempts: u32,
+    pub(super) prefix: String,
+    pub(super) timeout: Duration,
+    pub(super) retry: Backoff,
+    pub(super) stats: StatsTable,
+    pub(super) max_body: usize,
 }
 
 /// Everything an attempt needs, computed once per call.
@@ -194,21 +92,7 @@ struct Prepared {
 impl HostClient {
     /// Starts configuring a client for the host service at `base_url` (`http://host:5001`).
     pub fn builder(base_url: impl Into<String>) -> HostClientBuilder {
-        HostClientBuilder {
-            base_url: base_url.into(),
-            // The Python system's `HostServiceConfig.timeout`.
-            timeout: Duration::from_secs(30),
-            // Host services live on the LAN: a connect taking seconds means the host is down.
-            connect_timeout: Duration::from_secs(5),
-            retry: Backoff {
-                max_delay: Duration::from_secs(4),
-                ..Backoff::default()
-            },
-            pool_max_idle_per_host: 10,
-            stats_window: 1000,
-            max_endpoints: 200,
-            max_body: DEFAULT_MAX_BODY,
-        }
+        HostClientBuilder::new(base_url.into())
     }
 
     /// A client for `base_url` with the default settings.
@@ -501,229 +385,6 @@ impl fmt::Debug for HostClient {
             .field("timeout", &self.inner.timeout)
             .field("retry", &self.inner.retry)
             .finish_non_exhaustive()
-    }
-}
-
-impl HostClientBuilder {
-    /// Per-attempt timeout, covering the whole response (default 30 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Time allowed to establish a connection (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// The retry schedule (default: [`Backoff::default`] with waits capped at 4 s). A caller
-    /// that retries whole operations itself passes [`Backoff::none`], so retries do not nest.
-    pub fn retry_policy(mut self, policy: Backoff) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// Idle connections kept per host (default 10, the Python client's keep-alive limit).
-    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
-        self.pool_max_idle_per_host = max;
-        self
-    }
-
-    /// Latency samples kept per endpoint for the percentiles (default 1000, at least 1).
-    pub fn stats_window(mut self, samples: usize) -> Self {
-        self.stats_window = samples;
-        self
-    }
-
-    /// Endpoint labels tracked separately before the rest are pooled under
-    /// [`OVERFLOW_ENDPOINT`](super::OVERFLOW_ENDPOINT) (default 200, as in the Python client).
-    pub fn max_endpoints(mut self, max: usize) -> Self {
-        self.max_endpoints = max;
-        self
-    }
-
-    /// The largest success body read (default 256 MiB: a year of 1-minute bars is about
-    /// 20 MB); a larger answer fails with [`HostError::is_body_too_large`] instead of filling
-    /// memory.
-    pub fn max_body_bytes(mut self, max: usize) -> Self {
-        self.max_body = max;
-        self
-    }
-
-    /// Validates the settings and builds the client.
-    pub fn build(self) -> Result<HostClient, BuildError> {
-        let base_url = validate_base_url(&self.base_url)?;
-        self.retry.validate()?;
-        if self.timeout.is_zero() {
-            return Err(BuildError::ZeroTimeout { which: "timeout" });
-        }
-        if self.connect_timeout.is_zero() {
-            return Err(BuildError::ZeroTimeout {
-                which: "connect_timeout",
-            });
-        }
-        // No reqwest-level request timeout: ours (a tokio timer around each attempt) covers the
-        // body as well, and follows tokio's clock, so tests can pause time.
-        let http = reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
-            .pool_max_idle_per_host(self.pool_max_idle_per_host)
-            .user_agent(concat!("ktrdr/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(BuildError::Client)?;
-        let prefix = base_url.as_str().trim_end_matches('/').to_owned();
-        Ok(HostClient {
-            inner: Arc::new(Inner {
-                http,
-                base_url,
-                prefix,
-                timeout: self.timeout,
-                retry: self.retry,
-                stats: StatsTable::new(self.stats_window, self.max_endpoints),
-                max_body: self.max_body,
-            }),
-        })
-    }
-}
-
-fn validate_base_url(raw: &str) -> Result<Url, BuildError> {
-    let invalid = |problem| BuildError::InvalidBaseUrl {
-        url: raw.to_owned(),
-        problem,
-    };
-    let url = Url::parse(raw).map_err(|reason| BuildError::UnparsableBaseUrl {
-        url: raw.to_owned(),
-        reason,
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("the scheme must be http or https"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("it names no host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(
-            "it must not carry a query or fragment (request paths are appended to it)",
-        ));
-    }
-    Ok(url)
-}
-
-impl HostRequest {
-    /// A request with `method` to `path` (relative to the base URL, starting with `/`).
-    pub fn new(method: Method, path: impl Into<String>) -> Self {
-        HostRequest {
-            method,
-            path: path.into(),
-            query: Vec::new(),
-            body: Body::Empty,
-            options: RequestOptions::default(),
-            endpoint: None,
-        }
-    }
-
-    /// A GET request.
-    pub fn get(path: impl Into<String>) -> Self {
-        HostRequest::new(Method::GET, path)
-    }
-
-    /// A POST request.
-    pub fn post(path: impl Into<String>) -> Self {
-        HostRequest::new(Method::POST, path)
-    }
-
-    /// A DELETE request.
-    pub fn delete(path: impl Into<String>) -> Self {
-        HostRequest::new(Method::DELETE, path)
-    }
-
-    /// Appends a query parameter (percent-encoded when sent).
-    pub fn query(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.query.push((key.into(), value.into()));
-        self
-    }
-
-    /// Sets a JSON body. A serialisation failure is reported by the send, as a
-    /// [`HostError::is_builder`] error.
-    pub fn json<B: Serialize + ?Sized>(mut self, body: &B) -> Self {
-        self.body = match serde_json::to_vec(body) {
-            Ok(bytes) => Body::Json(Bytes::from(bytes)),
-            Err(e) => Body::Invalid(Arc::new(e)),
-        };
-        self
-    }
-
-    /// Replaces the per-request options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
-
-    /// Sets the idempotency key (see [`RequestOptions::idempotency_key`]).
-    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
-        self.options.idempotency_key = Some(key.into());
-        self
-    }
-
-    /// Sets the per-attempt timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Some(timeout);
-        self
-    }
-
-    /// Names the endpoint for the statistics, e.g. `"GET /data/symbol-info/{symbol}"`, so
-    /// that calls differing only in a path parameter are counted together. Default:
-    /// `"METHOD /path"` without the query.
-    pub fn endpoint(mut self, label: impl Into<String>) -> Self {
-        self.endpoint = Some(label.into());
-        self
-    }
-
-    fn endpoint_label(&self) -> String {
-        match &self.endpoint {
-            Some(label) => label.clone(),
-            None => {
-                let path = self.path.split('?').next().unwrap_or_default();
-                format!("{} {}", self.method, path)
-            }
-        }
-    }
-}
-
-impl HostResponse {
-    /// The HTTP status (always 2xx).
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The response headers.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    /// The raw body.
-    pub fn body(&self) -> &Bytes {
-        &self.body
-    }
-
-    /// How many attempts the call took.
-    pub fn attempts(&self) -> u32 {
-        self.attempts
-    }
-
-    /// Decodes the body as JSON; a mismatch is a [`HostError::is_decode`] error naming the
-    /// request, with serde's message (line, column, field) as its source.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, HostError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            HostError::new(
-                Kind::Decode,
-                self.method.clone(),
-                Some(self.url.clone()),
-                self.endpoint.clone(),
-            )
-            .with_attempts(self.attempts)
-            .with_source(e)
-        })
     }
 }
 

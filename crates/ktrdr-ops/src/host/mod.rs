@@ -23,14 +23,15 @@
 //! The host-service protocol answers domain errors with HTTP 200 and `success: false`; reading
 //! that field is the protocol client's job, not this transport's.
 
+mod builder;
 mod client;
 mod error;
 mod repeat;
+mod request;
 mod stats;
 
-pub use client::{
-    BuildError, HostClient, HostClientBuilder, HostRequest, HostResponse, RequestOptions,
-    IDEMPOTENCY_KEY_HEADER,
-};
+pub use builder::{BuildError, HostClientBuilder};
+pub use client::{HostClient, IDEMPOTENCY_KEY_HEADER};
 pub use error::HostError;
+pub use request::{HostRequest, HostResponse, RequestOptions};
 pub use stats::{EndpointStats, LatencySummary, OVERFLOW_ENDPOINT};
