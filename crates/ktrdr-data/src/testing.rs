@@ -34,6 +34,8 @@ pub enum Verdict {
     Hang,
     /// Panic: a provider bug.
     Panic,
+    /// Answer with these bars, whatever was asked (a provider sending bad data).
+    Bars(BarSeries),
 }
 
 type Script = Box<dyn Fn(&FetchCall) -> Verdict + Send + Sync>;
@@ -168,6 +170,7 @@ impl DataProvider for Scripted {
                 std::future::pending().await
             }
             Verdict::Panic => panic!("provider bug (scripted)"),
+            Verdict::Bars(bars) => Ok(bars),
         }
     }
 }

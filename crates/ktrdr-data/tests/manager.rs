@@ -18,7 +18,7 @@ use ktrdr_data::render::steps;
 use ktrdr_data::store::BarStore;
 use ktrdr_data::testing::{Scripted, Verdict};
 use ktrdr_data::types::LoadMode;
-use ktrdr_data::types::{parse_timestamp, BarSeries, Symbol, Timeframe};
+use ktrdr_data::types::{parse_timestamp, Bar, BarSeries, Symbol, Timeframe};
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
 use ktrdr_ops::progress::{ProgressHandle, ProgressState};
 
@@ -896,4 +896,49 @@ async fn a_host_that_never_answers_fails_a_segment_at_its_deadline_with_a_warnin
         logs.contains("WARN") && logs.contains("no answer from") && logs.contains("still waiting"),
         "{logs}"
     );
+}
+
+/// Bars a provider sends are checked with validate's per-bar rules and the requested range
+/// before they are stored: the bad ones are dropped, counted in the summary (and so in the
+/// registry's result summary) and the load says so.
+#[tokio::test(start_paused = true)]
+async fn bad_bars_from_the_provider_are_dropped_and_counted() {
+    // One week: one segment of 35 bars.
+    let req = LoadRequest::new("AAPL".parse().unwrap(), Timeframe::H1, LoadMode::Full)
+        .with_start(ts("2024-03-04"))
+        .with_end(ts("2024-03-08T23:59:59Z"));
+    let good = reference(&req).await;
+    assert_eq!(good.len(), 35);
+    // The first five broken (high < low, a negative price, a negative volume, a price of
+    // 1e308, a time off the grid) and one bar after the range.
+    let mut bad: Vec<Bar> = good.iter().collect();
+    bad[0].high = bad[0].low - 1.0;
+    bad[1].open = -bad[1].open;
+    bad[2].volume = -5.0;
+    bad[3].close = 1e308;
+    bad[3].high = 1e308;
+    bad[4].ts += 60;
+    let last = *bad.last().unwrap();
+    bad.push(Bar {
+        ts: req.end.unwrap() + 3_600,
+        ..last
+    });
+    let bad = BarSeries::from_bars(bad).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let provider = Arc::new(
+        Scripted::new(sim_with(FaultConfig::none())).script(move |_| Verdict::Bars(bad.clone())),
+    );
+    let summary = run(&manager(dir.path(), provider), &req).await.unwrap();
+    assert_eq!(summary.bars_rejected, 6, "{summary:?}");
+    assert_eq!(summary.bars_fetched, 35 + 1);
+    let saved = stored(dir.path(), &req);
+    assert_eq!(saved.len(), 35 - 5);
+    assert_subset(&saved, &good);
+    assert!(
+        summary.to_string().contains("6 bad bars dropped"),
+        "{summary}"
+    );
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(json["bars_rejected"], 6);
 }

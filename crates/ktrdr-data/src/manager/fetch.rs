@@ -25,6 +25,7 @@ use ktrdr_ops::progress::{format_duration, ProgressHandle};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+use super::screen::{Rejected, Screen};
 use super::{LoadError, LoadSummary, RetryPolicy, SegmentFailure};
 use crate::pacing::{PacingGate, RequestKey};
 use crate::planner::FetchRequest;
@@ -41,6 +42,8 @@ pub(crate) struct Job {
     pub(crate) retry: RetryPolicy,
     pub(crate) symbol: Symbol,
     pub(crate) timeframe: Timeframe,
+    /// What the answers are checked against before they are kept.
+    pub(crate) screen: Screen,
     /// Requests sent to the provider, counted as they go out, so requests of segments cut
     /// short by a cancel count too.
     pub(crate) sent: AtomicU64,
@@ -63,6 +66,8 @@ struct SegmentOutcome {
     attempts: u32,
     pacing_waits: u32,
     result: Result<BarSeries, ProviderError>,
+    /// Bars of the answer that were dropped (see `screen`).
+    rejected: Rejected,
 }
 
 /// Where the step reports, and the knobs it runs with.
@@ -203,8 +208,20 @@ impl FetchStep<'_> {
             attempts,
             pacing_waits,
             result,
+            rejected,
         } = outcome;
         summary.retries += u64::from(attempts.saturating_sub(1));
+        if rejected.count > 0 {
+            tracing::warn!(
+                symbol = %self.job.symbol, timeframe = %self.job.timeframe,
+                segment = index + 1, dropped = rejected.count,
+                first = rejected.example.as_deref().unwrap_or_default(),
+                "dropped bars the provider sent that break the data rules"
+            );
+            summary.bars_rejected += rejected.count as u64;
+            // Received, even if not kept.
+            summary.bars_fetched += rejected.count as u64;
+        }
         summary.pacing_waits += u64::from(pacing_waits);
         match result {
             Ok(bars) => {
@@ -350,6 +367,7 @@ async fn fetch_segment(
         attempts: 0,
         pacing_waits: 0,
         result: Ok(BarSeries::new()),
+        rejected: Rejected::default(),
     };
     // The planner's requests are half-open and non-empty; the provider's ranges are closed.
     let range = match TimeRange::new(request.start, request.end - 1) {
@@ -397,6 +415,11 @@ async fn fetch_segment(
         match wait {
             None => {
                 outcome.result = match answer {
+                    Ok(bars) => {
+                        let (kept, rejected) = job.screen.apply(bars, &request);
+                        outcome.rejected = rejected;
+                        Ok(kept)
+                    }
                     Err(e) if e.is_transient() && out_of_time(spent) => {
                         Err(deadline_error(policy, outcome.attempts, &e))
                     }

@@ -57,6 +57,7 @@ mod mode;
 pub mod multi_timeframe;
 mod retry;
 mod run;
+mod screen;
 mod summary;
 mod targets;
 mod window;

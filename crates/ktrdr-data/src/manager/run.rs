@@ -9,6 +9,7 @@ use ktrdr_ops::progress::ProgressHandle;
 use super::data_manager::Inner;
 use super::fetch::{record_save, take_all, FetchStep, Job, Landed, Stop};
 use super::mode::plan_order;
+use super::screen::Screen;
 use super::targets;
 use super::window::{resolve, Window, WindowInput};
 use super::{LoadError, LoadRequest, LoadSummary};
@@ -166,6 +167,12 @@ impl Run<'_> {
                 retry: self.manager.retry,
                 symbol: req.symbol.clone(),
                 timeframe: req.timeframe,
+                screen: Screen {
+                    calendar: self.manager.calendars.calendar_for(&req.symbol),
+                    timeframe: req.timeframe,
+                    hours: info.session_hours,
+                    now: self.now(),
+                },
                 sent: AtomicU64::new(0),
             }),
             store: &self.manager.store,

@@ -56,6 +56,11 @@ pub struct LoadSummary {
     pub empty_answers: usize,
     /// Bars received from the provider.
     pub bars_fetched: u64,
+    /// Bars the provider sent that were dropped before saving: outside the requested range, or
+    /// breaking validate's per-bar rules (impossible OHLC, non-positive or implausible prices,
+    /// negative volume, dated after now, outside every session, off the grid).
+    #[serde(default)]
+    pub bars_rejected: u64,
     /// Bars at timestamps the store did not have.
     pub bars_new: u64,
     /// Stored bars replaced by different values.
@@ -112,6 +117,7 @@ impl LoadSummary {
             segments_skipped: 0,
             empty_answers: 0,
             bars_fetched: 0,
+            bars_rejected: 0,
             bars_new: 0,
             bars_replaced: 0,
             bars_saved: 0,
@@ -166,6 +172,9 @@ impl fmt::Display for LoadSummary {
         )?;
         if self.retries > 0 {
             write!(f, " ({} retries)", n(self.retries))?;
+        }
+        if self.bars_rejected > 0 {
+            write!(f, ", {} bad bars dropped", n(self.bars_rejected))?;
         }
         write!(
             f,
