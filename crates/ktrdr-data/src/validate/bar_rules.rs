@@ -7,7 +7,7 @@
 //! rule set, here.
 
 use std::fmt;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 
 use chrono::{Datelike, NaiveDate};
 
@@ -256,6 +256,8 @@ pub struct BarRules {
     hours: SessionHours,
     now: i64,
     span: Range<i64>,
+    /// The calendar's coverage, kept: it is asked for every bar.
+    coverage: RangeInclusive<NaiveDate>,
     sessions: Vec<LocalSession>,
     /// Regular sessions, for extended-hours intraday data: IB's regular-hours first bar
     /// (09:30) is a valid anchor there too.
@@ -280,6 +282,7 @@ impl BarRules {
             hours,
             now,
             span,
+            coverage: calendar.coverage(),
             sessions,
             regular,
         })
@@ -344,7 +347,7 @@ impl BarRules {
 
     /// True when the calendar covers the UTC date of `ts`, so its session can be checked.
     pub fn is_covered(&self, ts: i64) -> bool {
-        grid::utc_date(ts).is_some_and(|d| self.calendar.coverage().contains(&d))
+        grid::utc_date(ts).is_some_and(|d| self.coverage.contains(&d))
     }
 
     fn time_defect_in(
