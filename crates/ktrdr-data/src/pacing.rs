@@ -18,7 +18,7 @@
 //!
 //! # Invariants
 //!
-//! 1. Every instant recorded in [`State`] is the instant a permit was granted, and grants are
+//! 1. Every instant recorded in `State` is the instant a permit was granted, and grants are
 //!    recorded in time order (under the lock, with the clock read under the lock).
 //! 2. A permit is granted only if the instant of granting satisfies every rule against all
 //!    earlier grants (`State::earliest` returns a time `<= now`).

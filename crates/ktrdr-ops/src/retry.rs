@@ -109,8 +109,8 @@ impl Backoff {
     }
 
     /// The wait before retry `retry` of the request identified by `seed`: the jitter is drawn
-    /// from `seed` and `retry` through [`mix`](crate::mix::mix), so a run is reproducible and requests that
-    /// failed together still spread out.
+    /// from `seed` and `retry` through [`crate::mix::mix`], so a run is reproducible and
+    /// requests that failed together still spread out.
     pub fn seeded_delay(&self, retry: u32, seed: u64) -> Duration {
         let draw = mix(seed ^ u64::from(retry).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         self.delay(retry, unit(draw))

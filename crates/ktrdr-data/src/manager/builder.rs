@@ -63,7 +63,7 @@ impl DataManagerBuilder {
         self.store(BarStore::new(dir))
     }
 
-    /// Where bars come from. Without a provider only [`LoadMode::Local`] works.
+    /// Where bars come from. Without a provider only [`LoadMode::Local`](crate::types::LoadMode::Local) works.
     pub fn provider(mut self, provider: Arc<dyn DataProvider>) -> Self {
         self.provider = Some(provider);
         self

@@ -5,7 +5,7 @@
 //! A load goes through the steps of [`DataManager::plan`]:
 //!
 //! 1. **Validate symbol**: the provider knows the symbol; its head timestamp (earliest bar).
-//! 2. **Plan range**: the mode's window ([`LoadMode`]), the user's bounds, clamped to the head
+//! 2. **Plan range**: the mode's window ([`LoadMode`](crate::types::LoadMode)), the user's bounds, clamped to the head
 //!    timestamp and to complete bars.
 //! 3. **Read local data**: the stored series.
 //! 4. **Analyse gaps**: the exchange calendar's expected bars missing from the store, as the

@@ -44,7 +44,7 @@ pub fn parse_csv(buf: &[u8], path: &Path) -> Result<(BarSeries, OrderReport), St
 }
 
 /// Reads and parses a CSV file at any path (e.g. a file handed to `validate`), without the
-/// store's locks. Same formats and errors as [`BarStore::load`].
+/// store's locks. Same formats and errors as [`BarStore::load`](super::BarStore::load).
 pub fn read_csv_file(path: &Path) -> Result<(BarSeries, OrderReport), StoreError> {
     check_regular(path)?;
     let mut file = File::open(path).map_err(StoreError::io("open", path))?;
@@ -54,8 +54,8 @@ pub fn read_csv_file(path: &Path) -> Result<(BarSeries, OrderReport), StoreError
 
 /// Writes `series` to `path` in the canonical form, atomically (temp file, fsync, rename), with
 /// no lock. Only for files outside a store (e.g. `validate --repair --output FILE`; check with
-/// [`BarStore::series_at`]): a store's series go through [`BarStore::merge_and_save`] or
-/// [`BarStore::replace_series`], under the series lock.
+/// [`BarStore::series_at`](super::BarStore::series_at)): a store's series go through [`BarStore::merge_and_save`](super::BarStore::merge_and_save) or
+/// [`BarStore::replace_series`](super::BarStore::replace_series), under the series lock.
 pub fn write_csv_file(path: &Path, series: &BarSeries) -> Result<(), StoreError> {
     let dir = path
         .parent()

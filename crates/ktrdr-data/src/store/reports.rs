@@ -16,7 +16,7 @@ pub struct DateRange {
 }
 
 /// Summary of a stored series, true whatever the file's order: see
-/// [`BarStore::series_info`](super::BarStore::series_info).
+/// [`BarStore::series_info`](super::BarStore::series_info)(super::BarStore::series_info).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesInfo {
     /// The file.
@@ -56,7 +56,7 @@ impl RawSeries {
     }
 }
 
-/// What [`BarStore::merge_and_save`] did to the file.
+/// What [`BarStore::merge_and_save`](super::BarStore::merge_and_save) did to the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaveAction {
     /// The file did not exist and was written.
@@ -69,7 +69,7 @@ pub enum SaveAction {
     Unchanged,
 }
 
-/// The outcome of [`BarStore::merge_and_save`]; every count is real.
+/// The outcome of [`BarStore::merge_and_save`](super::BarStore::merge_and_save); every count is real.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaveReport {
     /// The file.

@@ -119,7 +119,7 @@ impl HostClientBuilder {
     }
 
     /// The largest success body read (default 256 MiB: a year of 1-minute bars is about
-    /// 20 MB); a larger answer fails with [`HostError::is_body_too_large`] instead of filling
+    /// 20 MB); a larger answer fails with [`HostError::is_body_too_large`](super::HostError::is_body_too_large) instead of filling
     /// memory.
     pub fn max_body_bytes(mut self, max: usize) -> Self {
         self.max_body = max;

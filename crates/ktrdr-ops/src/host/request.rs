@@ -21,7 +21,7 @@ pub struct RequestOptions {
     pub timeout: Option<Duration>,
 }
 
-/// A request to a host service, for [`HostClient::send`] and [`HostClient::send_json`].
+/// A request to a host service, for [`HostClient::send`](super::HostClient::send) and [`HostClient::send_json`](super::HostClient::send_json).
 ///
 /// ```
 /// use ktrdr_ops::host::HostRequest;

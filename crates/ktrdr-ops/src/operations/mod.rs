@@ -2,7 +2,7 @@
 //!
 //! [`Operations::run`] records an operation `pending`, spawns its work on tokio with an
 //! [`OperationContext`] (id, [`CancellationToken`](crate::cancel::CancellationToken),
-//! [`ProgressHandle`] whose ETA is seeded from history), moves it to `running`, persists its
+//! [`ProgressHandle`](crate::progress::ProgressHandle) whose ETA is seeded from history), moves it to `running`, persists its
 //! progress at most every 250 ms, and writes its terminal status exactly once when the work
 //! ends: `completed` with the summary the work returned, `failed` with its error or panic
 //! message, `cancelled` with the reason (and what it kept). [`Operations::cancel`] shows

@@ -58,7 +58,7 @@ pub enum PickleErrorKind {
     /// Operands of the wrong kind or value.
     #[error("{0}")]
     Invalid(String),
-    /// The decoded value would exceed [`MAX_VALUES`] or [`MAX_TEXT_BYTES`] (see the module
+    /// The decoded value would exceed [`MAX_VALUES`](super::MAX_VALUES) or [`MAX_TEXT_BYTES`](super::MAX_TEXT_BYTES) (see the module
     /// documentation); says which.
     #[error("{0}")]
     TooLarge(String),
