@@ -942,3 +942,77 @@ async fn bad_bars_from_the_provider_are_dropped_and_counted() {
     let json = serde_json::to_value(&summary).unwrap();
     assert_eq!(json["bars_rejected"], 6);
 }
+
+/// Makes a file read-only for as long as it lives: by its mode, and where that binds nobody
+/// (root) by the immutable attribute.
+struct ReadOnly {
+    path: std::path::PathBuf,
+    immutable: bool,
+}
+
+impl ReadOnly {
+    fn new(path: &std::path::Path) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let writable = std::fs::OpenOptions::new().append(true).open(path).is_ok();
+        if writable {
+            let made = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(path)
+                .status()
+                .unwrap();
+            assert!(
+                made.success(),
+                "root needs `chattr +i` to make a file read-only"
+            );
+        }
+        ReadOnly {
+            path: path.to_owned(),
+            immutable: writable,
+        }
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        if self.immutable {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&self.path)
+                .status();
+        }
+    }
+}
+
+/// A series the store cannot write used to be fetched whole and refused only at the save; the
+/// load now checks before its first request.
+#[tokio::test(start_paused = true)]
+async fn a_series_that_cannot_be_written_fails_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = half_year();
+    let store = BarStore::new(dir.path());
+    let t = ts("2024-01-02T15:00:00Z");
+    let one = ktrdr_data::types::Bar {
+        ts: t,
+        open: 1.0,
+        high: 2.0,
+        low: 0.5,
+        close: 1.5,
+        volume: 10.0,
+    };
+    store
+        .merge_and_save(
+            &req.symbol,
+            req.timeframe,
+            &BarSeries::from_bars([one]).unwrap(),
+        )
+        .unwrap();
+    let _read_only = ReadOnly::new(&store.path(&req.symbol, req.timeframe));
+    let sim = sim_with(FaultConfig::none());
+    let err = run(&manager(dir.path(), sim.clone()), &req)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("open for writing"), "{err}");
+    assert_eq!(sim.stats().requests, 0, "fetched before finding out: {err}");
+}

@@ -47,6 +47,17 @@ impl Run<'_> {
             Ok(())
         };
 
+        // Before the first request: a series we cannot write fails now, not after the fetch,
+        // and a second load of the series waits here (the guard lives to the end of the load).
+        let _load_lock = if fetching {
+            let (store, symbol, tf) = self.series();
+            Some(
+                self.read_blocking("store task", move || store.prepare_load(&symbol, tf))
+                    .await?,
+            )
+        } else {
+            None
+        };
         let mut provider_info = None;
         let mut head = None;
         if fetching {

@@ -14,7 +14,9 @@ use super::parse::{estimate_rows, parse_header, parse_rows_lenient, RowSink, Ski
 use super::reports::{DateRange, RawSeries, SaveAction, SaveReport, SeriesInfo};
 use super::tail::{appendable_tail, read_range};
 use super::target::check_regular;
-use super::write::{append_journaled, read_journal, recover, replace_atomically, Sidecars};
+use super::write::{
+    append_journaled, check_writable, read_journal, recover, replace_atomically, Sidecars,
+};
 use crate::types::{Bar, BarSeries, OrderReport, Symbol, Timeframe};
 
 /// The local store of bar series.
@@ -211,6 +213,22 @@ impl BarStore {
             report.action = SaveAction::Rewritten;
         }
         Ok(report)
+    }
+
+    /// Readies a load of the series before anything is fetched: checks that a save could write
+    /// it (the data directory exists or can be made and takes new files; the series file, if
+    /// any, is a regular file that opens for appending) and takes the series' load lock
+    /// (`.{file}.load`), held until the returned guard drops. So a read-only file or directory
+    /// fails a load before its first request, and a second load of the same series waits for
+    /// the first instead of fetching the same bars. Saves still take the series lock only for
+    /// the write itself: readers never wait for a load. Lock order: load lock, then series lock.
+    pub fn prepare_load(&self, symbol: &Symbol, tf: Timeframe) -> Result<SeriesLock, StoreError> {
+        fs::create_dir_all(&self.dir)
+            .map_err(StoreError::io("create data directory", &self.dir))?;
+        let side = self.sidecars(symbol, tf);
+        let guard = lock::exclusive(&side.load_lock)?;
+        check_writable(&self.path(symbol, tf), &side)?;
+        Ok(guard)
     }
 
     /// Replaces the stored series with `series` under the series lock, atomically (invariant 7):

@@ -65,7 +65,8 @@
 //!    FIFO for reading would wait for a writer. Two series names linked to one target are not
 //!    locked against each other.
 //!
-//! Lock order: one series lock at a time; never nested, never held across series.
+//! Lock order: a load's lock (`.{file}.load`, [`BarStore::prepare_load`]), then the series
+//! lock; one series at a time; never the other way round, never held across series.
 
 mod bar_store;
 mod csv_file;

@@ -54,6 +54,8 @@ pub fn write_csv(mut out: impl Write, series: &BarSeries) -> io::Result<()> {
 /// crosses file systems).
 pub(crate) struct Sidecars {
     pub(crate) lock: PathBuf,
+    /// Held by a load from before its first request to its end (see `BarStore::prepare_load`).
+    pub(crate) load_lock: PathBuf,
     pub(crate) journal: PathBuf,
     tmp_prefix: String,
 }
@@ -62,6 +64,7 @@ impl Sidecars {
     pub(crate) fn of(dir: &Path, file_name: &str) -> Self {
         Sidecars {
             lock: dir.join(format!(".{file_name}.lock")),
+            load_lock: dir.join(format!(".{file_name}.load")),
             journal: dir.join(format!(".{file_name}.append")),
             tmp_prefix: format!(".{file_name}.tmp-"),
         }
@@ -165,6 +168,30 @@ fn roll_back(f: &File, path: &Path, side: &Sidecars, committed_len: u64) {
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "could not roll back a failed append; the journal marks it for the next writer");
         }
+    }
+}
+
+/// Fails unless a save could write `path`: the file, if there is one, opens for appending, and
+/// its directory (the target's, for a symlink) takes a new temp file. Changes nothing.
+pub(crate) fn check_writable(path: &Path, side: &Sidecars) -> Result<(), StoreError> {
+    let target = write_target(path)?;
+    match OpenOptions::new().append(true).open(&*target) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::io("open for writing", &*target)(e)),
+    }
+    let probe = parent(&target).join(format!("{}{}-probe", side.tmp_prefix, std::process::id()));
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(StoreError::io("create temp file", &probe))?;
+    match fs::remove_file(&probe) {
+        // A writer's recovery may have removed it already, as a stale temp file.
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(StoreError::io("remove temp file", &probe)(e))
+        }
+        _ => Ok(()),
     }
 }
 
