@@ -1016,3 +1016,38 @@ async fn a_series_that_cannot_be_written_fails_before_any_request() {
     assert!(err.contains("open for writing"), "{err}");
     assert_eq!(sim.stats().requests, 0, "fetched before finding out: {err}");
 }
+
+/// One stored row dated in the future (9999-12-31) does not stop later tail loads: the load
+/// does not trust bars after now, starts from the last bar not after now, and says so.
+#[tokio::test(start_paused = true)]
+async fn a_future_dated_row_does_not_stop_tail_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim_with(FaultConfig::none());
+    let m = manager(dir.path(), sim);
+    let first = LoadRequest::new("MSFT".parse().unwrap(), Timeframe::D1, LoadMode::Full)
+        .with_start(ts("2024-06-01"))
+        .with_end(ts("2024-09-30T23:59:59Z"));
+    run(&m, &first).await.unwrap();
+    let last_before = stored(dir.path(), &first).last_ts().unwrap();
+    let store = BarStore::new(dir.path());
+    let bar = stored(dir.path(), &first).bar(0).unwrap();
+    let future = BarSeries::from_bars([Bar {
+        ts: ts("9999-12-31"),
+        ..bar
+    }])
+    .unwrap();
+    store
+        .merge_and_save(&first.symbol, Timeframe::D1, &future)
+        .unwrap();
+
+    let tail = LoadRequest::new(first.symbol.clone(), Timeframe::D1, LoadMode::Tail);
+    let s = run(&m, &tail).await.unwrap();
+    assert_eq!(s.window.unwrap().0, last_before, "{s:?}");
+    assert!(s.requests_sent > 0 && s.bars_new > 60, "{s:?}");
+    assert_eq!(s.bars_after_now, 1);
+    assert!(
+        s.to_string()
+            .contains("1 stored bars dated after now ignored"),
+        "{s}"
+    );
+}

@@ -18,8 +18,9 @@ use crate::gaps::{analyze, GapKind, GapOptions, GapReport};
 use crate::planner::plan_requests;
 use crate::provider::{DataProvider, ProviderError, ProviderInfo};
 use crate::render::detail;
-use crate::store::BarStore;
-use crate::types::BarSeries;
+use crate::store::{BarStore, DateRange};
+use crate::types::{format_timestamp, BarSeries};
+use crate::validate::is_after_now;
 
 /// The state of one load in progress.
 pub(super) struct Run<'a> {
@@ -93,12 +94,17 @@ impl Run<'_> {
                 }
             })
             .await?;
+        let now = self.now();
+        let stored = match stored {
+            Some(range) if is_after_now(range.last, now) => self.trusted_range(range, now).await?,
+            other => other,
+        };
         let window = resolve(WindowInput {
             mode: req.mode,
             timeframe: req.timeframe,
             start: req.start,
             end: req.end,
-            now: self.now(),
+            now,
             stored,
             head,
         })
@@ -201,6 +207,42 @@ impl Run<'_> {
         self.progress
             .set_step_detail(detail::bars_stored(self.summary.bars_stored));
         Ok(())
+    }
+
+    /// The stored range without the bars dated after `now` (a corrupt `9999-12-31` row would
+    /// otherwise start a tail load in the future and fetch nothing, every time): the last bar
+    /// not after now ends it, and the load says how many it ignored. `None` when every stored
+    /// bar is after now.
+    async fn trusted_range(
+        &mut self,
+        range: DateRange,
+        now: i64,
+    ) -> Result<Option<DateRange>, Stop> {
+        let series = self
+            .read_blocking("store task", {
+                let (store, symbol, tf) = self.series();
+                move || store.load(&symbol, tf)
+            })
+            .await?;
+        let trusted = series.index_range(None, Some(now)).len();
+        let after = series.len() - trusted;
+        self.summary.bars_after_now = after;
+        let last = trusted
+            .checked_sub(1)
+            .and_then(|i| series.bar(i))
+            .map(|b| b.ts);
+        tracing::warn!(
+            symbol = %self.request.symbol,
+            timeframe = %self.request.timeframe,
+            "{after} stored bars are dated after now (the first at {}); they are not trusted: the \
+             window starts from the last bar not after now ({})",
+            format_timestamp(series.bar(trusted).map_or(range.last, |b| b.ts)),
+            last.map_or_else(|| "none".to_owned(), format_timestamp),
+        );
+        Ok(last.map(|last| DateRange {
+            first: range.first.min(last),
+            last,
+        }))
     }
 
     /// Validates the symbol (retrying transient errors) and finds the head timestamp.

@@ -61,6 +61,10 @@ pub struct LoadSummary {
     /// negative volume, dated after now, outside every session, off the grid).
     #[serde(default)]
     pub bars_rejected: u64,
+    /// Stored bars dated after now, which the load did not trust to place its window (see
+    /// `ktrdr data validate`, which flags them).
+    #[serde(default)]
+    pub bars_after_now: usize,
     /// Bars at timestamps the store did not have.
     pub bars_new: u64,
     /// Stored bars replaced by different values.
@@ -118,6 +122,7 @@ impl LoadSummary {
             empty_answers: 0,
             bars_fetched: 0,
             bars_rejected: 0,
+            bars_after_now: 0,
             bars_new: 0,
             bars_replaced: 0,
             bars_saved: 0,
@@ -172,6 +177,13 @@ impl fmt::Display for LoadSummary {
         )?;
         if self.retries > 0 {
             write!(f, " ({} retries)", n(self.retries))?;
+        }
+        if self.bars_after_now > 0 {
+            write!(
+                f,
+                ", {} stored bars dated after now ignored",
+                n(self.bars_after_now as u64)
+            )?;
         }
         if self.bars_rejected > 0 {
             write!(f, ", {} bad bars dropped", n(self.bars_rejected))?;
