@@ -360,3 +360,52 @@ fn a_source_that_always_fails_ends_with_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("127.0.0.1:9"), "{err}");
 }
+
+#[test]
+fn a_password_in_the_host_url_shows_nowhere() {
+    const SECRET: &str = "hunter2";
+    let service = HostService::start(&[]);
+    let with_password = |url: &str| url.replacen("http://", &format!("http://ib:{SECRET}@"), 1);
+    let dir = tempfile::tempdir().unwrap();
+    // A load that works: the start line, progress lines, the summary, the registry's record.
+    let worked = load(dir.path(), &with_password(&service.url))
+        .args(["--progress-interval", "0.01"])
+        .output()
+        .unwrap();
+    assert!(
+        worked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&worked.stderr)
+    );
+    // A load that fails: the connection error and its log lines.
+    drop(service);
+    let failed = load(dir.path(), &with_password("http://127.0.0.1:9"))
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+
+    for out in [&worked, &failed] {
+        for text in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(text);
+            assert!(!text.contains(SECRET), "{text}");
+        }
+    }
+    let shown = String::from_utf8_lossy(&worked.stderr);
+    assert!(
+        shown.contains("IB host service at http://***@127.0.0.1:"),
+        "{shown}"
+    );
+    let failure = String::from_utf8_lossy(&failed.stderr);
+    assert!(failure.contains("http://***@127.0.0.1:9"), "{failure}");
+
+    let registry =
+        ktrdr_ops::registry::SqliteRegistry::open(dir.path().join("home/ktrdr.db")).unwrap();
+    let records = ktrdr_ops::registry::Registry::list(&registry, &Default::default()).unwrap();
+    assert_eq!(records.operations.len(), 2);
+    for record in &records.operations {
+        let stored = serde_json::to_string(record).unwrap();
+        assert!(!stored.contains(SECRET), "{stored}");
+        assert!(stored.contains("***@127.0.0.1"), "{stored}");
+    }
+}

@@ -441,6 +441,38 @@ async fn refused_connection_is_a_retried_connect_error() {
     );
 }
 
+#[tokio::test]
+async fn a_password_in_the_url_shows_in_no_error() {
+    let addr = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    }; // dropped: nothing listens there now
+    let client = HostClient::builder(format!("http://ib:hunter2@{addr}"))
+        .retry_policy(Backoff::none())
+        .build()
+        .unwrap();
+    let err = client
+        .get_json::<Value>("/health", &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    let mut shown = vec![err.to_string(), format!("{err:?}")];
+    shown.extend(err.url().map(|u| u.to_string()));
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        shown.push(c.to_string());
+        cause = c.source();
+    }
+    for text in shown {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    assert!(
+        err.to_string()
+            .contains(&format!("GET http://***@{addr}/health")),
+        "{err}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn slow_response_times_out_per_attempt() {
     let (addr, script) = start_server().await;

@@ -33,6 +33,7 @@ use super::host::{HostProvider, HostProviderConfig};
 use super::sim::{SimConfig, SimConfigError, SimProvider};
 use super::{DataProvider, ProviderError};
 use crate::pacing::PacingRules;
+use ktrdr_ops::host::redact_url;
 
 /// The variable naming the data source (`sim`, `host` or `ib`).
 pub const DATA_SOURCE_ENV: &str = "KTRDR_DATA_SOURCE";
@@ -126,7 +127,7 @@ pub enum SourceError {
     /// The host service's URL cannot be used.
     #[error("invalid host service URL {url:?}: {source}")]
     HostUrl {
-        /// The URL given.
+        /// The URL given, its user information (a password) redacted.
         url: String,
         /// Why the client refused it.
         #[source]
@@ -252,7 +253,7 @@ impl SourceConfig {
                 };
                 let provider =
                     HostProvider::new(config).map_err(|source| SourceError::HostUrl {
-                        url: self.host_url.clone(),
+                        url: redact_url(&self.host_url).into_owned(),
                         source,
                     })?;
                 Ok(Arc::new(provider))
@@ -394,6 +395,21 @@ mod tests {
         };
         let err = bad.resolve().unwrap().connect().await.err().unwrap();
         assert!(matches!(err, SourceError::HostUrl { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_password_in_the_host_url_shows_in_neither_the_name_nor_an_error() {
+        let host = |url: &str| SourceChoice {
+            kind: Some(SourceKind::Host),
+            host_url: Some(url.to_owned()),
+            ..SourceChoice::default()
+        };
+        let provider = host("http://ib:hunter2@gw:5001").resolve().unwrap();
+        let name = provider.connect().await.unwrap().describe().name;
+        assert_eq!(name, "host (IB host service at http://***@gw:5001/)");
+        let bad = host("ftp://ib:hunter2@gw:5001").resolve().unwrap();
+        let err = bad.connect().await.err().unwrap();
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::client::{HostClient, Inner};
+use super::redact::redact_url;
 use super::stats::StatsTable;
 use crate::retry::{Backoff, InvalidBackoff};
 
@@ -33,7 +34,7 @@ pub enum BuildError {
     /// The base URL does not parse.
     #[error("host-service base URL {url:?} does not parse: {reason}")]
     UnparsableBaseUrl {
-        /// The URL as given.
+        /// The URL as given, its user information (a password) redacted.
         url: String,
         /// What the parser objected to.
         reason: url::ParseError,
@@ -41,7 +42,7 @@ pub enum BuildError {
     /// The base URL parses but cannot address a host service.
     #[error("host-service base URL {url:?} is not usable: {problem}")]
     InvalidBaseUrl {
-        /// The URL as given.
+        /// The URL as given, its user information (a password) redacted.
         url: String,
         /// What is wrong with it.
         problem: &'static str,
@@ -163,11 +164,11 @@ impl HostClientBuilder {
 
 fn validate_base_url(raw: &str) -> Result<Url, BuildError> {
     let invalid = |problem| BuildError::InvalidBaseUrl {
-        url: raw.to_owned(),
+        url: redact_url(raw).into_owned(),
         problem,
     };
     let url = Url::parse(raw).map_err(|reason| BuildError::UnparsableBaseUrl {
-        url: raw.to_owned(),
+        url: redact_url(raw).into_owned(),
         reason,
     })?;
     if !matches!(url.scheme(), "http" | "https") {

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::builder::{BuildError, HostClientBuilder};
 use super::error::{HostError, Kind};
+use super::redact::redact_url;
 use super::repeat::may_repeat;
 use super::request::{Body, HostRequest, HostResponse, RequestOptions};
 use super::stats::{EndpointStats, Outcome, StatsTable};
@@ -381,7 +382,7 @@ impl HostClient {
 impl fmt::Debug for HostClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HostClient")
-            .field("base_url", &self.inner.base_url.as_str())
+            .field("base_url", &redact_url(self.inner.base_url.as_str()))
             .field("timeout", &self.inner.timeout)
             .field("retry", &self.inner.retry)
             .finish_non_exhaustive()
@@ -424,6 +425,24 @@ mod tests {
         }
         let client = HostClient::new("http://127.0.0.1:5001").unwrap();
         assert_eq!(client.base_url().as_str(), "http://127.0.0.1:5001/");
+    }
+
+    #[test]
+    fn a_password_in_a_base_url_shows_in_no_error_nor_debug_output() {
+        for bad in [
+            "ftp://ib:hunter2@h:1",
+            "http://ib:hunter2@h:1/?x=1",
+            "http://ib:hunter2@",
+        ] {
+            let err = HostClient::new(bad).unwrap_err();
+            for shown in [err.to_string(), format!("{err:?}")] {
+                assert!(!shown.contains("hunter2"), "{shown}");
+                assert!(shown.contains("***@"), "{shown}");
+            }
+        }
+        let client = HostClient::new("http://ib:hunter2@h:1").unwrap();
+        assert_eq!(client.base_url().password(), Some("hunter2"), "still sent");
+        assert!(!format!("{client:?}").contains("hunter2"));
     }
 
     #[test]

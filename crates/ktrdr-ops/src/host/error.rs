@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
 
+use super::redact::redact_parsed;
 use crate::cancel::CancelReason;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -62,7 +63,7 @@ impl HostError {
             inner: Box::new(Inner {
                 kind,
                 method,
-                url,
+                url: url.map(redact_parsed),
                 endpoint,
                 attempts: 0,
                 source: None,
@@ -200,7 +201,8 @@ impl HostError {
         &self.inner.method
     }
 
-    /// The full URL of the failed request (absent only when it could not be built).
+    /// The full URL of the failed request, its user information (a password) replaced by
+    /// [`REDACTED`](super::REDACTED) (absent only when it could not be built).
     pub fn url(&self) -> Option<&Url> {
         self.inner.url.as_ref()
     }

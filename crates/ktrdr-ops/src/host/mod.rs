@@ -26,6 +26,7 @@
 mod builder;
 mod client;
 mod error;
+mod redact;
 mod repeat;
 mod request;
 mod stats;
@@ -33,5 +34,6 @@ mod stats;
 pub use builder::{BuildError, HostClientBuilder};
 pub use client::{HostClient, IDEMPOTENCY_KEY_HEADER};
 pub use error::HostError;
+pub use redact::{redact_url, REDACTED};
 pub use request::{HostRequest, HostResponse, RequestOptions};
 pub use stats::{EndpointStats, LatencySummary, OVERFLOW_ENDPOINT};

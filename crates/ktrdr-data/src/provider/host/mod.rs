@@ -70,7 +70,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ktrdr_ops::cancel::{CancellationToken, Cancelled};
-use ktrdr_ops::host::{BuildError, HostClient, HostError, HostRequest};
+use ktrdr_ops::host::{redact_url, BuildError, HostClient, HostError, HostRequest};
 use ktrdr_ops::retry::Backoff;
 use serde::de::DeserializeOwned;
 
@@ -150,7 +150,11 @@ impl HostProvider {
     /// `historical_timeout` still applies to `/data/historical`).
     pub fn with_client(client: HostClient, config: HostProviderConfig) -> Self {
         HostProvider {
-            name: format!("host (IB host service at {})", client.base_url()),
+            // The URL may carry a password (basic auth); the name is shown and recorded.
+            name: format!(
+                "host (IB host service at {})",
+                redact_url(client.base_url().as_str())
+            ),
             client,
             config,
             asset_types: Mutex::new(HashMap::new()),
