@@ -27,6 +27,9 @@ pub struct HostClientBuilder {
     max_body: usize,
 }
 
+/// How long an idle pooled connection is kept for reuse.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// Why a [`HostClient`] could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -144,6 +147,9 @@ impl HostClientBuilder {
         let http = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
+            // Below the servers' idle limits (ours 10 s, uvicorn's 5 s), so a pooled connection
+            // is not reused just as the server closes it.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .user_agent(concat!("ktrdr/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(BuildError::Client)?;

@@ -19,7 +19,7 @@ use ktrdr_data::types::TimeRange;
 use ktrdr_data::types::{format_timestamp, Symbol, Timeframe};
 use serde_json::{Map, Value};
 
-use super::State;
+use super::service::State;
 
 type Shared = Arc<State>;
 
