@@ -5,12 +5,13 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use super::csv_file::{parse_series, parse_series_lenient};
+use super::csv_file::{parse_series, parse_series_lenient, read_image};
 use super::error::StoreError;
-use super::lines::{count_lines, read_image};
+use super::header::parse_header;
+use super::lines::count_lines;
 use super::lock::{self, SeriesLock};
 use super::naming::{file_name, parse_file_name, resolve};
-use super::parse::{estimate_rows, parse_header, parse_rows_lenient, RowSink, SkippedRow};
+use super::parse::{estimate_rows, parse_rows_lenient, RowSink, SkippedRow};
 use super::reports::{DateRange, RawSeries, SaveAction, SaveReport, SeriesInfo};
 use super::tail::{appendable_tail, read_range};
 use super::target::check_regular;

@@ -1,14 +1,15 @@
-//! CSV files outside a store (a file handed to `validate`, a repair's output): parsed and written
-//! in the store's formats, without its locks.
+//! Whole CSV images: read (header first) and parsed, for the store and for files outside a store
+//! (a file handed to `validate`, a repair's output), which are read and written in the store's
+//! formats without its locks.
 
 use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use super::error::StoreError;
-use super::lines::read_image;
-use super::parse::{
-    estimate_rows, parse_header, parse_rows, parse_rows_lenient, SeriesSink, SkippedRow,
-};
+use super::header::{parse_header, MAX_HEADER_BYTES};
+use super::lines::read_at;
+use super::parse::{estimate_rows, parse_rows, parse_rows_lenient, SeriesSink, SkippedRow};
 use super::target::check_regular;
 use super::write::{replace_atomically, Sidecars};
 use crate::types::{BarSeries, OrderReport};
@@ -66,4 +67,18 @@ pub fn write_csv_file(path: &Path, series: &BarSeries) -> Result<(), StoreError>
         .and_then(|n| n.to_str())
         .unwrap_or("series.csv");
     replace_atomically(path, &Sidecars::of(dir, name), series)
+}
+
+/// The first `len` bytes of `file`, read only once its header has been read and accepted: a file
+/// that is not a CSV series (a crash's NUL bytes, a binary) is refused after a few KiB, never
+/// read whole just to be rejected.
+pub(super) fn read_image(file: &mut File, len: u64, path: &Path) -> Result<Vec<u8>, StoreError> {
+    let mut buf = read_at(file, 0, len.min(MAX_HEADER_BYTES as u64), path)?;
+    parse_header(&buf, path)?;
+    let rest = len - buf.len() as u64;
+    buf.reserve_exact(rest as usize);
+    file.take(rest)
+        .read_to_end(&mut buf)
+        .map_err(StoreError::io("read", path))?;
+    Ok(buf)
 }

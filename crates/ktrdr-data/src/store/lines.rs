@@ -1,25 +1,11 @@
-//! Reading a file: whole images (header first), byte ranges, and line counts in blocks.
+//! Lines of bytes: finding and trimming line ends, reading byte ranges of a file, and counting
+//! its lines in blocks, without parsing.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::error::StoreError;
-use super::parse::{parse_header, MAX_HEADER_BYTES};
-
-/// The first `len` bytes of `file`, read only once its header has been read and accepted: a file
-/// that is not a CSV series (a crash's NUL bytes, a binary) is refused after a few KiB, never
-/// read whole just to be rejected.
-pub(super) fn read_image(file: &mut File, len: u64, path: &Path) -> Result<Vec<u8>, StoreError> {
-    let mut buf = read_at(file, 0, len.min(MAX_HEADER_BYTES as u64), path)?;
-    parse_header(&buf, path)?;
-    let rest = len - buf.len() as u64;
-    buf.reserve_exact(rest as usize);
-    file.take(rest)
-        .read_to_end(&mut buf)
-        .map_err(StoreError::io("read", path))?;
-    Ok(buf)
-}
 
 pub(super) fn read_at(
     file: &mut File,
@@ -124,4 +110,18 @@ fn count_lines_exact(file: &mut File, len: u64, path: &Path) -> Result<usize, St
         }
     }
     Ok(lines + usize::from(content))
+}
+
+#[inline]
+pub(crate) fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Position of the next `\n` at or after `from`.
+#[inline]
+pub(crate) fn memchr_nl(buf: &[u8], from: usize) -> Option<usize> {
+    buf.get(from..)?
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| i + from)
 }

@@ -71,6 +71,7 @@
 mod bar_store;
 mod csv_file;
 mod error;
+mod header;
 mod lines;
 mod lock;
 mod naming;

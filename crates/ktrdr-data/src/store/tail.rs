@@ -5,9 +5,11 @@ use std::fs::File;
 use std::path::Path;
 
 use super::csv_file::parse_series;
+use super::csv_file::read_image;
 use super::error::StoreError;
-use super::lines::{count_newlines, read_at, read_image};
-use super::parse::{self, parse_header, parse_row, Header};
+use super::header::{parse_header, Header};
+use super::lines::{count_newlines, memchr_nl, read_at, strip_cr};
+use super::parse::parse_row;
 use super::reports::DateRange;
 use super::write::{encode_bar, CANONICAL_HEADER};
 use crate::types::Bar;
@@ -69,8 +71,8 @@ pub(super) fn read_range(
             return Ok(None);
         }
         line_no += 1;
-        let end = parse::memchr_nl(&head, pos).unwrap_or(head.len());
-        let line = parse::strip_cr(&head[pos..end]);
+        let end = memchr_nl(&head, pos).unwrap_or(head.len());
+        let line = strip_cr(&head[pos..end]);
         pos = end + 1;
         if !line.is_empty() {
             break parse_row(line, &header)
