@@ -1252,3 +1252,25 @@ fn a_failed_append_is_rolled_back_at_once() {
     assert!(!journal.exists(), "journal left behind");
     assert_eq!(store.load(&s, Timeframe::H1).unwrap(), hours(0, 40));
 }
+
+/// `prepare_load` holds the series' load lock until its guard drops, while readers and the
+/// saves of the load itself go on (they take only the series lock).
+#[test]
+fn a_load_lock_excludes_other_loads_but_not_readers_or_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BarStore::new(dir.path());
+    let s = sym("L");
+    let guard = store.prepare_load(&s, Timeframe::H1).unwrap();
+    let lock_file = fs::File::open(dir.path().join(".L_1h.csv.load")).unwrap();
+    assert!(
+        matches!(lock_file.try_lock(), Err(fs::TryLockError::WouldBlock)),
+        "a second load would not wait"
+    );
+    store
+        .merge_and_save(&s, Timeframe::H1, &series([bar(0, 1.0)]))
+        .unwrap();
+    assert_eq!(store.load(&s, Timeframe::H1).unwrap().len(), 1);
+    assert_eq!(store.series_info(&s, Timeframe::H1).unwrap().rows, 1);
+    drop(guard);
+    lock_file.try_lock().unwrap();
+}
