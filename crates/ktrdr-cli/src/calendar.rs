@@ -51,6 +51,13 @@ pub fn run(command: CalendarCommand) -> anyhow::Result<()> {
 }
 
 fn sessions(args: &SessionsArgs) -> anyhow::Result<()> {
+    if args.from > args.to {
+        let why = format!(
+            "invalid date range: --from {} is after --to {}",
+            args.from, args.to
+        );
+        return Err(crate::output::UsageError(why).into());
+    }
     let cal = args.calendar;
     // A range that straddles the coverage is answered for the covered part; one wholly
     // outside it (or inverted) is refused by `sessions` with the reason.

@@ -41,28 +41,28 @@ pub(crate) struct HostServiceArgs {
     #[arg(long)]
     extended_hours: bool,
     /// sim: rate (0..1) of transient broker errors.
-    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = rate)]
     fault_error_rate: f64,
     /// sim: rate (0..1) of requests that hang for --fault-hang-ms, then fail as timeouts.
-    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = rate)]
     fault_timeout_rate: f64,
     /// sim: how long a hanging request hangs, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     fault_hang_ms: u64,
     /// sim: rate (0..1) of pacing violations the client did not cause.
-    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = rate)]
     fault_pacing_rate: f64,
     /// sim: the retry-after of an injected pacing violation, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1_000)]
     fault_pacing_retry_ms: u64,
     /// sim: rate (0..1) of slow answers (--fault-slow-ms more latency).
-    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = rate)]
     fault_slow_rate: f64,
     /// sim: extra latency of a slow answer, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2_000)]
     fault_slow_ms: u64,
     /// sim: rate (0..1) of empty answers for ranges that have bars.
-    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = rate)]
     fault_empty_rate: f64,
     /// sim: seed of the fault draws.
     #[arg(long, default_value_t = 0)]
@@ -71,8 +71,8 @@ pub(crate) struct HostServiceArgs {
     #[arg(long, default_value_t = 0)]
     market_seed: u64,
     /// sim: the simulated "now" (no bar after it), e.g. 2025-01-01T00:00:00Z; default: the clock.
-    #[arg(long, value_name = "TIME")]
-    now: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = timestamp)]
+    now: Option<i64>,
     /// ib: `host:port` of TWS or IB Gateway.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4002")]
     ib_address: String,
@@ -109,11 +109,21 @@ impl PacingPreset {
     }
 }
 
+/// A `--fault-*-rate`: a probability, 0 to 1.
+fn rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        Ok(r) => Err(format!("{r} is not a rate between 0 and 1")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A `--now`: a date or date-time, UTC unless it says otherwise.
+fn timestamp(s: &str) -> Result<i64, String> {
+    parse_timestamp(s).map_err(|e| e.to_string())
+}
+
 fn sim_config(a: &HostServiceArgs) -> anyhow::Result<SimConfig> {
-    let now = match &a.now {
-        Some(s) => Some(parse_timestamp(s).context("--now")?),
-        None => None,
-    };
     Ok(SimConfig {
         latency: Duration::from_millis(a.latency_ms),
         latency_jitter: Duration::from_millis(a.jitter_ms),
@@ -134,7 +144,7 @@ fn sim_config(a: &HostServiceArgs) -> anyhow::Result<SimConfig> {
             slow_extra: Duration::from_millis(a.fault_slow_ms),
             empty_rate: a.fault_empty_rate,
         },
-        now,
+        now: a.now,
         market_seed: a.market_seed,
         ..SimConfig::default()
     })

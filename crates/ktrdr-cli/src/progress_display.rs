@@ -61,13 +61,7 @@ impl ProgressDisplay {
     fn with_sink(mode: DisplayMode, sink: Sink) -> Self {
         let bar = (mode == DisplayMode::Bar).then(|| {
             let bar = ProgressBar::with_draw_target(Some(100), ProgressDrawTarget::stderr());
-            // The template has no {eta}/{per_sec}: the ETA is ours, inside {msg}.
-            let style = ProgressStyle::with_template(
-                "{spinner:.green} [{elapsed_precise}] [{bar:30.cyan/blue}] {pos:>3}% {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-            bar.set_style(style);
+            bar.set_style(bar_style());
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
@@ -177,6 +171,18 @@ impl ProgressDisplay {
     }
 }
 
+/// The bar's line: 46 columns of spinner, clock, bar and percent, then the operation's
+/// message cut to what is left of the terminal's width (`wide_msg`), so the line never wraps
+/// (a wrapped line is redrawn as a new one on every tick). There is no `{eta}`/`{per_sec}`:
+/// the ETA is ours, inside the message.
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner:.green} [{elapsed_precise}] [{bar:20.cyan/blue}] {pos:>3}% {wide_msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
+}
+
 /// `[   12s]  45.3% Fetching AAPL 1h: segment 3/7 (…), 1,400 bars · ETA 20s (15s–30s)`.
 pub(crate) fn plain_line(state: &ProgressState) -> String {
     format!(
@@ -202,6 +208,81 @@ mod tests {
         let line = plain_line(&progress.snapshot());
         assert!(line.ends_with(" 60.0% [2/2] Fetch (1/2)"), "{line}");
         assert!(line.starts_with("[    0s]"), "{line}");
+    }
+
+    /// An 80-column terminal that records what is drawn on it.
+    #[derive(Debug, Clone, Default)]
+    struct Screen(Arc<Mutex<Vec<String>>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            80
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push(s.to_owned());
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Columns `s` takes: characters, less ANSI colour sequences.
+    fn columns(s: &str) -> usize {
+        let mut n = 0;
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                chars.by_ref().find(|&c| c == 'm');
+            } else {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn the_bar_fits_an_80_column_terminal() {
+        let screen = Screen::default();
+        let bar = ProgressBar::with_draw_target(
+            Some(100),
+            ProgressDrawTarget::term_like(Box::new(screen.clone())),
+        );
+        bar.set_style(bar_style());
+        bar.set_position(45);
+        bar.set_message(
+            "Fetching AAPL 1h: segment 5/18 (2023-05-05 → 2023-06-02), 12,735 bars · \
+             ETA 1m 20s (1m 5s–1m 40s)",
+        );
+        bar.tick();
+        let drawn = screen.0.lock().unwrap();
+        assert!(
+            drawn
+                .iter()
+                .any(|d| d.contains("45% Fetching AAPL 1h: segment 5/18")),
+            "{drawn:?}"
+        );
+        for line in drawn.iter().flat_map(|d| d.lines()) {
+            assert!(columns(line) <= 80, "{} columns: {line:?}", columns(line));
+        }
     }
 
     #[tokio::test]

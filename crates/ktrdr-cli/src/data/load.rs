@@ -97,7 +97,11 @@ pub(crate) struct LoadOptions {
     #[arg(long, default_value_t = ktrdr_data::provider::source::DEFAULT_IB_CLIENT_ID)]
     ib_client_id: i32,
     /// Requests in flight at once (the pacing gate still decides when each is sent).
-    #[arg(long, default_value_t = ktrdr_data::manager::DEFAULT_MAX_IN_FLIGHT)]
+    #[arg(
+        long,
+        default_value_t = ktrdr_data::manager::DEFAULT_MAX_IN_FLIGHT,
+        value_parser = at_least_one
+    )]
     max_in_flight: usize,
     /// Print the result as JSON on standard output (progress still goes to standard error).
     #[arg(long)]
@@ -138,6 +142,15 @@ pub(crate) struct LoadMultiArgs {
     base: Option<Timeframe>,
     #[command(flatten)]
     options: LoadOptions,
+}
+
+/// A count that must be 1 or more.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub(crate) fn run(args: LoadArgs, store: BarStore) -> anyhow::Result<()> {

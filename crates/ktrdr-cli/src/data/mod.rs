@@ -3,11 +3,11 @@
 
 use std::str::FromStr;
 
-use anyhow::bail;
 use clap::{Args, Subcommand};
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::{parse_timestamp, BarSeries, Symbol, Timeframe};
 
+use crate::output::UsageError;
 use crate::Context;
 
 mod gaps;
@@ -91,7 +91,7 @@ pub(crate) fn time_bounds(
     let hi = end.map(|d| if d.date_only { d.ts + 86_399 } else { d.ts });
     if let (Some(l), Some(h)) = (lo, hi) {
         if l > h {
-            bail!("--start is after --end");
+            return Err(UsageError("--start is after --end".to_owned()).into());
         }
     }
     Ok((lo, hi))

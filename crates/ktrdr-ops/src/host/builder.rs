@@ -50,6 +50,17 @@ pub enum BuildError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// The base URL asks for TLS (`https://`), which this build's HTTP client does not include:
+    /// every request would fail at the TLS step.
+    #[error(
+        "host-service base URL {url:?} needs TLS (https), which this build of ktrdr does not \
+         include; reach the host service over http:// (it serves plain HTTP, like the Python \
+         one), through an SSH tunnel or a TLS-terminating proxy if it is remote"
+    )]
+    TlsUnsupported {
+        /// The URL as given, its user information (a password) redacted.
+        url: String,
+    },
     /// A [`Backoff`] field is out of range.
     #[error(transparent)]
     InvalidRetryPolicy(#[from] InvalidBackoff),
@@ -187,6 +198,13 @@ fn validate_base_url(raw: &str) -> Result<Url, BuildError> {
         return Err(invalid(
             "it must not carry a query or fragment (request paths are appended to it)",
         ));
+    }
+    // reqwest is built without a TLS backend (no feature `rustls-tls`/`native-tls`), so an
+    // https request would fail in the connector and read as "could not connect", retried.
+    if url.scheme() == "https" {
+        return Err(BuildError::TlsUnsupported {
+            url: redact_url(raw).into_owned(),
+        });
     }
     Ok(url)
 }

@@ -428,6 +428,18 @@ mod tests {
     }
 
     #[test]
+    fn an_https_url_is_a_tls_error_not_a_connection_failure() {
+        let err = HostClient::new("https://ib:hunter2@gw:5001").unwrap_err();
+        assert!(matches!(err, BuildError::TlsUnsupported { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("needs TLS (https)"), "{text}");
+        assert!(
+            !text.contains("connect to") && !text.contains("hunter2"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_password_in_a_base_url_shows_in_no_error_nor_debug_output() {
         for bad in [
             "ftp://ib:hunter2@h:1",

@@ -1,6 +1,6 @@
 //! The registry's error type.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::OperationStatus;
 
@@ -93,8 +93,9 @@ pub enum RegistryError {
         /// Why it was refused.
         reason: String,
     },
-    /// The database failed.
-    #[error("operations database {path}: {source}")]
+    /// The database failed. When the file is damaged or not a database, the message says how
+    /// to start afresh.
+    #[error("operations database {path}: {source}{}", damaged_hint(source, path))]
     Database {
         /// The database file.
         path: PathBuf,
@@ -115,4 +116,43 @@ pub enum RegistryError {
         /// The newest version this build knows.
         supported: i64,
     },
+}
+
+/// For a file SQLite cannot read as a database: how to get going again without losing it.
+fn damaged_hint(source: &rusqlite::Error, path: &Path) -> String {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match source.sqlite_error_code() {
+        Some(NotADatabase | DatabaseCorrupt) => format!(
+            "; the file is damaged or not a ktrdr database. Move it aside (mv {0} {0}.damaged) \
+             and run again: a new, empty registry is created, and the old file is kept for \
+             inspection",
+            path.display()
+        ),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_damaged_file_is_named_with_the_way_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ktrdr.db");
+        std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+        let err = crate::registry::SqliteRegistry::open(&path).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("operations database {}", path.display())),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("mv {0} {0}.damaged", path.display())),
+            "{text}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            vec![0x5a; 8192],
+            "the file is untouched"
+        );
+    }
 }
