@@ -3,7 +3,10 @@
 //! 1. a 5-year 1h backfill (and a 5-year 5m one, for a sustained rate): requests issued vs the
 //!    planner's minimum (and vs one request per gap, the Python `SegmentManager`'s way), and the
 //!    time taken vs the lower bound the pacing rules allow;
-//! 2. cancel latency (token cancelled → `load` returned) over many cancels at random points.
+//! 2. cancel latency (token cancelled → `load` returned) over many cancels at random points
+//!    (`-- --cancel`);
+//! 3. with `-- --eta` only: how far a first run's ETA is from the truth on a paced load
+//!    (`ETA_TRACE=1` prints the reads).
 //!
 //! The simulated broker enforces IB's rules scaled down in time: the 1h backfill runs under
 //! `PacingRules::ib_conservative` with every duration divided by 10 (60 requests per 60 s, 200 ms
@@ -38,6 +41,9 @@ const NOW: i64 = 1_735_689_600; // 2025-01-01
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().any(|a| a == "--eta") {
+        return first_run_eta().await;
+    }
     println!("| backfill | planner minimum | one per gap (Python) | requests sent | time (fetch step) | pacing lower bound | bound / time (fetch step) |");
     println!("|---|---|---|---|---|---|---|");
     // 1h at a tenth of IB's time scale (a 1 ms timer tick is 0.5 % of its 200 ms spacing);
@@ -50,6 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|a| a == "--cancel") {
         cancel_latency().await?;
     }
+
     Ok(())
 }
 
@@ -262,5 +269,70 @@ async fn cancel_latency() -> Result<(), Box<dyn std::error::Error>> {
         pct(0.99).as_secs_f64() * 1e3,
         samples[samples.len() - 1].as_secs_f64() * 1e3
     );
+    Ok(())
+}
+
+/// How far a first run's ETA (no history) is from the truth on a paced load: the 5-year 5m
+/// backfill under `PacingRules::fast()` (bursts of 60 requests, then a wait), read every 50 ms
+/// as a display would. Error = |elapsed + ETA − total| / total, from 10 % progress on.
+async fn first_run_eta() -> Result<(), Box<dyn std::error::Error>> {
+    let sim = Arc::new(SimProvider::new(SimConfig {
+        now: Some(NOW),
+        pacing: PacingRules::fast(),
+        ..SimConfig::default()
+    })?);
+    let dir = tempfile::tempdir()?;
+    let manager = DataManager::builder()
+        .data_dir(dir.path())
+        .provider(sim)
+        .now(NOW)
+        .build()?;
+    let request = LoadRequest::new("AAPL".parse()?, Timeframe::M5, LoadMode::Backfill)
+        .with_start(parse_timestamp("2020-01-01")?)
+        .with_end(parse_timestamp("2024-12-31T23:59:59Z")?);
+    let progress = ProgressHandle::new("eta", DataManager::plan(LoadMode::Backfill));
+    // What the runner attaches for an operation without history.
+    progress.set_eta_source(Box::new(ktrdr_ops::eta::TimeEstimator::new(None)));
+    let reader = {
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let mut reads = Vec::new();
+            loop {
+                let s = progress.snapshot();
+                if s.phase != ktrdr_ops::progress::ProgressPhase::Running {
+                    return reads;
+                }
+                if let Some(eta) = s.eta {
+                    reads.push((s.elapsed_secs, s.percent, eta.remaining_secs));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    manager
+        .load(&request, &CancellationToken::new(), &progress)
+        .await?;
+    progress.complete();
+    let reads = reader.await?;
+    let total = progress.snapshot().elapsed_secs;
+    let errors: Vec<(f64, f64)> = reads
+        .iter()
+        .filter(|(_, percent, _)| *percent >= 10.0)
+        .map(|&(t, percent, eta)| (percent, ((t + eta) - total).abs() / total))
+        .collect();
+    if std::env::var_os("ETA_TRACE").is_some() {
+        for (t, p, eta) in reads.iter().step_by(10) {
+            eprintln!("{t:.2} s {p:.1} % eta {eta:.1} s -> total {:.1}", t + eta);
+        }
+    }
+    let worst = errors.iter().map(|e| e.1).fold(0.0, f64::max);
+    let at = |p: f64| {
+        errors
+            .iter()
+            .find(|e| e.0 >= p)
+            .map_or(f64::NAN, |e| e.1 * 100.0)
+    };
+    println!("| first-run ETA, 5 years 5m, fast pacing | total {total:.1} s | worst error from 10 %: {:.1} % | at 10 %: {:.1} % | at 36 %: {:.1} % | at 60 %: {:.1} % | {} reads |",
+        worst * 100.0, at(10.0), at(36.0), at(60.0), errors.len());
     Ok(())
 }

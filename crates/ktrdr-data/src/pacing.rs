@@ -313,7 +313,7 @@ struct Inner {
 }
 
 /// The grants that still constrain future requests.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct State {
     /// The last `max_requests.requests` grants covered by the hard rules, oldest first.
     recent: VecDeque<Instant>,
@@ -497,6 +497,28 @@ impl PacingGate {
             self.report_violation(retry_after);
         }
         answer
+    }
+
+    /// How long sending `n` distinct requests for one contract would take from now under this
+    /// gate's rules and its current state (the last send's grant, answer latency excluded):
+    /// what a load's plan costs in pacing, for its ETA before any answer is in. The gate's
+    /// state is not changed.
+    pub fn schedule_duration(&self, symbol: &Symbol, timeframe: Timeframe, n: usize) -> Duration {
+        let rules = &self.inner.rules;
+        let mut state = self.lock().clone();
+        let now = Instant::now();
+        let mut t = now;
+        for i in 0..n {
+            // Distinct ranges: a plan never repeats a request.
+            let second = i64::try_from(i).unwrap_or(i64::MAX);
+            let Ok(range) = TimeRange::new(second, second) else {
+                break;
+            };
+            let key = RequestKey::new(symbol.clone(), timeframe, range);
+            t = state.earliest(rules, &key, t);
+            state.record(rules, &key, t);
+        }
+        t.duration_since(now)
     }
 
     /// Tells the gate the broker answered a pacing violation anyway (another client on the same

@@ -46,7 +46,7 @@ pub(crate) struct Job {
     pub(crate) screen: Screen,
     /// Requests sent to the provider, counted as they go out, so requests of segments cut
     /// short by a cancel count too.
-    pub(crate) sent: AtomicU64,
+    pub(crate) sent: Arc<AtomicU64>,
 }
 
 /// How the step ended when it did not simply finish.

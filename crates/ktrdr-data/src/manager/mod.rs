@@ -52,6 +52,7 @@
 mod builder;
 mod data_manager;
 mod error;
+mod eta;
 mod fetch;
 mod mode;
 pub mod multi_timeframe;

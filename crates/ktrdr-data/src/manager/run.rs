@@ -4,9 +4,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
+use ktrdr_ops::eta::TimeEstimator;
 use ktrdr_ops::progress::ProgressHandle;
 
 use super::data_manager::Inner;
+use super::eta::PacedEta;
 use super::fetch::{record_save, take_all, FetchStep, Job, Landed, Stop};
 use super::mode::plan_order;
 use super::screen::Screen;
@@ -177,6 +179,8 @@ impl Run<'_> {
         self.progress.set_sub_progress(0, plan.len() as u64);
         self.progress
             .set_items(0, Some(self.summary.missing_bars as u64));
+        let sent = Arc::new(AtomicU64::new(0));
+        self.expect_the_pacing_schedule(plan.len(), &sent);
         let fetch = FetchStep {
             job: Arc::new(Job {
                 provider,
@@ -190,7 +194,7 @@ impl Run<'_> {
                     hours: info.session_hours,
                     now: self.now(),
                 },
-                sent: AtomicU64::new(0),
+                sent,
             }),
             store: &self.manager.store,
             token: self.token,
@@ -243,6 +247,26 @@ impl Run<'_> {
             first: range.first.min(last),
             last,
         }))
+    }
+
+    /// Without a learned prior (a first run), the live rate alone mistakes a burst of requests
+    /// for the pace of the whole load: the ETA comes from the gate's schedule instead (see
+    /// `eta`). With history, the runner's estimator (seeded from earlier runs) stays.
+    fn expect_the_pacing_schedule(&self, planned: usize, sent: &Arc<AtomicU64>) {
+        let Some(gate) = &self.manager.gate else {
+            return;
+        };
+        if planned == 0 || self.progress.eta_has_prior() {
+            return;
+        }
+        self.progress.set_eta_source(Box::new(PacedEta {
+            gate: gate.clone(),
+            symbol: self.request.symbol.clone(),
+            timeframe: self.request.timeframe,
+            planned: planned as u64,
+            sent: Arc::clone(sent),
+            live: TimeEstimator::new(None),
+        }));
     }
 
     /// Validates the symbol (retrying transient errors) and finds the head timestamp.

@@ -40,6 +40,11 @@ pub trait EtaSource: Send {
     fn observe(&mut self, elapsed: Duration, fraction: f64);
     /// The remaining time as seen at `elapsed`, or `None` when it cannot honestly say.
     fn estimate(&self, elapsed: Duration) -> Option<Eta>;
+    /// Whether the source knows what to expect before any progress (a prior from earlier
+    /// runs); a caller that can compute an expectation itself supplies one only when not.
+    fn has_prior(&self) -> bool {
+        false
+    }
 }
 
 /// Progress handles sample the estimator when someone reads the progress; updates between two
@@ -51,6 +56,10 @@ impl EtaSource for TimeEstimator {
 
     fn estimate(&self, elapsed: Duration) -> Option<Eta> {
         TimeEstimator::estimate(self, elapsed)
+    }
+
+    fn has_prior(&self) -> bool {
+        self.prior().is_some()
     }
 }
 

@@ -238,6 +238,17 @@ impl ProgressHandle {
         self.inner.signal();
     }
 
+    /// Whether the attached ETA source has a prior ([`EtaSource::has_prior`]); false without a
+    /// source, and while a reader samples it.
+    pub fn eta_has_prior(&self) -> bool {
+        self.inner
+            .node
+            .eta_slot()
+            .source
+            .as_ref()
+            .is_some_and(|s| s.has_prior())
+    }
+
     /// The current state, rendered, with a fresh ETA sample.
     pub fn snapshot(&self) -> ProgressState {
         self.inner.node.read()
