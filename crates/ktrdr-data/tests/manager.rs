@@ -893,7 +893,7 @@ async fn a_host_that_never_answers_fails_a_segment_at_its_deadline_with_a_warnin
     assert!(provider.hanging() >= 2, "it retried within the deadline");
     let logs = logs.text();
     assert!(
-        logs.contains("WARN") && logs.contains("no answer from") && logs.contains("still waiting"),
+        logs.contains("WARN") && logs.contains("no answer for") && logs.contains("still waiting"),
         "{logs}"
     );
 }
@@ -1116,4 +1116,71 @@ async fn a_first_runs_eta_follows_the_pacing_schedule() {
             t + eta
         );
     }
+}
+
+/// A provider whose symbol validation never answers (the first call of every load).
+struct SilentValidation(Arc<SimProvider>);
+
+#[async_trait::async_trait]
+impl DataProvider for SilentValidation {
+    fn describe(&self) -> ktrdr_data::provider::ProviderInfo {
+        self.0.describe()
+    }
+    async fn validate_symbol(
+        &self,
+        _: &Symbol,
+        _: &CancellationToken,
+    ) -> Result<ktrdr_data::provider::SymbolInfo, ProviderError> {
+        std::future::pending().await
+    }
+    async fn head_timestamp(
+        &self,
+        s: &Symbol,
+        tf: Timeframe,
+        t: &CancellationToken,
+    ) -> Result<Option<i64>, ProviderError> {
+        self.0.head_timestamp(s, tf, t).await
+    }
+    async fn fetch_bars(
+        &self,
+        s: &Symbol,
+        tf: Timeframe,
+        r: ktrdr_data::types::TimeRange,
+        t: &CancellationToken,
+    ) -> Result<BarSeries, ProviderError> {
+        self.0.fetch_bars(s, tf, r, t).await
+    }
+}
+
+/// The calls before the fetch (symbol validation, head timestamp) have the same total deadline
+/// and the same warning as a segment.
+#[tokio::test(start_paused = true)]
+async fn a_validation_that_never_answers_fails_at_the_deadline_with_a_warning() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let dir = tempfile::tempdir().unwrap();
+    let policy = RetryPolicy::default();
+    let m = DataManager::builder()
+        .data_dir(dir.path())
+        .provider(Arc::new(SilentValidation(sim_with(FaultConfig::none()))))
+        .now(NOW)
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let error = run(&m, &half_year()).await.unwrap_err();
+    let took = started.elapsed();
+    let deadline = policy.segment_deadline.unwrap();
+    assert!(
+        took >= deadline && took < deadline + Duration::from_secs(5),
+        "failed after {took:?}, deadline {deadline:?}: {error}"
+    );
+    let logs = logs.text();
+    assert!(logs.contains("symbol validation of AAPL"), "{logs}");
 }

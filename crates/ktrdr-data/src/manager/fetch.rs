@@ -473,8 +473,18 @@ async fn attempt(
         let call = warn_when_slow(
             job.provider
                 .fetch_bars(&job.symbol, job.timeframe, sent.range, token),
-            job,
-            sent,
+            job.retry.slow_answer_warning,
+            || {
+                format!(
+                    "{} {} segment {} {}, attempt {}, from {}",
+                    job.symbol,
+                    job.timeframe,
+                    sent.segment,
+                    sent.range,
+                    sent.attempt,
+                    job.provider.describe().name
+                )
+            },
         );
         let answer = match limit {
             Some(limit) => match tokio::time::timeout(limit, call).await {
@@ -501,28 +511,22 @@ async fn attempt(
     (answer, took)
 }
 
-/// Awaits `call`, logging a warning once if it has not answered after the policy's
-/// `slow_answer_warning`.
-async fn warn_when_slow(
-    call: impl std::future::Future<Output = Result<BarSeries, ProviderError>>,
-    job: &Job,
-    sent: &Sent,
-) -> Result<BarSeries, ProviderError> {
-    let after = job.retry.slow_answer_warning;
+/// Awaits `call`, logging a warning once (`what` names the request) if it has not answered
+/// after `after`.
+pub(super) async fn warn_when_slow<T>(
+    call: impl std::future::Future<Output = Result<T, ProviderError>>,
+    after: Duration,
+    what: impl FnOnce() -> String,
+) -> Result<T, ProviderError> {
     tokio::pin!(call);
     tokio::select! {
         answer = &mut call => return answer,
         () = tokio::time::sleep(after) => {}
     }
-    let provider = job.provider.describe().name;
     tracing::warn!(
-        symbol = %job.symbol,
-        timeframe = %job.timeframe,
-        segment = sent.segment,
-        attempt = sent.attempt,
-        "no answer from {provider} for {} ({}); still waiting",
+        "no answer for {} ({}); still waiting",
         format_duration(after.as_secs_f64()),
-        sent.range
+        what()
     );
     call.await
 }

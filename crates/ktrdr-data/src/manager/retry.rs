@@ -27,8 +27,8 @@ pub struct RetryPolicy {
     pub request_timeout: Option<Duration>,
     /// Failed segments in a row after which no new segment starts.
     pub max_consecutive_failures: u32,
-    /// The total time one segment may spend waiting for answers and backing off, across all
-    /// its attempts (`None`: only `request_timeout` bounds each attempt). Pacing waits do not
+    /// The total time one segment (or the symbol validation, or the head-timestamp query) may
+    /// spend waiting for answers and backing off, across all its attempts (`None`: only `request_timeout` bounds each attempt). Pacing waits do not
     /// count: they are the broker's rules, not a failure. Each attempt's timeout is cut to
     /// what is left, so a host that never answers fails a segment after this long, not after
     /// `max_attempts × request_timeout`.

@@ -2,14 +2,16 @@
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ktrdr_ops::cancel::{CancelReason, CancellationToken};
 use ktrdr_ops::eta::TimeEstimator;
-use ktrdr_ops::progress::ProgressHandle;
+use ktrdr_ops::progress::{format_duration, ProgressHandle};
+use tokio::time::Instant;
 
 use super::data_manager::Inner;
 use super::eta::PacedEta;
-use super::fetch::{record_save, take_all, FetchStep, Job, Landed, Stop};
+use super::fetch::{record_save, take_all, warn_when_slow, FetchStep, Job, Landed, Stop};
 use super::mode::plan_order;
 use super::screen::Screen;
 use super::targets;
@@ -277,14 +279,18 @@ impl Run<'_> {
     ) -> Result<Option<i64>, Stop> {
         let req = self.request;
         let symbol_info = self
-            .with_retry(|| provider.validate_symbol(&req.symbol, self.token))
+            .with_retry("symbol validation", || {
+                provider.validate_symbol(&req.symbol, self.token)
+            })
             .await
             .map_err(|e| self.provider_stop(e, "symbol validation", info))?;
         if let Some(head) = symbol_info.head_timestamp_for(req.timeframe) {
             return Ok(Some(head));
         }
         match self
-            .with_retry(|| provider.head_timestamp(&req.symbol, req.timeframe, self.token))
+            .with_retry("head timestamp", || {
+                provider.head_timestamp(&req.symbol, req.timeframe, self.token)
+            })
             .await
         {
             Ok(head) => Ok(head),
@@ -322,32 +328,49 @@ impl Run<'_> {
     }
 
     /// A provider call other than a fetch, retried on transient errors and pacing per policy.
-    async fn with_retry<T, F, Fut>(&self, mut call: F) -> Result<T, ProviderError>
+    async fn with_retry<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, ProviderError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ProviderError>>,
     {
         let policy = self.manager.retry;
         let (mut transient, mut pacing) = (0u32, 0u32);
+        // The same total deadline as a segment's: waiting for answers and backing off.
+        let mut spent = Duration::ZERO;
+        let out_of_time = |spent: Duration| policy.segment_deadline.is_some_and(|d| spent >= d);
         loop {
-            let answer = match policy.request_timeout {
-                Some(limit) => tokio::time::timeout(limit, call())
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(ProviderError::transient(format!(
-                            "no answer within {limit:?}"
-                        )))
-                    }),
-                None => call().await,
+            let left = policy.segment_deadline.map(|d| d.saturating_sub(spent));
+            let limit = match (policy.request_timeout, left) {
+                (Some(t), Some(l)) => Some(t.min(l)),
+                (t, l) => t.or(l),
             };
+            let started = Instant::now();
+            let slow = warn_when_slow(call(), policy.slow_answer_warning, || {
+                format!("{what} of {}", self.request.symbol)
+            });
+            let answer = match limit {
+                Some(limit) => tokio::time::timeout(limit, slow).await.unwrap_or_else(|_| {
+                    Err(ProviderError::transient(format!(
+                        "{what}: no answer within {}",
+                        format_duration(limit.as_secs_f64())
+                    )))
+                }),
+                None => slow.await,
+            };
+            spent += started.elapsed();
             let delay = match &answer {
                 Err(e) if e.is_pacing() && pacing < policy.max_pacing_retries => {
                     pacing += 1;
                     e.retry_after().unwrap_or(policy.backoff.base_delay)
                 }
                 Err(e) if e.is_transient() && policy.backoff.allows_another(transient + 1) => {
+                    let delay = policy.backoff.seeded_delay(transient + 1, 0x5EED);
+                    if out_of_time(spent + delay) {
+                        return answer;
+                    }
                     transient += 1;
-                    policy.backoff.seeded_delay(transient, 0x5EED)
+                    spent += delay;
+                    delay
                 }
                 _ => return answer,
             };
