@@ -431,3 +431,42 @@ fn presets_say_what_they_cover() {
         .to_string()
         .starts_with("ib-conservative: 60/600s"));
 }
+
+/// `schedule_duration` predicts, without changing the gate, exactly when the last of `n`
+/// requests will be granted: after a few grants already made, the same as sending them.
+#[tokio::test(start_paused = true)]
+async fn schedule_duration_is_the_time_the_requests_take_to_be_granted() {
+    let gate = PacingGate::new(PacingRules::fast()).unwrap();
+    let token = CancellationToken::new();
+    let aapl = "AAPL".parse().unwrap();
+    for i in 0..10 {
+        drop(
+            gate.acquire(&key("AAPL", Timeframe::M5, i), &token)
+                .await
+                .unwrap(),
+        );
+    }
+    let n = 130;
+    let predicted = gate.schedule_duration(&aapl, Timeframe::M5, n);
+    assert_eq!(
+        gate.schedule_duration(&aapl, Timeframe::M5, n),
+        predicted,
+        "asking changes nothing"
+    );
+    let started = Instant::now();
+    for i in 0..n {
+        drop(
+            gate.acquire(&key("AAPL", Timeframe::M5, 1_000 + i as i64), &token)
+                .await
+                .unwrap(),
+        );
+    }
+    let took = started.elapsed();
+    // Two full windows are crossed: the schedule is no simple burst.
+    assert!(predicted > Duration::from_secs(6), "{predicted:?}");
+    // The timer's millisecond resolution, once per grant that waited.
+    assert!(
+        took.abs_diff(predicted) <= Duration::from_millis(n as u64),
+        "predicted {predicted:?}, took {took:?}"
+    );
+}
