@@ -117,7 +117,7 @@ fn bad_settings_are_clear_errors() {
                 "--fault-error-rate",
                 "1.5",
             ][..],
-            "error_rate is 1.5",
+            "invalid value '1.5' for '--fault-error-rate <RATE>': 1.5 is not a rate between 0 and 1",
         ),
         #[cfg(not(feature = "ib"))]
         (
