@@ -1,6 +1,7 @@
 //! `ktrdr host-service`: a server of the IB host-service protocol
-//! (`../shared/contracts/host-service.md`), backed by any [`DataProvider`] (the simulated
-//! broker today, the direct IB provider later). It is interchangeable with the Python IB host
+//! (`../shared/contracts/host-service.md`), backed by any
+//! [`DataProvider`](ktrdr_data::provider::DataProvider) (the simulated broker today, the direct
+//! IB provider later). It is interchangeable with the Python IB host
 //! service: same routes, same JSON field names, the same JSON-in-JSON `data` encoding; the
 //! wire types are shared with the `host` provider ([`ktrdr_data::provider::host::wire`]).
 //!
@@ -25,8 +26,8 @@
 //!
 //! Shutdown is graceful: [`HostService::serve`] stops accepting connections when its
 //! `shutdown` future completes, cancels the requests in flight (reason
-//! [`CancelReason::Shutdown`]) so that none holds the process up, and returns once they are
-//! answered.
+//! [`CancelReason::Shutdown`](ktrdr_ops::cancel::CancelReason::Shutdown)) so that none holds
+//! the process up, and returns once they are answered.
 //!
 //! ```no_run
 //! use std::sync::Arc;
