@@ -841,6 +841,18 @@ impl std::io::Write for Captured {
 }
 
 impl Captured {
+    /// Captures the warnings logged on this thread until the guard drops.
+    fn warnings() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
@@ -851,14 +863,7 @@ impl Captured {
 /// what the CLI prints under `-q`).
 #[tokio::test(start_paused = true)]
 async fn a_host_that_never_answers_fails_a_segment_at_its_deadline_with_a_warning() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Captured::warnings();
 
     let dir = tempfile::tempdir().unwrap();
     let provider = Arc::new(Scripted::new(sim_with(FaultConfig::none())).script(|_| Verdict::Hang));
@@ -1156,14 +1161,7 @@ impl DataProvider for SilentValidation {
 /// and the same warning as a segment.
 #[tokio::test(start_paused = true)]
 async fn a_validation_that_never_answers_fails_at_the_deadline_with_a_warning() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Captured::warnings();
 
     let dir = tempfile::tempdir().unwrap();
     let policy = RetryPolicy::default();

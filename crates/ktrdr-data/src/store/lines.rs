@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use super::error::StoreError;
@@ -25,27 +26,22 @@ pub(super) fn read_at(
 /// Non-blank lines in the first `len` bytes, streamed in blocks (no parsing). Counting `\n`
 /// and `\n\n` pairs vectorises; a file with `\r` takes the exact byte loop instead.
 pub(super) fn count_lines(file: &mut File, len: u64, path: &Path) -> Result<usize, StoreError> {
-    file.seek(SeekFrom::Start(0))
-        .map_err(StoreError::io("seek", path))?;
-    let mut reader = file.take(len);
-    let mut block = vec![0u8; 1 << 16];
-    let (mut lines, mut prev) = (0usize, b'\n');
-    loop {
-        let n = reader
-            .read(&mut block)
-            .map_err(StoreError::io("read", path))?;
-        if n == 0 {
-            break;
-        }
-        let b = &block[..n];
+    let (mut lines, mut prev, mut has_cr) = (0usize, b'\n', false);
+    each_block(file, len, path, |b| {
         if b.contains(&b'\r') {
-            return count_lines_exact(file, len, path);
+            has_cr = true;
+            return ControlFlow::Break(());
         }
+        let n = b.len();
         let newlines = count_where(b, b, |x, _| x == b'\n');
         let blanks = count_where(&b[..n - 1], &b[1..], |x, y| x == b'\n' && y == b'\n')
             + usize::from(prev == b'\n' && b[0] == b'\n');
         lines += newlines - blanks;
         prev = b[n - 1];
+        ControlFlow::Continue(())
+    })?;
+    if has_cr {
+        return count_lines_exact(file, len, path);
     }
     Ok(lines + usize::from(prev != b'\n'))
 }
@@ -53,20 +49,33 @@ pub(super) fn count_lines(file: &mut File, len: u64, path: &Path) -> Result<usiz
 /// Newlines in the first `len` bytes: the physical line `len` starts on, minus one. Blank lines
 /// count, unlike in [`count_lines`], because an editor counts them too.
 pub(super) fn count_newlines(file: &mut File, len: u64, path: &Path) -> Result<u64, StoreError> {
+    let mut newlines = 0u64;
+    each_block(file, len, path, |b| {
+        newlines += count_where(b, b, |x, _| x == b'\n') as u64;
+        ControlFlow::Continue(())
+    })?;
+    Ok(newlines)
+}
+
+/// Hands the first `len` bytes of `file` to `f` in 64 KiB blocks, from the start, until they
+/// end or `f` breaks.
+fn each_block(
+    file: &mut File,
+    len: u64,
+    path: &Path,
+    mut f: impl FnMut(&[u8]) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
     file.seek(SeekFrom::Start(0))
         .map_err(StoreError::io("seek", path))?;
     let mut reader = file.take(len);
     let mut block = vec![0u8; 1 << 16];
-    let mut newlines = 0u64;
     loop {
         let n = reader
             .read(&mut block)
             .map_err(StoreError::io("read", path))?;
-        if n == 0 {
-            return Ok(newlines);
+        if n == 0 || f(&block[..n]).is_break() {
+            return Ok(());
         }
-        let b = &block[..n];
-        newlines += count_where(b, b, |x, _| x == b'\n') as u64;
     }
 }
 
@@ -86,19 +95,9 @@ fn count_where(a: &[u8], b: &[u8], f: impl Fn(u8, u8) -> bool + Copy) -> usize {
 }
 
 fn count_lines_exact(file: &mut File, len: u64, path: &Path) -> Result<usize, StoreError> {
-    file.seek(SeekFrom::Start(0))
-        .map_err(StoreError::io("seek", path))?;
-    let mut reader = file.take(len);
-    let mut block = vec![0u8; 1 << 16];
     let (mut lines, mut content) = (0usize, false);
-    loop {
-        let n = reader
-            .read(&mut block)
-            .map_err(StoreError::io("read", path))?;
-        if n == 0 {
-            break;
-        }
-        for &b in &block[..n] {
+    each_block(file, len, path, |block| {
+        for &b in block {
             match b {
                 b'\n' => {
                     lines += usize::from(content);
@@ -108,7 +107,8 @@ fn count_lines_exact(file: &mut File, len: u64, path: &Path) -> Result<usize, St
                 _ => content = true,
             }
         }
-    }
+        ControlFlow::Continue(())
+    })?;
     Ok(lines + usize::from(content))
 }
 
