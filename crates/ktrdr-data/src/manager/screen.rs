@@ -43,15 +43,19 @@ impl Screen {
         })
         .ok();
         let mut rejected = Rejected::default();
-        let mut refuse = |why: String| {
+        // Only the first refusal is worded: formatting a time per bar would cost every answer
+        // an allocation per bar.
+        let mut refuse = |ts: i64, why: &dyn std::fmt::Display| {
             rejected.count += 1;
-            rejected.example.get_or_insert(why);
+            if rejected.example.is_none() {
+                let time = crate::types::format_timestamp(ts);
+                rejected.example = Some(format!("{time}: {why}"));
+            }
         };
         let mut kept = Vec::with_capacity(bars.len());
         for bar in bars.iter() {
-            let time = crate::types::format_timestamp(bar.ts);
             if !span.contains(&bar.ts) {
-                refuse(format!("{time}: outside the requested range"));
+                refuse(bar.ts, &"outside the requested range");
                 continue;
             }
             let defect = match &rules {
@@ -59,7 +63,7 @@ impl Screen {
                 None => crate::validate::value_defects(&bar).into_iter().next(),
             };
             match defect {
-                Some(defect) => refuse(format!("{time}: {defect}")),
+                Some(defect) => refuse(bar.ts, &defect),
                 None => kept.push(bar),
             }
         }
