@@ -12,6 +12,7 @@ mod data;
 mod host_service;
 mod output;
 mod progress_display;
+mod serve;
 
 /// ktrdr: research platform for systematic traders.
 #[derive(Debug, Parser)]
@@ -45,6 +46,8 @@ enum Command {
     Calendar(calendar::CalendarCommand),
     /// Serve the IB host-service protocol (port 5001) from a provider, e.g. the simulated broker.
     HostService(host_service::HostServiceArgs),
+    /// Serve the ktrdr API (/api/v1): operations, data, live progress.
+    Serve(serve::ServeArgs),
 }
 
 /// What every subcommand may need from the global options.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Data(args) => data::run(args, &ctx),
         Command::Calendar(command) => calendar::run(command),
         Command::HostService(args) => host_service::run(args),
+        Command::Serve(args) => serve::run(args, ktrdr_data::store::BarStore::new(&ctx.data_dir)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,7 @@
-//! ktrdr-server: the HTTP servers of ktrdr. Today the IB host-service protocol server
-//! ([`host_service`], run by `ktrdr host-service`); the `/api/v1` API comes later.
+//! ktrdr-server: the HTTP servers of ktrdr: the `/api/v1` backend ([`api`], run by
+//! `ktrdr serve`) and the IB host-service protocol server ([`host_service`], run by
+//! `ktrdr host-service`), on one connection loop ([`http`]).
 
+pub mod api;
 pub mod host_service;
+pub mod http;

@@ -5,6 +5,7 @@
 //! Exit status: 0 done, 1 error, 2 bad usage (also no source, a bad KTRDR_DATA_SOURCE), 130
 //! cancelled by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (after saving, like Ctrl-C).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -13,6 +14,7 @@ use ktrdr_data::manager::multi_timeframe::{MultiLoadRequest, MultiLoadSummary};
 use ktrdr_data::manager::{DataManager, LoadRequest, LoadSummary};
 use ktrdr_data::pacing::PacingRules;
 use ktrdr_data::provider::source::{SourceChoice, SourceError, SourceKind};
+use ktrdr_data::provider::DataProvider;
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::LoadMode;
 use ktrdr_data::types::{Symbol, Timeframe};
@@ -67,19 +69,9 @@ impl PacingChoice {
     }
 }
 
-/// Source, mode, window and output options shared by `load` and `load-multi`.
+/// Where bars come from: the flags shared by `data load`, `data load-multi` and `serve`.
 #[derive(Debug, Args)]
-pub(crate) struct LoadOptions {
-    /// What to do: local (read the store only), tail (up to now), backfill (back to the
-    /// earliest bar), full (every gap from the earliest bar to now).
-    #[arg(long, short = 'm', default_value = "tail")]
-    mode: LoadMode,
-    /// First bar wanted: a date or date-time (UTC unless an offset is given).
-    #[arg(long)]
-    start: Option<DateArg>,
-    /// Last bar wanted (a date covers that whole day).
-    #[arg(long)]
-    end: Option<DateArg>,
+pub(crate) struct SourceArgs {
     /// Where bars come from; else $KTRDR_DATA_SOURCE, else USE_IB_HOST_SERVICE=true means host.
     #[arg(long, value_enum)]
     source: Option<SourceFlag>,
@@ -103,6 +95,61 @@ pub(crate) struct LoadOptions {
         value_parser = at_least_one
     )]
     max_in_flight: usize,
+}
+
+impl SourceArgs {
+    /// The source these flags and the environment choose, connected; `Ok(None)` when none is
+    /// configured and `optional` (a server that only reads the store).
+    pub(crate) async fn connect(
+        &self,
+        optional: bool,
+    ) -> anyhow::Result<Option<Arc<dyn DataProvider>>> {
+        let choice = SourceChoice {
+            kind: self.source.map(SourceKind::from),
+            host_url: self.host_url.clone(),
+            pacing: Some(self.pacing.rules()),
+            ib_address: self.ib_address.clone(),
+            ib_client_id: Some(self.ib_client_id),
+        };
+        let config = match choice.with_env().and_then(SourceChoice::resolve) {
+            Ok(config) => config,
+            Err(SourceError::NotConfigured) if optional => return Ok(None),
+            Err(error) => return Err(flag_hint(error)),
+        };
+        Ok(Some(config.connect().await.map_err(flag_hint)?))
+    }
+
+    /// A manager on `store` with the source these flags choose, if any.
+    pub(crate) async fn manager(
+        &self,
+        store: BarStore,
+        optional: bool,
+    ) -> anyhow::Result<DataManager> {
+        let mut builder = DataManager::builder()
+            .store(store)
+            .max_in_flight(self.max_in_flight);
+        if let Some(provider) = self.connect(optional).await? {
+            builder = builder.provider(provider);
+        }
+        Ok(builder.build()?)
+    }
+}
+
+/// Source, mode, window and output options shared by `load` and `load-multi`.
+#[derive(Debug, Args)]
+pub(crate) struct LoadOptions {
+    /// What to do: local (read the store only), tail (up to now), backfill (back to the
+    /// earliest bar), full (every gap from the earliest bar to now).
+    #[arg(long, short = 'm', default_value = "tail")]
+    mode: LoadMode,
+    /// First bar wanted: a date or date-time (UTC unless an offset is given).
+    #[arg(long)]
+    start: Option<DateArg>,
+    /// Last bar wanted (a date covers that whole day).
+    #[arg(long)]
+    end: Option<DateArg>,
+    #[command(flatten)]
+    source: SourceArgs,
     /// Print the result as JSON on standard output (progress still goes to standard error).
     #[arg(long)]
     json: bool,
@@ -342,24 +389,10 @@ fn operations(quiet: bool) -> anyhow::Result<Operations> {
 /// A manager on `store`, with the provider chosen by the flags and the environment; a local
 /// load reads the store only (a source set in the environment is not even connected to).
 async fn build_manager(o: &LoadOptions, store: BarStore) -> anyhow::Result<DataManager> {
-    let mut builder = DataManager::builder()
-        .store(store)
-        .max_in_flight(o.max_in_flight);
-    if o.mode != LoadMode::Local {
-        let choice = SourceChoice {
-            kind: o.source.map(SourceKind::from),
-            host_url: o.host_url.clone(),
-            pacing: Some(o.pacing.rules()),
-            ib_address: o.ib_address.clone(),
-            ib_client_id: Some(o.ib_client_id),
-        };
-        let config = choice
-            .with_env()
-            .and_then(SourceChoice::resolve)
-            .map_err(flag_hint)?;
-        builder = builder.provider(config.connect().await.map_err(flag_hint)?);
+    if o.mode == LoadMode::Local {
+        return Ok(DataManager::builder().store(store).build()?);
     }
-    Ok(builder.build()?)
+    o.source.manager(store, false).await
 }
 
 /// The library's source errors, with the flags that fix them; no source and a bad variable are

@@ -11,7 +11,7 @@ use crate::output::UsageError;
 use crate::Context;
 
 mod gaps;
-mod load;
+pub(crate) mod load;
 mod range;
 mod show;
 mod validate;

@@ -20,7 +20,7 @@
 //! A request's `instrument_type` is accepted and ignored: the provider knows each symbol's
 //! asset class (the Python service used it to skip a validation round trip to IB).
 //!
-//! Clients are held to [`ServeLimits`] (`serve.rs`): a bounded number of connections, a time
+//! Clients are held to [`ServeLimits`] (`crate::http`): a bounded number of connections, a time
 //! limit to send a request's head (which also closes idle keep-alive connections) and one to
 //! send its body, so slow or idle clients cannot hold the service's sockets.
 //!
@@ -44,11 +44,10 @@
 mod counters;
 mod identical;
 mod routes;
-mod serve;
 mod service;
 mod shutdown;
 
+pub use crate::http::ServeLimits;
 pub use counters::ServiceStats;
-pub use serve::ServeLimits;
 pub use service::{HostService, StatusFn};
 pub use shutdown::shutdown_signal;

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::counters::{Counters, ServiceStats};
 use super::identical::IdenticalGuard;
 use super::routes;
-use super::serve::{serve_connections, ServeLimits};
+use crate::http::{serve_connections, ServeLimits};
 
 /// Extra status shown under `connection_pool_status` in `/health/detailed`.
 pub type StatusFn = dyn Fn() -> Map<String, Value> + Send + Sync;

@@ -1,5 +1,5 @@
-//! The host service's connection loop: a bounded number of connections, each held to time
-//! limits, so that slow or idle clients cannot hold the service's sockets.
+//! The connection loop of both servers (the API and the host service): a bounded number of
+//! connections, each held to time limits, so that slow or idle clients cannot hold the sockets.
 //!
 //! `axum::serve` has neither a header timeout nor a connection limit, so the loop is ours, on
 //! hyper's HTTP/1 server (the protocol is HTTP/1.1):
@@ -71,7 +71,7 @@ impl Default for ServeLimits {
 /// Serves `router` on `listener` within `limits` until `shutdown` completes; then stops
 /// accepting, lets the connections finish their requests in flight, and returns once every
 /// one is closed.
-pub(super) async fn serve_connections(
+pub(crate) async fn serve_connections(
     listener: TcpListener,
     router: Router,
     limits: ServeLimits,

@@ -1,0 +1,90 @@
+//! `ktrdr serve`: the `/api/v1` backend on this machine's store and registry, until Ctrl-C or
+//! SIGTERM (which cancel the operations it runs, wait briefly, and record them cancelled by
+//! shutdown).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::http::HeaderValue;
+use clap::Args;
+use ktrdr_data::store::BarStore;
+use ktrdr_ops::home::Home;
+use ktrdr_server::api::auth::TOKEN_ENV;
+use ktrdr_server::api::{ApiConfig, ApiServer, ApiState, ApiToken};
+use ktrdr_server::host_service::shutdown_signal;
+
+use crate::data::load::SourceArgs;
+
+/// Serve the ktrdr API (/api/v1) for the CLI, scripts and the Python ktrdr clients.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  ktrdr serve                                   local store only, on 127.0.0.1:8000\n  ktrdr serve --source sim                      loads fetch from the simulated broker\n  ktrdr serve --source host --host-url http://gateway:5001 --bind 0.0.0.0:8000\n  KTRDR_API_TOKEN=$(openssl rand -hex 16) ktrdr serve --source sim\n\nThe first line of standard output is the URL served. Point the CLI at it with --server URL or KTRDR_API_URL.\nWith KTRDR_API_TOKEN set, every route but /health requires `Authorization: Bearer <token>`.\nCtrl-C or SIGTERM cancels the operations this server runs (reason: shutdown), waits up to --shutdown-grace for them to save, then exits."
+)]
+pub(crate) struct ServeArgs {
+    /// Address and port to listen on. The default serves this machine only; port 0 picks a
+    /// free one.
+    #[arg(long, default_value = "127.0.0.1:8000", value_name = "ADDR:PORT")]
+    bind: SocketAddr,
+    /// A browser origin allowed to call the API (CORS), e.g. http://localhost:5173; repeat for
+    /// more. None: CORS off.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+    /// Seconds a shutdown waits for running operations to stop.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    shutdown_grace: f64,
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+pub(crate) fn run(args: ServeArgs, store: BarStore) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args, store))
+}
+
+async fn serve(args: ServeArgs, store: BarStore) -> anyhow::Result<()> {
+    let cors_origins = args
+        .cors_origins
+        .iter()
+        .map(|origin| {
+            HeaderValue::from_str(origin).with_context(|| format!("bad --cors-origin {origin:?}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let token = ApiToken::from_env();
+    let manager = args.source.manager(store, true).await?;
+    let source = manager
+        .provider_info()
+        .map_or_else(|| "none: local loads only".to_owned(), |p| p.name);
+    let home = Home::open_default()?;
+    let config = ApiConfig {
+        token: token.clone(),
+        cors_origins,
+        shutdown_grace: Duration::from_secs_f64(args.shutdown_grace.max(0.0)),
+        ..ApiConfig::default()
+    };
+    let server = ApiServer::new(ApiState::new(home.operations().clone(), manager), config);
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        let auth = if token.is_some() {
+            "clients need the token"
+        } else {
+            "with no KTRDR_API_TOKEN anyone who can reach it may start and cancel operations"
+        };
+        eprintln!("warning: serving on {addr}, reachable from other machines; {auth}");
+    }
+    println!("ktrdr API on http://{addr}/api/v1 (data source: {source})");
+    if token.is_some() {
+        eprintln!("{TOKEN_ENV} is set: requests need Authorization: Bearer <token>");
+    }
+    server
+        .serve(listener, shutdown_signal())
+        .await
+        .context("the server stopped with an error")
+}

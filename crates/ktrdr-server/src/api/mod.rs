@@ -1,0 +1,33 @@
+//! `ktrdr serve`: the `/api/v1` backend (`../shared/contracts/api-v1.md`) on the operations
+//! kernel. Every route and JSON field of the Python backend, with its bugs fixed.
+//!
+//! - **State**: one [`ApiState`] per process: the operations runner (its registry is
+//!   `$KTRDR_HOME/ktrdr.db`, shared with CLI processes) and one data manager (one provider
+//!   connection, one pacing gate, shared by every load).
+//! - **Handlers** take `State<ApiState>`, read bodies and queries with [`extract::ApiJson`] and
+//!   [`extract::ApiQuery`] (whose rejections are in the error shape), make registry calls
+//!   through [`ApiState::blocking`] (SQLite may wait on another process's lock), and answer
+//!   `Json<Envelope<T>>` or an [`ApiError`]. Long work is always an operation started on the
+//!   runner, never done inside a handler.
+//! - **Errors**: [`ApiError`] carries a real status and the shape
+//!   `{success: false, error: {code, message, details}}`; a 500 never shows its cause, which is
+//!   logged with the request id ([`request_id`]).
+//! - **Middleware**: request ids and one log line per request; CORS only when origins are
+//!   configured; the bearer token of [`auth`] when `KTRDR_API_TOKEN` is set.
+//! - **Serving**: [`ApiServer::serve`] on the connection loop of [`crate::http`] (connection
+//!   limit, header/idle and body timeouts, a 2 MiB body limit); shutdown cancels the
+//!   operations this process runs with reason `shutdown`.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod request_id;
+mod routes;
+mod server;
+mod state;
+pub mod wire;
+
+pub use auth::ApiToken;
+pub use error::ApiError;
+pub use server::{ApiConfig, ApiServer};
+pub use state::ApiState;

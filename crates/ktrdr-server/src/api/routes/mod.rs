@@ -1,0 +1,26 @@
+//! The routes of `/api/v1`, one module per area, and the router that mounts them.
+
+mod health;
+mod operations;
+
+use axum::routing::get;
+use axum::Router;
+
+use super::error::ApiError;
+use super::ApiState;
+
+/// Every route, under `/api/v1` (and `/health` at the root), without the middleware.
+pub(crate) fn routes() -> Router<ApiState> {
+    let v1 = Router::new()
+        .route("/health", get(health::health))
+        .route("/operations", get(operations::list))
+        .route("/operations/{id}", get(operations::get));
+    Router::new()
+        .route("/health", get(health::health))
+        .nest("/api/v1", v1)
+        .fallback(unknown_route)
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found("API-NotFound", format!("no route {}", uri.path()))
+}

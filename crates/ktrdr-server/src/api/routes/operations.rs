@@ -1,0 +1,102 @@
+//! `/operations`: list and read the operations of every process sharing the registry.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use ktrdr_ops::registry::{OperationFilter, OperationStatus};
+use serde::Deserialize;
+
+use crate::api::error::ApiError;
+use crate::api::extract::ApiQuery;
+use crate::api::wire::{Envelope, OperationInfo, OperationList, OperationSummary, OperationType};
+use crate::api::ApiState;
+
+/// Most operations one page may hold.
+const MAX_LIMIT: usize = 1000;
+
+/// The query of `GET /operations`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ListQuery {
+    status: Option<String>,
+    operation_type: Option<String>,
+    limit: Option<usize>,
+    #[serde(default)]
+    offset: usize,
+    #[serde(default)]
+    active_only: bool,
+}
+
+impl ListQuery {
+    fn filter(self) -> Result<OperationFilter, ApiError> {
+        let status = match self.status.as_deref() {
+            None | Some("") => None,
+            Some(name) => Some(name.parse::<OperationStatus>().map_err(|e| {
+                let allowed = OperationStatus::ALL.map(OperationStatus::as_str);
+                ApiError::invalid_field("status", e.to_string(), &allowed)
+            })?),
+        };
+        let operation_type = match self.operation_type {
+            None => None,
+            Some(t) if t.is_empty() => None,
+            Some(t) if OperationType::NAMES.contains(&t.as_str()) => Some(t),
+            Some(t) => {
+                return Err(ApiError::invalid_field(
+                    "operation_type",
+                    format!("unknown operation type {t:?}"),
+                    &OperationType::NAMES,
+                ))
+            }
+        };
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid_field(
+                "limit",
+                format!("limit must be 1..={MAX_LIMIT}, not {limit}"),
+                &[],
+            ));
+        }
+        Ok(OperationFilter {
+            status,
+            operation_type,
+            active_only: self.active_only,
+            limit: Some(limit),
+            offset: self.offset,
+        })
+    }
+}
+
+/// `GET /operations`: one page, newest first, with the counts.
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<OperationList>, ApiError> {
+    let filter = query.filter()?;
+    let page = state
+        .blocking(move |state| Ok(state.registry().list(&filter)?))
+        .await?;
+    Ok(Json(OperationList {
+        success: true,
+        data: page.operations.iter().map(OperationSummary::from).collect(),
+        total_count: page.total_count,
+        active_count: page.active_count,
+    }))
+}
+
+/// `GET /operations/{id}`: the whole operation; 404 when unknown.
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Envelope<OperationInfo>>, ApiError> {
+    let record = state
+        .blocking({
+            let id = id.clone();
+            move |state| Ok(state.registry().get(&id)?)
+        })
+        .await?;
+    let record = record.ok_or_else(|| unknown_operation(&id))?;
+    Ok(Json(Envelope::ok(OperationInfo::from(&record))))
+}
+
+/// 404 for an id no process recorded.
+pub(crate) fn unknown_operation(id: &str) -> ApiError {
+    ApiError::not_found("OPERATIONS-NotFound", format!("no operation {id}"))
+}

@@ -1,0 +1,91 @@
+//! [`ApiState`]: what every handler shares: the process's one operations runner and its one data
+//! manager (one provider connection and one pacing gate for every load).
+
+use std::sync::Arc;
+
+use ktrdr_data::manager::DataManager;
+use ktrdr_ops::operations::Operations;
+use ktrdr_ops::registry::Registry;
+use tokio::sync::watch;
+
+use super::error::ApiError;
+
+/// The shared state of the API's handlers. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    operations: Operations,
+    manager: DataManager,
+    /// Turns `true` when the server starts shutting down, so that long-lived answers (event
+    /// streams, long polls) end instead of holding the shutdown up.
+    closing: watch::Sender<bool>,
+}
+
+impl ApiState {
+    /// State on the runner `operations` (whose registry the API reads) and the data manager
+    /// `manager` (whose store the data routes read and whose provider the loads use).
+    pub fn new(operations: Operations, manager: DataManager) -> Self {
+        ApiState {
+            inner: Arc::new(Inner {
+                operations,
+                manager,
+                closing: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    /// The operations runner.
+    pub fn operations(&self) -> &Operations {
+        &self.inner.operations
+    }
+
+    /// The registry every process records into.
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        self.inner.operations.registry()
+    }
+
+    /// The data manager.
+    pub fn manager(&self) -> &DataManager {
+        &self.inner.manager
+    }
+
+    /// Tells long-lived answers that the server is shutting down.
+    pub(crate) fn close(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    /// Completes once the server is shutting down.
+    pub async fn closing(&self) {
+        let mut closing = self.inner.closing.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = closing.wait_for(|closing| *closing).await;
+    }
+
+    /// Runs a registry (or other blocking) call off the runtime's worker threads: a SQLite
+    /// statement may wait on another process's lock.
+    pub async fn blocking<T, F>(&self, call: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ApiState) -> Result<T, ApiError> + Send + 'static,
+    {
+        let state = self.clone();
+        if !state.registry().may_block() {
+            return call(&state);
+        }
+        tokio::task::spawn_blocking(move || call(&state))
+            .await
+            .map_err(ApiError::internal)?
+    }
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("operations", &self.inner.operations)
+            .field("manager", &self.inner.manager)
+            .finish_non_exhaustive()
+    }
+}
