@@ -8,7 +8,9 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 /// A failed request: the status, a stable machine-readable code, a message for people and
 /// optional details (the field at fault, the allowed values…).
@@ -21,6 +23,26 @@ pub struct ApiError {
     /// What went wrong, for people.
     pub message: String,
     /// Structured details (`null` when there are none).
+    pub details: Value,
+}
+
+/// The body of every failed request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always `false`.
+    pub success: bool,
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The `error` of an [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code, `AREA-What` (`OPERATIONS-NotFound`, `REQUEST-InvalidField`, …).
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// Structured details: the field at fault and the allowed values, a request id…
     pub details: Value,
 }
 
@@ -59,9 +81,9 @@ impl ApiError {
     /// 422: `field` has a value outside `allowed` (or of the wrong form, when `allowed` is
     /// empty); the details name both so a client can show them.
     pub fn invalid_field(field: &str, message: impl Into<String>, allowed: &[&str]) -> Self {
-        let mut details = json!({ "field": field });
+        let mut details = serde_json::json!({ "field": field });
         if !allowed.is_empty() {
-            details["allowed"] = json!(allowed);
+            details["allowed"] = serde_json::json!(allowed);
         }
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -91,11 +113,15 @@ impl ApiError {
     }
 
     /// The body `{success: false, error: {code, message, details}}`.
-    pub fn body(&self) -> Value {
-        json!({
-            "success": false,
-            "error": { "code": self.code, "message": self.message, "details": self.details },
-        })
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            success: false,
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
+        }
     }
 }
 
@@ -141,8 +167,8 @@ mod tests {
         let error = ApiError::invalid_field("mode", "unknown mode \"fast\"", &["local", "tail"]);
         assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(
-            error.body(),
-            json!({"success": false, "error": {
+            serde_json::to_value(error.body()).unwrap(),
+            serde_json::json!({"success": false, "error": {
                 "code": "REQUEST-InvalidField",
                 "message": "unknown mode \"fast\"",
                 "details": {"field": "mode", "allowed": ["local", "tail"]},

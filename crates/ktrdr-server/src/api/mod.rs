@@ -14,6 +14,9 @@
 //!   logged with the request id ([`request_id`]).
 //! - **Middleware**: request ids and one log line per request; CORS only when origins are
 //!   configured; the bearer token of [`auth`] when `KTRDR_API_TOKEN` is set.
+//! - **OpenAPI**: each handler carries `#[utoipa::path]` and is listed in
+//!   [`openapi::ApiDoc`]; wire types derive `ToSchema`. The served document is compared with the
+//!   checked-in `docs/openapi.json` by a test.
 //! - **Serving**: [`ApiServer::serve`] on the connection loop of [`crate::http`] (connection
 //!   limit, header/idle and body timeouts, a 2 MiB body limit); shutdown cancels the
 //!   operations this process runs with reason `shutdown`.
@@ -21,6 +24,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod request_id;
 mod routes;
 mod server;

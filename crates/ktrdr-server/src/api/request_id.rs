@@ -6,10 +6,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 use tokio::time::Instant;
 
-use super::error::InternalDetail;
+use super::error::{ApiError, InternalDetail};
 
 /// The header that carries the request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -47,15 +46,14 @@ pub(crate) async fn tag_requests(mut request: Request, next: Next) -> Response {
 }
 
 fn internal_error_body(status: StatusCode, id: &RequestId) -> Response {
-    let body = json!({
-        "success": false,
-        "error": {
-            "code": "INTERNAL-Error",
-            "message": format!(
-                "internal error; the server's log has the cause under request id {}", id.0
-            ),
-            "details": { "request_id": id.0 },
-        },
-    });
-    (status, Json(body)).into_response()
+    let error = ApiError::new(
+        status,
+        "INTERNAL-Error",
+        format!(
+            "internal error; the server's log has the cause under request id {}",
+            id.0
+        ),
+    )
+    .with_details(serde_json::json!({ "request_id": id.0 }));
+    (status, Json(error.body())).into_response()
 }

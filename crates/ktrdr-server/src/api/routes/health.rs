@@ -13,7 +13,14 @@ pub struct Health {
     pub version: String,
 }
 
-/// Answers while the server runs.
+/// `GET /health` (also `/api/v1/health`): answers while the server runs.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "service",
+    security(()),
+    responses((status = 200, description = "The server runs", body = Health))
+)]
 pub(crate) async fn health() -> Json<Health> {
     Json(Health {
         status: "ok".to_owned(),

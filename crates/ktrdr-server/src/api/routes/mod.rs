@@ -1,18 +1,20 @@
 //! The routes of `/api/v1`, one module per area, and the router that mounts them.
 
-mod health;
-mod operations;
+pub(crate) mod health;
+pub(crate) mod operations;
 
 use axum::routing::get;
 use axum::Router;
 
 use super::error::ApiError;
+use super::openapi::serve_document;
 use super::ApiState;
 
 /// Every route, under `/api/v1` (and `/health` at the root), without the middleware.
 pub(crate) fn routes() -> Router<ApiState> {
     let v1 = Router::new()
         .route("/health", get(health::health))
+        .route("/openapi.json", get(serve_document))
         .route("/operations", get(operations::list))
         .route("/operations/{id}", get(operations::get));
     Router::new()

@@ -4,8 +4,9 @@ use axum::extract::{Path, State};
 use axum::Json;
 use ktrdr_ops::registry::{OperationFilter, OperationStatus};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::ApiQuery;
 use crate::api::wire::{Envelope, OperationInfo, OperationList, OperationSummary, OperationType};
 use crate::api::ApiState;
@@ -14,13 +15,21 @@ use crate::api::ApiState;
 const MAX_LIMIT: usize = 1000;
 
 /// The query of `GET /operations`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// Only this status (`pending`, `running`, `cancelling`, `completed`, `failed`,
+    /// `cancelled`, `interrupted`).
     status: Option<String>,
+    /// Only this type (`data_load`, `training`, `backtesting`, `indicator_compute`,
+    /// `fuzzy_analysis`).
     operation_type: Option<String>,
+    /// Page size, 1..=1000 (default 100).
     limit: Option<usize>,
+    /// Operations to skip first.
     #[serde(default)]
     offset: usize,
+    /// Only pending, running and cancelling operations.
     #[serde(default)]
     active_only: bool,
 }
@@ -65,6 +74,16 @@ impl ListQuery {
 }
 
 /// `GET /operations`: one page, newest first, with the counts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/operations",
+    tag = "operations",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of operations, newest first", body = OperationList),
+        (status = 422, description = "A filter outside its allowed values", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list(
     State(state): State<ApiState>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -82,6 +101,16 @@ pub(crate) async fn list(
 }
 
 /// `GET /operations/{id}`: the whole operation; 404 when unknown.
+#[utoipa::path(
+    get,
+    path = "/api/v1/operations/{id}",
+    tag = "operations",
+    params(("id" = String, Path, description = "The operation id")),
+    responses(
+        (status = 200, description = "The operation", body = Envelope<OperationInfo>),
+        (status = 404, description = "No such operation", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get(
     State(state): State<ApiState>,
     Path(id): Path<String>,
