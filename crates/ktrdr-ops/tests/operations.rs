@@ -19,8 +19,8 @@ use ktrdr_ops::progress::StepPlan;
 use ktrdr_ops::progress::{ProgressPhase, ProgressState};
 use ktrdr_ops::registry::OperationStatus::*;
 use ktrdr_ops::registry::{
-    MemoryRegistry, OperationFilter, OperationList, OperationRecord, OperationStatus, Owner,
-    Registry, RegistryError, SqliteRegistry, TransitionPatch,
+    CancelRequest, MemoryRegistry, OperationFilter, OperationList, OperationRecord,
+    OperationStatus, Owner, Registry, RegistryError, SqliteRegistry, TransitionPatch,
 };
 use serde_json::{json, Value};
 use tokio::time::sleep;
@@ -328,7 +328,7 @@ async fn cancel_before_start_never_runs_the_work() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn cancel_is_refused_for_finished_unknown_and_foreign_operations() {
+async fn cancel_is_refused_for_finished_and_unknown_and_stored_for_foreign_operations() {
     let (ops, registry) = memory_ops();
     let handle = ops
         .run("data_load", json!({}), plan(), |_| async {
@@ -354,6 +354,8 @@ async fn cancel_is_refused_for_finished_unknown_and_foreign_operations() {
     let err = ops.cancel("op_nope", CancelReason::User).unwrap_err();
     assert!(matches!(err, OperationsError::NotFound { .. }), "{err}");
 
+    // Run by a runner elsewhere, whose liveness cannot be judged from here: the request is
+    // stored for that runner, and a second one keeps the first reason.
     let mut foreign = OperationRecord::pending("op_foreign", "training", json!({}));
     foreign.owner = Owner {
         pid: 4242,
@@ -369,10 +371,54 @@ async fn cancel_is_refused_for_finished_unknown_and_foreign_operations() {
             &TransitionPatch::default(),
         )
         .unwrap();
-    let err = ops.cancel("op_foreign", CancelReason::User).unwrap_err();
-    assert!(matches!(err, OperationsError::NotOwned { .. }), "{err}");
-    assert!(err.to_string().contains("gpu-box.example"), "{err}");
-    assert_eq!(registry.get("op_foreign").unwrap().unwrap().status, Running);
+    let ack = ops
+        .cancel("op_foreign", CancelReason::Remote("api".into()))
+        .unwrap();
+    assert_eq!(
+        (ack.status, ack.reason),
+        (Cancelling, CancelReason::Remote("api".into()))
+    );
+    let again = ops.cancel("op_foreign", CancelReason::User).unwrap();
+    assert_eq!(
+        (again.status, again.reason),
+        (Cancelling, CancelReason::Remote("api".into()))
+    );
+    let record = registry.get("op_foreign").unwrap().unwrap();
+    assert_eq!(
+        (record.status, record.cancel_reason, record.finished_at),
+        (Cancelling, Some(CancelReason::Remote("api".into())), None)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_an_operation_of_a_dead_process_marks_it_interrupted() {
+    let (ops, registry) = memory_ops();
+    let mut orphan = OperationRecord::pending("op_orphan", "data_load", json!({}));
+    // This host and boot, a pid no process can have: provably dead.
+    orphan.owner = Owner {
+        pid: 999_999_999,
+        ..Owner::current()
+    };
+    registry.insert(&orphan).unwrap();
+    let err = ops.cancel("op_orphan", CancelReason::User).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OperationsError::AlreadyFinished {
+                status: Interrupted,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let record = registry.get("op_orphan").unwrap().unwrap();
+    assert_eq!(record.status, Interrupted);
+    assert!(record.finished_at.is_some());
+    assert!(
+        record.error.as_deref().unwrap().contains("999999999"),
+        "{:?}",
+        record.error
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -603,6 +649,9 @@ impl<H: Hook> Registry for Hooked<H> {
     }
     fn list(&self, filter: &OperationFilter) -> Result<OperationList, RegistryError> {
         self.store.list(filter)
+    }
+    fn cancel_requests(&self, ids: &[String]) -> Result<Vec<CancelRequest>, RegistryError> {
+        self.store.cancel_requests(ids)
     }
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {
         self.store.cleanup(older_than)

@@ -229,6 +229,38 @@ both_stores! {
         assert_eq!(ids, ["op_new", "op_old"]);
     }
 
+    cancel_requests_answer_the_cancelling_among_the_ids_with_their_reasons(reg) {
+        for (id, status) in [("op_run", Running), ("op_ask", Running), ("op_bare", Pending), ("op_done", Running)] {
+            reg.insert(&pending(id, "data_load")).unwrap();
+            if status == Running {
+                reg.transition(id, &[Pending], Running, &none()).unwrap();
+            }
+        }
+        let api = TransitionPatch { cancel_reason: Some(CancelReason::Remote("api".into())), ..none() };
+        reg.transition("op_ask", &[Running], Cancelling, &api).unwrap();
+        reg.transition("op_bare", &[Pending], Cancelling, &none()).unwrap();
+        reg.transition("op_done", &[Running], Cancelling, &api).unwrap();
+        reg.transition("op_done", &[Cancelling], Cancelled, &none()).unwrap();
+
+        let ask = |ids: &[&str]| {
+            let ids: Vec<String> = ids.iter().map(|&id| id.to_owned()).collect();
+            let mut found = reg.cancel_requests(&ids).unwrap();
+            found.sort_by(|a, b| a.id.cmp(&b.id));
+            found.into_iter().map(|r| (r.id, r.reason)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ask(&["op_run", "op_ask", "op_bare", "op_done", "op_unknown"]),
+            [("op_ask".to_owned(), Some(CancelReason::Remote("api".into()))), ("op_bare".to_owned(), None)]
+        );
+        assert_eq!(ask(&["op_run"]), []);
+        assert_eq!(ask(&[]), []);
+        // Far more ids than SQLite binds parameters in one statement.
+        let mut many: Vec<String> = (0..40_000).map(|i| format!("op_other_{i}")).collect();
+        many.push("op_ask".to_owned());
+        let found = reg.cancel_requests(&many).unwrap();
+        assert_eq!(found.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["op_ask"]);
+    }
+
     cleanup_removes_only_old_terminal_records(reg) {
         let mut old = pending("op_old", "data_load");
         old.status = Completed;

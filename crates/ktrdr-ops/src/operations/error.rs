@@ -1,7 +1,7 @@
 //! The runner's error type.
 
 use crate::cancel::DuplicateOperation;
-use crate::registry::{OperationStatus, Owner, RegistryError};
+use crate::registry::{OperationStatus, RegistryError};
 
 /// What [`Operations`](super::Operations) can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
@@ -13,21 +13,14 @@ pub enum OperationsError {
         /// The id asked for.
         id: String,
     },
-    /// The operation has already ended, so it cannot be cancelled.
+    /// The operation has already ended, so it cannot be cancelled (`interrupted` also when
+    /// the cancel found its owner process dead and marked it so).
     #[error("operation {id} has already ended ({status}); nothing to cancel")]
     AlreadyFinished {
         /// The operation.
         id: String,
         /// Its terminal status.
         status: OperationStatus,
-    },
-    /// The operation is active but run by another process, which alone can stop it.
-    #[error("operation {id} runs in process {} on {}, not in this one", owner.pid, owner.host)]
-    NotOwned {
-        /// The operation.
-        id: String,
-        /// Who runs it.
-        owner: Owner,
     },
     /// The generated id is already in use in this process.
     #[error(transparent)]

@@ -6,7 +6,10 @@
 //! progress at most every 250 ms, and writes its terminal status exactly once when the work
 //! ends: `completed` with the summary the work returned, `failed` with its error or panic
 //! message, `cancelled` with the reason (and what it kept). [`Operations::cancel`] shows
-//! `cancelling` until the work has really stopped.
+//! `cancelling` until the work has really stopped; it reaches operations run by other
+//! processes through the registry, which their runners poll while they run anything.
+//! [`Operations::live`] gives the handle of an operation this runner runs now, to follow its
+//! progress live.
 //!
 //! ```
 //! use ktrdr_ops::operations::{OperationError, Operations};
@@ -33,14 +36,18 @@
 //! # Ok(()) }
 //! ```
 
+mod cancel;
+mod cancel_poll;
 mod context;
 mod error;
 mod handle;
 mod history;
+mod live;
 mod runner;
 mod supervisor;
 
+pub use cancel::CancelAck;
 pub use context::{OperationContext, OperationError};
 pub use error::OperationsError;
 pub use handle::{OperationHandle, OperationOutcome};
-pub use runner::{CancelAck, Operations};
+pub use runner::Operations;

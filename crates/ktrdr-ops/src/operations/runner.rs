@@ -1,45 +1,44 @@
-//! [`Operations`], the runner: starts, cancels and awaits operations.
+//! [`Operations`], the runner: starts operations and awaits them.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::supervisor::{mark_cancelling, supervise, Supervised};
+use super::cancel_poll::{ensure_polling, Polling};
+use super::live::LiveOperations;
+use super::supervisor::{supervise, Supervised};
 use super::{history, OperationContext, OperationError, OperationHandle, OperationsError};
-use crate::cancel::{CancelReason, CancellationCoordinator, Registration};
+use crate::cancel::{CancellationCoordinator, Registration};
 use crate::eta::{EtaHistory, TimeEstimator};
 use crate::progress::{ProgressHandle, StepPlan};
-use crate::registry::OperationStatus::{self, *};
 use crate::registry::{OperationRecord, Registry, RegistryError};
 
 /// Runs operations and records them in a [`Registry`]. One per process; cheap to clone.
 ///
 /// The work of an operation must check its token: the runner reflects a cancel in the
 /// registry at once, but the work decides when it has stopped.
+///
+/// While it runs anything, a runner also asks the registry every 250 ms (one query for all its
+/// operations) whether someone moved one of them to `cancelling` through the registry, which
+/// is how [`Operations::cancel`] in another process reaches it, and cancels that operation's
+/// token with the stored reason.
 #[derive(Clone)]
 pub struct Operations {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 pub(super) struct Inner {
     pub(super) registry: Arc<dyn Registry>,
     pub(super) history: Option<Arc<dyn EtaHistory>>,
     pub(super) coordinator: CancellationCoordinator,
-    /// How many supervisors are running, for [`Operations::wait_idle`].
+    /// How many supervisors are running, for [`Operations::wait_idle`] and the cancel poll.
     pub(super) active: watch::Sender<usize>,
-}
-
-/// The answer to an accepted cancel.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CancelAck {
-    /// The operation.
-    pub id: String,
-    /// `cancelling` (the work has not stopped yet) or `cancelled` (it already has).
-    pub status: OperationStatus,
-    /// The reason that took effect (the first one given, if it was cancelled twice).
-    pub reason: CancelReason,
+    /// The handles of the operations running now, for [`Operations::live`].
+    pub(super) live: LiveOperations,
+    /// Whether the cancel-request poll task runs (see `cancel_poll`).
+    pub(super) polling: Mutex<Polling>,
 }
 
 impl Operations {
@@ -50,6 +49,8 @@ impl Operations {
             history,
             coordinator: CancellationCoordinator::new(),
             active: watch::Sender::new(0),
+            live: LiveOperations::default(),
+            polling: Mutex::new(Polling::Idle),
         };
         Operations {
             inner: Arc::new(inner),
@@ -88,9 +89,45 @@ impl Operations {
             tokio::runtime::Handle::try_current().map_err(|_| OperationsError::NoRuntime)?;
         let kind = kind.into();
         let (id, registration) = self.register_new(&kind, &metadata)?;
+        Ok(self.start(&runtime, id, registration, &kind, metadata, plan, work))
+    }
 
+    /// The handle of operation `id` if this runner is running it now (from its `pending`
+    /// record until its terminal status is recorded), `None` otherwise: another runner or
+    /// process runs it, or it has ended. Through it a server follows its own operations live
+    /// ([`OperationHandle::progress`] and its watch channel); for anything else the
+    /// registry's record is the source.
+    pub fn live(&self, id: &str) -> Option<OperationHandle> {
+        self.inner.live.get(id)
+    }
+
+    /// The ids of the operations this runner is running now, sorted.
+    pub fn running_ids(&self) -> Vec<String> {
+        self.inner.live.ids()
+    }
+
+    /// Seeds the ETA, spawns the supervisor of the registered, recorded operation `id` and
+    /// returns its handle.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one private call site per way to start"
+    )]
+    fn start<F, Fut>(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        id: String,
+        registration: Registration,
+        kind: &str,
+        metadata: Value,
+        plan: StepPlan,
+        work: F,
+    ) -> OperationHandle
+    where
+        F: FnOnce(OperationContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Value, OperationError>> + Send + 'static,
+    {
         let progress = ProgressHandle::new(id.clone(), plan);
-        let eta_key = history::eta_key(&kind, &metadata)
+        let eta_key = history::eta_key(kind, &metadata)
             .inspect_err(|error| tracing::warn!(%id, %error, "no ETA history for this operation"))
             .ok();
         let prior = match (&self.inner.history, &eta_key) {
@@ -101,7 +138,7 @@ impl Operations {
 
         let (outcome_tx, outcome_rx) = watch::channel(None);
         let handle = OperationHandle {
-            id,
+            id: id.clone(),
             token: registration.token().clone(),
             progress: progress.clone(),
             outcome: outcome_rx,
@@ -114,12 +151,17 @@ impl Operations {
             outcome: outcome_tx,
         };
         let inner = Arc::clone(&self.inner);
+        inner.live.insert(handle.clone());
         inner.active.send_modify(|n| *n += 1);
+        ensure_polling(&inner, runtime);
         runtime.spawn(async move {
-            let _active = ActiveGuard(Arc::clone(&inner));
+            let _running = RunningGuard {
+                inner: Arc::clone(&inner),
+                id,
+            };
             supervise(inner, supervised, work).await;
         });
-        Ok(handle)
+        handle
     }
 
     /// Draws a fresh id, registers it with the coordinator and records the operation `pending`.
@@ -156,72 +198,6 @@ impl Operations {
         }
     }
 
-    /// Asks operation `id` to stop: its token is cancelled and its status becomes `cancelling`
-    /// until the work has stopped, then `cancelled`.
-    ///
-    /// Refused with [`OperationsError::AlreadyFinished`] for an operation that has ended,
-    /// [`OperationsError::NotOwned`] for one run by another process, `NotFound` for an unknown
-    /// id. Cancelling an operation already being cancelled is accepted and keeps the first
-    /// reason.
-    ///
-    /// Synchronous: it reads and writes the registry on the calling thread, which may wait up to
-    /// the database's busy timeout; from async code on a small runtime, call it through
-    /// `tokio::task::spawn_blocking`.
-    pub fn cancel(&self, id: &str, reason: CancelReason) -> Result<CancelAck, OperationsError> {
-        let registry = &self.inner.registry;
-        let not_found = || OperationsError::NotFound { id: id.to_owned() };
-        let record = registry.get(id)?.ok_or_else(not_found)?;
-        if record.status.is_terminal() {
-            return Err(OperationsError::AlreadyFinished {
-                id: id.to_owned(),
-                status: record.status,
-            });
-        }
-        // The token first, then the status: whoever writes `cancelling` (this call or the
-        // supervisor reacting to the token) finds the token already cancelled, so the reason
-        // in the registry is the token's first-wins reason.
-        let Some(token) = self.inner.coordinator.token(id) else {
-            // Not ours, or it ended in between.
-            let record = registry.get(id)?.ok_or_else(not_found)?;
-            return Err(if record.status.is_terminal() {
-                OperationsError::AlreadyFinished {
-                    id: id.to_owned(),
-                    status: record.status,
-                }
-            } else {
-                OperationsError::NotOwned {
-                    id: id.to_owned(),
-                    owner: record.owner,
-                }
-            });
-        };
-        token.cancel(reason.clone());
-        let reason = token.reason().unwrap_or(reason);
-        mark_cancelling(&self.inner, id, reason.clone());
-        let status = registry.get(id)?.ok_or_else(not_found)?.status;
-        match status {
-            Cancelling | Cancelled => Ok(CancelAck {
-                id: id.to_owned(),
-                status,
-                reason,
-            }),
-            // It completed (or failed) before the work could see the token.
-            _ => Err(OperationsError::AlreadyFinished {
-                id: id.to_owned(),
-                status,
-            }),
-        }
-    }
-
-    /// Cancels every operation this runner has running (for shutdown); returns how many were
-    /// accepted. Operations started afterwards are not affected.
-    pub fn cancel_all(&self, reason: CancelReason) -> usize {
-        let ids = self.inner.coordinator.status().operations;
-        ids.into_iter()
-            .filter(|(id, _)| self.cancel(id, reason.clone()).is_ok())
-            .count()
-    }
-
     /// Waits until every operation started by this runner has recorded its terminal status.
     pub async fn wait_idle(&self) {
         let mut active = self.inner.active.subscribe();
@@ -239,12 +215,17 @@ impl std::fmt::Debug for Operations {
     }
 }
 
-/// Decrements the active count even if the supervisor is dropped mid-way.
-struct ActiveGuard(Arc<Inner>);
+/// Forgets the live handle and decrements the active count once the supervisor has ended,
+/// even if it is dropped mid-way (its runtime shut down).
+struct RunningGuard {
+    inner: Arc<Inner>,
+    id: String,
+}
 
-impl Drop for ActiveGuard {
+impl Drop for RunningGuard {
     fn drop(&mut self) {
-        self.0.active.send_modify(|n| *n = n.saturating_sub(1));
+        self.inner.live.remove(&self.id);
+        self.inner.active.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 

@@ -3,14 +3,18 @@
 //! Invariants:
 //! 1. The terminal status is written here and nowhere else, once, with a compare-and-set; the
 //!    only other writers are [`mark_cancelling`] (to `cancelling`, from here or
-//!    `Operations::cancel`) and `SqliteRegistry::interrupt_dead_owners` (to `interrupted`, only
-//!    once this process is dead).
+//!    `Operations::cancel`), `Operations::cancel` in another runner (to `cancelling`, with the
+//!    reason, without the token: [`adopt_requested_cancel`] takes that reason for the token),
+//!    and `Registry::interrupt_dead_owners` or a cancel finding the owner dead (to
+//!    `interrupted`, only once this process is dead).
 //! 2. `cancelling` turns into `cancelled` only after the work task has ended (its `JoinHandle`
 //!    resolved), so "cancelled" means "stopped".
 //! 3. Once the token is cancelled, any ending except a panic is `cancelled`: a late success
 //!    keeps its summary as what was kept, a late error is kept as the error.
-//! 4. The registration (and so the id in the coordinator) lives until the terminal status is
-//!    written, so a cancel racing the end either lands or sees the terminal status.
+//! 4. The registration (and so the id in the coordinator) and the live handle live until the
+//!    terminal status is written, and no longer than the outcome is unpublished: a cancel
+//!    racing the end either lands or sees the terminal status, and whoever has seen the
+//!    outcome finds no live handle.
 //! 5. Every registry and ETA-history call made here goes through [`off_worker`] (tokio's
 //!    blocking pool, unless the store is in memory) and is awaited before the next one, so one
 //!    operation's writes happen in order and a write waiting for another process's database
@@ -98,7 +102,7 @@ where
         Err(RegistryError::Conflict {
             actual: Cancelling, ..
         }) => {
-            let reason = token.reason().unwrap_or(CancelReason::User);
+            let reason = adopt_requested_cancel(&inner, &id, &token).await;
             Ending::Cancelled {
                 reason,
                 kept: None,
@@ -109,6 +113,7 @@ where
     };
     let outcome = record_ending(&inner, &id, &token, &op.progress, ending).await;
     drop(op.registration);
+    inner.live.remove(&id);
     // Only a recorded success teaches the estimator; a cancelled or failed run's duration says
     // nothing about how long the work takes.
     if let (Completed, Some(history), Some(key), Some(took)) =
@@ -200,12 +205,37 @@ fn note_cancelling(id: &str, result: Result<(), RegistryError>) {
     }
 }
 
+/// The reason of a `cancelling` found in the registry: the token's if it is cancelled (whoever
+/// cancels the token in this process writes `cancelling` after), else the reason another
+/// runner stored with its request, which then cancels the token too, so the outcome, the live
+/// progress and the record agree.
+async fn adopt_requested_cancel(
+    inner: &Inner,
+    id: &str,
+    token: &CancellationToken,
+) -> CancelReason {
+    if let Some(reason) = token.reason() {
+        return reason;
+    }
+    let owned_id = id.to_owned();
+    let stored = registry_call(inner, id, move |registry| registry.get(&owned_id)).await;
+    let requested = match stored {
+        Ok(record) => record.and_then(|r| r.cancel_reason),
+        Err(error) => {
+            tracing::warn!(%id, %error, "could not read the requested cancel reason");
+            None
+        }
+    };
+    token.cancel(requested.unwrap_or(CancelReason::User));
+    token.reason().unwrap_or(CancelReason::User)
+}
+
 /// Runs `call` on tokio's blocking pool and waits for it when it `may_block`: registry and
 /// history calls may wait up to the database's busy timeout for another process's lock, which
 /// on a worker thread would stall every task scheduled there (all of them, on a current-thread
 /// runtime). In-memory stores run inline: the hop would cost more than the call.
 /// `None` if the runtime shut down before the call ran.
-async fn off_worker<T, F>(may_block: bool, call: F) -> Option<T>
+pub(super) async fn off_worker<T, F>(may_block: bool, call: F) -> Option<T>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
@@ -354,9 +384,8 @@ async fn record_ending(
     {
         // A cancel landed between the work's success and this write: the operation was asked to
         // stop before it was recorded as done, so it ends cancelled, keeping what it produced.
-        // Whoever wrote `cancelling` cancelled the token first, so its reason is there.
         status = Cancelled;
-        patch.cancel_reason = token.reason();
+        patch.cancel_reason = Some(adopt_requested_cancel(inner, id, token).await);
         progress.mark_cancelled(
             patch
                 .cancel_reason

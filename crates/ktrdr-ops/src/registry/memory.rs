@@ -19,8 +19,8 @@ use std::time::Duration;
 use super::record::now;
 use super::store::{check_transition, cleanup_cutoff};
 use super::{
-    OperationFilter, OperationList, OperationRecord, OperationStatus, Registry, RegistryError,
-    TransitionPatch,
+    CancelRequest, OperationFilter, OperationList, OperationRecord, OperationStatus, Registry,
+    RegistryError, TransitionPatch,
 };
 use crate::progress::ProgressState;
 
@@ -169,6 +169,19 @@ impl Registry for MemoryRegistry {
             total_count,
             active_count,
         })
+    }
+
+    fn cancel_requests(&self, ids: &[String]) -> Result<Vec<CancelRequest>, RegistryError> {
+        let inner = self.lock();
+        Ok(ids
+            .iter()
+            .filter_map(|id| inner.records.get(id))
+            .filter(|(_, r)| r.status == OperationStatus::Cancelling)
+            .map(|(_, r)| CancelRequest {
+                id: r.id.clone(),
+                reason: r.cancel_reason.clone(),
+            })
+            .collect())
     }
 
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {

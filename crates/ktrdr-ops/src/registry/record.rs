@@ -128,6 +128,17 @@ impl OperationFilter {
     }
 }
 
+/// A cancel someone asked for through the registry: an operation found `cancelling` by
+/// [`Registry::cancel_requests`](super::Registry::cancel_requests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelRequest {
+    /// The operation.
+    pub id: String,
+    /// The reason stored with the request; `None` if none was stored, or if it cannot be read
+    /// (written by a newer build), which is logged.
+    pub reason: Option<CancelReason>,
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OperationList {

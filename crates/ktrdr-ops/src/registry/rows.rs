@@ -112,7 +112,7 @@ impl Cells<'_> {
         })
     }
 
-    fn json_opt<T: DeserializeOwned>(
+    pub(super) fn json_opt<T: DeserializeOwned>(
         &self,
         idx: usize,
         column: &'static str,

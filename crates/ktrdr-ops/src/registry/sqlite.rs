@@ -26,10 +26,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::record::now;
 use super::rows::{encode, encode_opt, read_id, read_record, ts, Cells};
 use super::schema::{migrate, COLUMNS};
-use super::store::{check_transition, cleanup_cutoff};
+use super::store::{check_transition, cleanup_cutoff, owner_ended};
 use super::{
-    Liveness, OperationFilter, OperationList, OperationRecord, OperationStatus, Owner, Registry,
-    RegistryError, Retention, TransitionPatch,
+    CancelRequest, Liveness, OperationFilter, OperationList, OperationRecord, OperationStatus,
+    Owner, Registry, RegistryError, Retention, TransitionPatch,
 };
 use crate::progress::ProgressState;
 
@@ -119,13 +119,7 @@ impl SqliteRegistry {
             if owner.liveness() != Liveness::Dead {
                 continue;
             }
-            let Owner { pid, host, .. } = &owner;
-            let patch = TransitionPatch {
-                error: Some(format!(
-                    "process {pid} on {host} ended while the operation was {status}"
-                )),
-                ..TransitionPatch::default()
-            };
+            let patch = owner_ended(&owner, status);
             match self.transition(
                 &id,
                 &OperationStatus::ACTIVE,
@@ -133,6 +127,7 @@ impl SqliteRegistry {
                 &patch,
             ) {
                 Ok(()) => {
+                    let Owner { pid, host, .. } = &owner;
                     tracing::warn!(%id, pid, %host, "owner process ended; marked interrupted");
                     interrupted.push(id);
                 }
@@ -414,6 +409,35 @@ impl Registry for SqliteRegistry {
             total_count,
             active_count,
         })
+    }
+
+    fn cancel_requests(&self, ids: &[String]) -> Result<Vec<CancelRequest>, RegistryError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The ids travel as one JSON array, so the statement is the same (and cached) for any
+        // number of them and never meets SQLite's limit on bound parameters.
+        let wanted = encode("(cancel requests)", "id", ids)?;
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, id, cancel_reason FROM operations WHERE status = 'cancelling' \
+                 AND id IN (SELECT value FROM json_each(?1))",
+            )
+            .map_err(|e| self.db_err(e))?;
+        let mut rows = stmt.query([wanted]).map_err(|e| self.db_err(e))?;
+        let mut requests = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.db_err(e))? {
+            let id = read_id(row, 0, 1)?;
+            let cells = Cells { row, id: &id };
+            // The request stands even when its reason is unreadable: the operation still stops.
+            let reason = cells.json_opt(2, "cancel_reason").unwrap_or_else(|error| {
+                tracing::warn!(%id, %error, "cancel reason unreadable; cancelling without it");
+                None
+            });
+            requests.push(CancelRequest { id, reason });
+        }
+        Ok(requests)
     }
 
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {

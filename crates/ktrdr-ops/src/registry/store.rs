@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    OperationFilter, OperationList, OperationRecord, OperationStatus, RegistryError,
-    TransitionPatch,
+    CancelRequest, OperationFilter, OperationList, OperationRecord, OperationStatus, Owner,
+    RegistryError, TransitionPatch,
 };
 use crate::progress::ProgressState;
 
@@ -43,6 +43,12 @@ pub trait Registry: Send + Sync {
     /// counts still include it, and [`Registry::get`] of its id reports what is wrong.
     fn list(&self, filter: &OperationFilter) -> Result<OperationList, RegistryError>;
 
+    /// The operations among `ids` that are `cancelling`, with the reason stored for each, in
+    /// one query whatever the number of ids (a runner asks this every 250 ms about all the
+    /// operations it runs, to act on cancels requested by other processes). Unknown ids are
+    /// left out.
+    fn cancel_requests(&self, ids: &[String]) -> Result<Vec<CancelRequest>, RegistryError>;
+
     /// Deletes terminal records that finished at least `older_than` ago; returns how many.
     /// `Duration::ZERO` deletes every terminal record; active records are never deleted.
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError>;
@@ -66,6 +72,17 @@ pub(super) fn check_transition(
     match expected.iter().find(|from| !from.can_become(to)) {
         Some(&from) => Err(RegistryError::IllegalTransition { from, to }),
         None => Ok(()),
+    }
+}
+
+/// The patch that marks an operation of a dead `owner` `interrupted`, found `status`.
+pub(crate) fn owner_ended(owner: &Owner, status: OperationStatus) -> TransitionPatch {
+    let Owner { pid, host, .. } = owner;
+    TransitionPatch {
+        error: Some(format!(
+            "process {pid} on {host} ended while the operation was {status}"
+        )),
+        ..TransitionPatch::default()
     }
 }
 
