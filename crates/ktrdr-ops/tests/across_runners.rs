@@ -152,6 +152,9 @@ impl Registry for Spy {
         self.polls.lock().unwrap().push(ids.len());
         self.store.cancel_requests(ids)
     }
+    fn interrupt_dead_owners(&self) -> Result<Vec<String>, RegistryError> {
+        self.store.interrupt_dead_owners()
+    }
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {
         self.store.cleanup(older_than)
     }

@@ -653,6 +653,9 @@ impl<H: Hook> Registry for Hooked<H> {
     fn cancel_requests(&self, ids: &[String]) -> Result<Vec<CancelRequest>, RegistryError> {
         self.store.cancel_requests(ids)
     }
+    fn interrupt_dead_owners(&self) -> Result<Vec<String>, RegistryError> {
+        self.store.interrupt_dead_owners()
+    }
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {
         self.store.cleanup(older_than)
     }

@@ -261,6 +261,43 @@ both_stores! {
         assert_eq!(found.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["op_ask"]);
     }
 
+    dead_owners_are_swept_through_the_trait_and_the_living_left_alone(reg) {
+        let me = Owner::current();
+        // Linux caps pids at 2^22, so this owner cannot be running.
+        let dead = Owner { pid: 999_999_999, ..me.clone() };
+        let remote = Owner { host: "gpu-box.example".into(), ..dead.clone() };
+        for (id, owner, status) in [
+            ("op_dead_running", &dead, Running),
+            ("op_dead_cancelling", &dead, Cancelling),
+            ("op_dead_pending", &dead, Pending),
+            ("op_dead_done", &dead, Failed),
+            ("op_mine", &me, Running),
+            ("op_remote", &remote, Running),
+        ] {
+            let mut record = pending(id, "data_load");
+            record.owner = owner.clone();
+            reg.insert(&record).unwrap();
+            if status == Cancelling {
+                reg.transition(id, &[Pending], Running, &none()).unwrap();
+                reg.transition(id, &[Running], Cancelling, &none()).unwrap();
+            } else if status != Pending {
+                reg.transition(id, &[Pending], status, &none()).unwrap();
+            }
+        }
+        let mut swept = reg.interrupt_dead_owners().unwrap();
+        swept.sort();
+        assert_eq!(swept, ["op_dead_cancelling", "op_dead_pending", "op_dead_running"]);
+        let record = reg.get("op_dead_cancelling").unwrap().unwrap();
+        assert_eq!(record.status, Interrupted);
+        assert!(record.finished_at.is_some());
+        let error = record.error.unwrap();
+        assert!(error.contains("999999999") && error.contains("cancelling"), "{error}");
+        for (id, status) in [("op_dead_done", Failed), ("op_mine", Running), ("op_remote", Running)] {
+            assert_eq!(reg.get(id).unwrap().unwrap().status, status, "{id}");
+        }
+        assert!(reg.interrupt_dead_owners().unwrap().is_empty());
+    }
+
     cleanup_removes_only_old_terminal_records(reg) {
         let mut old = pending("op_old", "data_load");
         old.status = Completed;

@@ -25,6 +25,10 @@ pub enum OperationsError {
     /// The generated id is already in use in this process.
     #[error(transparent)]
     Duplicate(#[from] DuplicateOperation),
+    /// [`Operations::shutdown`](super::Operations::shutdown) has begun: the runner starts
+    /// nothing new.
+    #[error("the operations runner is shutting down and starts no new operation")]
+    ShuttingDown,
     /// `run` was called outside a tokio runtime.
     #[error("operations must be started from inside a tokio runtime")]
     NoRuntime,

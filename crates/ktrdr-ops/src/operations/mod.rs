@@ -9,7 +9,8 @@
 //! `cancelling` until the work has really stopped; it reaches operations run by other
 //! processes through the registry, which their runners poll while they run anything.
 //! [`Operations::live`] gives the handle of an operation this runner runs now, to follow its
-//! progress live.
+//! progress live. [`Operations::shutdown`] cancels everything the runner runs and bounds the
+//! wait for it.
 //!
 //! ```
 //! use ktrdr_ops::operations::{OperationError, Operations};
@@ -44,6 +45,7 @@ mod handle;
 mod history;
 mod live;
 mod runner;
+mod shutdown;
 mod supervisor;
 
 pub use cancel::CancelAck;
@@ -51,3 +53,4 @@ pub use context::{OperationContext, OperationError};
 pub use error::OperationsError;
 pub use handle::{OperationHandle, OperationOutcome};
 pub use runner::Operations;
+pub use shutdown::ShutdownReport;

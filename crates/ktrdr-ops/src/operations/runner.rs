@@ -4,16 +4,17 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::cancel_poll::{ensure_polling, Polling};
 use super::live::LiveOperations;
 use super::supervisor::{supervise, Supervised};
 use super::{history, OperationContext, OperationError, OperationHandle, OperationsError};
-use crate::cancel::{CancellationCoordinator, Registration};
+use crate::cancel::{CancelReason, CancellationCoordinator, Registration};
 use crate::eta::{EtaHistory, TimeEstimator};
 use crate::progress::{ProgressHandle, StepPlan};
-use crate::registry::{OperationRecord, Registry, RegistryError};
+use crate::registry::OperationStatus::{Cancelled, Pending};
+use crate::registry::{OperationRecord, Registry, RegistryError, TransitionPatch};
 
 /// Runs operations and records them in a [`Registry`]. One per process; cheap to clone.
 ///
@@ -87,9 +88,12 @@ impl Operations {
     {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| OperationsError::NoRuntime)?;
+        if self.inner.live.is_closed() {
+            return Err(OperationsError::ShuttingDown);
+        }
         let kind = kind.into();
         let (id, registration) = self.register_new(&kind, &metadata)?;
-        Ok(self.start(&runtime, id, registration, &kind, metadata, plan, work))
+        self.start(&runtime, id, registration, &kind, metadata, plan, work)
     }
 
     /// The handle of operation `id` if this runner is running it now (from its `pending`
@@ -107,7 +111,8 @@ impl Operations {
     }
 
     /// Seeds the ETA, spawns the supervisor of the registered, recorded operation `id` and
-    /// returns its handle.
+    /// returns its handle; if shutdown began since the caller checked, records it cancelled
+    /// (reason shutdown, never run) instead and refuses.
     #[allow(
         clippy::too_many_arguments,
         reason = "one private call site per way to start"
@@ -121,7 +126,7 @@ impl Operations {
         metadata: Value,
         plan: StepPlan,
         work: F,
-    ) -> OperationHandle
+    ) -> Result<OperationHandle, OperationsError>
     where
         F: FnOnce(OperationContext) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Value, OperationError>> + Send + 'static,
@@ -143,15 +148,20 @@ impl Operations {
             progress: progress.clone(),
             outcome: outcome_rx,
         };
+        let (force_tx, force_rx) = oneshot::channel();
+        if self.inner.live.insert(handle.clone(), force_tx).is_err() {
+            self.refuse_for_shutdown(&id);
+            return Err(OperationsError::ShuttingDown);
+        }
         let supervised = Supervised {
             registration,
             progress,
             eta_key,
             metadata,
             outcome: outcome_tx,
+            force: force_rx,
         };
         let inner = Arc::clone(&self.inner);
-        inner.live.insert(handle.clone());
         inner.active.send_modify(|n| *n += 1);
         ensure_polling(&inner, runtime);
         runtime.spawn(async move {
@@ -161,7 +171,24 @@ impl Operations {
             };
             supervise(inner, supervised, work).await;
         });
-        handle
+        Ok(handle)
+    }
+
+    /// Records `pending` operation `id`, refused by a shutdown that began while it was being
+    /// recorded, as cancelled by that shutdown, so no record is left pending.
+    fn refuse_for_shutdown(&self, id: &str) {
+        let patch = TransitionPatch {
+            cancel_reason: Some(CancelReason::Shutdown),
+            error: Some("refused: the runner is shutting down".to_owned()),
+            ..TransitionPatch::default()
+        };
+        let recorded = self
+            .inner
+            .registry
+            .transition(id, &[Pending], Cancelled, &patch);
+        if let Err(error) = recorded {
+            tracing::error!(%id, %error, "could not record an operation refused at shutdown");
+        }
     }
 
     /// Draws a fresh id, registers it with the coordinator and records the operation `pending`.

@@ -8,7 +8,8 @@
 //!    and `Registry::interrupt_dead_owners` or a cancel finding the owner dead (to
 //!    `interrupted`, only once this process is dead).
 //! 2. `cancelling` turns into `cancelled` only after the work task has ended (its `JoinHandle`
-//!    resolved), so "cancelled" means "stopped".
+//!    resolved), so "cancelled" means "stopped"; the one exception is shutdown's abort of work
+//!    that outlived its grace, recorded with an error that says so.
 //! 3. Once the token is cancelled, any ending except a panic is `cancelled`: a late success
 //!    keeps its summary as what was kept, a late error is kept as the error.
 //! 4. The registration (and so the id in the coordinator) and the live handle live until the
@@ -26,11 +27,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinError;
 use tokio::time::Instant;
 
 use super::history;
+use super::live::Force;
 use super::runner::Inner;
 use super::{OperationContext, OperationError, OperationOutcome};
 use crate::cancel::{CancelReason, CancellationToken, Registration};
@@ -50,6 +52,16 @@ pub(super) struct Supervised {
     pub(super) eta_key: Option<EtaKey>,
     pub(super) metadata: Value,
     pub(super) outcome: watch::Sender<Option<OperationOutcome>>,
+    /// Shutdown's order to abort work that outlived the grace.
+    pub(super) force: oneshot::Receiver<Force>,
+}
+
+/// How the wait for the work ended.
+enum WorkEnd {
+    /// The work task ended (returned, panicked, or was aborted by its runtime).
+    Joined(Result<Result<Value, OperationError>, JoinError>),
+    /// Shutdown aborted it after the grace.
+    Aborted { grace: Duration },
 }
 
 /// How the work ended, before it is written down.
@@ -75,7 +87,7 @@ impl Ending {
     }
 }
 
-pub(super) async fn supervise<F, Fut>(inner: Arc<Inner>, op: Supervised, work: F)
+pub(super) async fn supervise<F, Fut>(inner: Arc<Inner>, mut op: Supervised, work: F)
 where
     F: FnOnce(OperationContext) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Value, OperationError>> + Send + 'static,
@@ -94,7 +106,7 @@ where
             };
             let started = Instant::now();
             let work = tokio::spawn(async move { work(ctx).await });
-            let result = watch_work(&inner, &id, &token, &op.progress, work).await;
+            let result = watch_work(&inner, &id, &token, &op.progress, &mut op.force, work).await;
             took = Some(started.elapsed());
             classify(result, &token)
         }
@@ -132,24 +144,37 @@ where
     op.outcome.send_replace(Some(outcome));
 }
 
-/// Waits for the work while persisting progress (throttled) and reflecting a cancel as
-/// `cancelling` as soon as the token fires.
+/// Waits for the work while persisting progress (throttled), reflecting a cancel as
+/// `cancelling` as soon as the token fires, and aborting the work when shutdown says so.
 async fn watch_work(
     inner: &Inner,
     id: &str,
     token: &CancellationToken,
     progress: &ProgressHandle,
+    force: &mut oneshot::Receiver<Force>,
     mut work: tokio::task::JoinHandle<Result<Value, OperationError>>,
-) -> Result<Result<Value, OperationError>, JoinError> {
+) -> WorkEnd {
     let mut updates = progress.subscribe();
     let mut updates_open = true;
+    let mut force_open = true;
     let mut cancel_seen = false;
     let mut dirty = false;
     let mut next_persist = Instant::now();
     loop {
         tokio::select! {
             biased;
-            result = &mut work => return result,
+            result = &mut work => return WorkEnd::Joined(result),
+            // Only shutdown sends, after cancelling the token and waiting out the grace. The
+            // work stops at its next await; it is not waited for, so work stuck in a blocking
+            // call cannot hold up the record.
+            order = &mut *force, if force_open => match order {
+                Ok(Force { grace, aborted }) => {
+                    work.abort();
+                    let _ = aborted.send(());
+                    return WorkEnd::Aborted { grace };
+                }
+                Err(_) => force_open = false,
+            },
             reason = token.cancelled(), if !cancel_seen => {
                 cancel_seen = true;
                 let patch = cancelling(reason);
@@ -278,11 +303,20 @@ async fn transition(
     .await
 }
 
-fn classify(
-    result: Result<Result<Value, OperationError>, JoinError>,
-    token: &CancellationToken,
-) -> Ending {
+fn classify(end: WorkEnd, token: &CancellationToken) -> Ending {
     let cancelled = token.reason();
+    let result = match end {
+        WorkEnd::Joined(result) => result,
+        WorkEnd::Aborted { grace } => {
+            return Ending::Cancelled {
+                reason: cancelled.unwrap_or(CancelReason::Shutdown),
+                kept: None,
+                error: Some(format!(
+                    "the work did not stop within the shutdown grace of {grace:?} and was aborted"
+                )),
+            }
+        }
+    };
     match (result, cancelled) {
         (Ok(Ok(summary)), None) => Ending::Completed(summary),
         (Ok(Ok(summary)), Some(reason)) => Ending::Cancelled {

@@ -10,14 +10,16 @@
 //!
 //! # Lock order
 //!
-//! 1. `inner` is the only lock, taken once per call and never held while calling out.
+//! 1. `inner` is the only lock, taken once per call and never held while calling out
+//!    (`interrupt_dead_owners` copies the owners out, judges them unlocked, and moves each
+//!    operation with its own `transition`).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::record::now;
-use super::store::{check_transition, cleanup_cutoff};
+use super::store::{check_transition, cleanup_cutoff, interrupt_dead};
 use super::{
     CancelRequest, OperationFilter, OperationList, OperationRecord, OperationStatus, Registry,
     RegistryError, TransitionPatch,
@@ -182,6 +184,17 @@ impl Registry for MemoryRegistry {
                 reason: r.cancel_reason.clone(),
             })
             .collect())
+    }
+
+    fn interrupt_dead_owners(&self) -> Result<Vec<String>, RegistryError> {
+        let active = self
+            .lock()
+            .records
+            .values()
+            .filter(|(_, r)| r.status.is_active())
+            .map(|(_, r)| (r.id.clone(), r.status, r.owner.clone()))
+            .collect();
+        interrupt_dead(self, active)
     }
 
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {

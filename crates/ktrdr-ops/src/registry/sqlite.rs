@@ -13,7 +13,7 @@
 //! # Lock order
 //!
 //! 1. `conn` is the only lock. `interrupt_dead_owners` releases it between its read and each
-//!    transition (both take it), and nothing else is locked while it is held. Across
+//!    transition (both take it), and judges owners (reading `/proc`) without it, and nothing else is locked while it is held. Across
 //!    processes, SQLite's own file locks serialise writers (busy timeout in [`crate::db::open`]).
 
 use std::path::{Path, PathBuf};
@@ -26,17 +26,17 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::record::now;
 use super::rows::{encode, encode_opt, read_id, read_record, ts, Cells};
 use super::schema::{migrate, COLUMNS};
-use super::store::{check_transition, cleanup_cutoff, owner_ended};
+use super::store::{check_transition, cleanup_cutoff, interrupt_dead};
 use super::{
-    CancelRequest, Liveness, OperationFilter, OperationList, OperationRecord, OperationStatus,
-    Owner, Registry, RegistryError, Retention, TransitionPatch,
+    CancelRequest, OperationFilter, OperationList, OperationRecord, OperationStatus, Owner,
+    Registry, RegistryError, Retention, TransitionPatch,
 };
 use crate::progress::ProgressState;
 
 /// A [`Registry`] in a SQLite file (WAL mode, see [`crate::db::open`]).
 ///
-/// Opening it marks the active operations of dead local processes `interrupted` (see
-/// [`Owner::liveness`]); [`SqliteRegistry::interrupted_at_open`] lists them.
+/// Opening it marks the active operations of dead local processes `interrupted`
+/// ([`Registry::interrupt_dead_owners`]); [`SqliteRegistry::interrupted_at_open`] lists them.
 #[derive(Debug)]
 pub struct SqliteRegistry {
     conn: Mutex<Connection>,
@@ -107,36 +107,6 @@ impl SqliteRegistry {
             path: self.path.clone(),
             source,
         }
-    }
-
-    /// Marks `interrupted` every active operation whose owner is a dead process on this host
-    /// (see [`Owner::liveness`]) and returns their ids. [`SqliteRegistry::open`] calls it; a
-    /// long-lived process (the API server) may call it again to notice CLI processes that died
-    /// since.
-    pub fn interrupt_dead_owners(&self) -> Result<Vec<String>, RegistryError> {
-        let mut interrupted = Vec::new();
-        for (id, status, owner) in self.active_owners()? {
-            if owner.liveness() != Liveness::Dead {
-                continue;
-            }
-            let patch = owner_ended(&owner, status);
-            match self.transition(
-                &id,
-                &OperationStatus::ACTIVE,
-                OperationStatus::Interrupted,
-                &patch,
-            ) {
-                Ok(()) => {
-                    let Owner { pid, host, .. } = &owner;
-                    tracing::warn!(%id, pid, %host, "owner process ended; marked interrupted");
-                    interrupted.push(id);
-                }
-                // Finished by someone else in the meantime.
-                Err(RegistryError::Conflict { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(interrupted)
     }
 
     /// Id, status and owner of every active operation. Only these columns are read, so a cell
@@ -438,6 +408,10 @@ impl Registry for SqliteRegistry {
             requests.push(CancelRequest { id, reason });
         }
         Ok(requests)
+    }
+
+    fn interrupt_dead_owners(&self) -> Result<Vec<String>, RegistryError> {
+        interrupt_dead(self, self.active_owners()?)
     }
 
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    CancelRequest, OperationFilter, OperationList, OperationRecord, OperationStatus, Owner,
-    RegistryError, TransitionPatch,
+    CancelRequest, Liveness, OperationFilter, OperationList, OperationRecord, OperationStatus,
+    Owner, RegistryError, TransitionPatch,
 };
 use crate::progress::ProgressState;
 
@@ -49,6 +49,16 @@ pub trait Registry: Send + Sync {
     /// left out.
     fn cancel_requests(&self, ids: &[String]) -> Result<Vec<CancelRequest>, RegistryError>;
 
+    /// Marks `interrupted` every active operation whose owner is provably dead
+    /// ([`Owner::liveness`] is [`Liveness::Dead`]: a process of this host and PID namespace
+    /// that has ended, or one of an earlier boot) and returns their ids. An owner that cannot
+    /// be judged (another host or namespace) is left alone.
+    ///
+    /// [`SqliteRegistry::open`](super::SqliteRegistry::open) calls it; a long-lived process
+    /// (the API server) calls it now and then to notice CLI processes that died since. Each
+    /// operation moves by compare-and-set, so one that ends meanwhile keeps its own status.
+    fn interrupt_dead_owners(&self) -> Result<Vec<String>, RegistryError>;
+
     /// Deletes terminal records that finished at least `older_than` ago; returns how many.
     /// `Duration::ZERO` deletes every terminal record; active records are never deleted.
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError>;
@@ -84,6 +94,37 @@ pub(crate) fn owner_ended(owner: &Owner, status: OperationStatus) -> TransitionP
         )),
         ..TransitionPatch::default()
     }
+}
+
+/// The sweep of [`Registry::interrupt_dead_owners`] over the `(id, status, owner)` of the
+/// active operations a store read, judging the owners with no store lock held.
+pub(super) fn interrupt_dead<R: Registry + ?Sized>(
+    registry: &R,
+    active: Vec<(String, OperationStatus, Owner)>,
+) -> Result<Vec<String>, RegistryError> {
+    let mut interrupted = Vec::new();
+    for (id, status, owner) in active {
+        if owner.liveness() != Liveness::Dead {
+            continue;
+        }
+        let patch = owner_ended(&owner, status);
+        match registry.transition(
+            &id,
+            &OperationStatus::ACTIVE,
+            OperationStatus::Interrupted,
+            &patch,
+        ) {
+            Ok(()) => {
+                let Owner { pid, host, .. } = &owner;
+                tracing::warn!(%id, pid, %host, "owner process ended; marked interrupted");
+                interrupted.push(id);
+            }
+            // Finished by someone else in the meantime.
+            Err(RegistryError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(interrupted)
 }
 
 /// The cut-off of [`Registry::cleanup`]; a duration too large to subtract keeps everything.
