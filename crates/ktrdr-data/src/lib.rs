@@ -2,6 +2,7 @@
 //! analysis and request planning. Builds on [`ktrdr_ops`] for operations.
 
 pub mod calendar;
+pub mod gap_filler;
 pub mod gaps;
 pub mod manager;
 pub mod pacing;

@@ -34,6 +34,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -310,6 +311,8 @@ struct Inner {
     /// `None` when [`PacingRules::max_concurrent`] is `None`. Never closed (invariant 3).
     slots: Option<Arc<Semaphore>>,
     state: Mutex<State>,
+    /// Pacing violations reported so far (see [`PacingGate::violations`]).
+    violations: AtomicU64,
 }
 
 /// The grants that still constrain future requests.
@@ -416,6 +419,7 @@ impl PacingGate {
                 rules,
                 slots,
                 state: Mutex::new(State::default()),
+                violations: AtomicU64::new(0),
             }),
         })
     }
@@ -528,12 +532,20 @@ impl PacingGate {
         let until = now
             .checked_add(retry_after)
             .unwrap_or_else(|| now + MAX_RETRY_AFTER);
+        self.inner.violations.fetch_add(1, Ordering::Relaxed);
         let mut state = self.lock();
         state.blocked_until = Some(state.blocked_until.map_or(until, |b| b.max(until)));
         tracing::warn!(
             retry_after_ms = retry_after.as_millis() as u64,
             "pacing violation reported; holding all requests"
         );
+    }
+
+    /// Pacing violations reported to this gate so far, by every load on the connection: a
+    /// background service compares it before and after its work to learn that the broker
+    /// pushed back, and backs off.
+    pub fn violations(&self) -> u64 {
+        self.inner.violations.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

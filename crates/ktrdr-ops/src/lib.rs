@@ -4,7 +4,7 @@
 //! [`cancel::CancellationToken`], one typed [`progress::ProgressState`], a learned
 //! [`eta::TimeEstimator`], the [`operations`] runner with its persistent [`registry`], the
 //! [`host`] client base for remote host services, the one [`retry`] schedule and the one seeded
-//! [`mix`]er; [`home::Home`] opens the runner on the state in `$KTRDR_HOME`. This crate knows
+//! [`mix`]er, the [`service`] lifecycle of long-lived loops; [`home::Home`] opens the runner on the state in `$KTRDR_HOME`. This crate knows
 //! nothing of bars, symbols or brokers.
 
 pub mod cancel;
@@ -17,3 +17,4 @@ pub mod operations;
 pub mod progress;
 pub mod registry;
 pub mod retry;
+pub mod service;

@@ -37,6 +37,12 @@ pub(super) struct Inner {
     pub(super) now: Option<i64>,
 }
 
+impl Inner {
+    pub(super) fn now(&self) -> i64 {
+        self.now.unwrap_or_else(|| chrono::Utc::now().timestamp())
+    }
+}
+
 impl std::fmt::Debug for DataManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DataManager")
@@ -83,6 +89,22 @@ impl DataManager {
     /// The store loads go into.
     pub fn store(&self) -> &BarStore {
         &self.inner.store
+    }
+
+    /// The pacing gate every request of this manager's loads goes through, if it has one.
+    pub fn pacing_gate(&self) -> Option<&PacingGate> {
+        self.inner.gate.as_ref()
+    }
+
+    /// The symbol → calendar mapping its gap analysis uses.
+    pub fn calendars(&self) -> &CalendarMap {
+        &self.inner.calendars
+    }
+
+    /// "Now" as this manager's loads see it (unix seconds): the instant it was built with
+    /// ([`DataManagerBuilder::now`]), else the wall clock.
+    pub fn now(&self) -> i64 {
+        self.inner.now()
     }
 
     /// What the provider says about itself, if there is one.

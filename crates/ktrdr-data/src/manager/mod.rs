@@ -70,6 +70,7 @@ pub use error::LoadError;
 pub use mode::LoadRequest;
 pub use retry::RetryPolicy;
 pub use summary::{LoadSummary, SegmentFailure};
+pub(crate) use targets::missing_bar_ranges;
 
 /// The operation type recorded in the registry for a load.
 pub const OPERATION_KIND: &str = "data_load";

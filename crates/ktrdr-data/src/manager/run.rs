@@ -447,8 +447,6 @@ impl Run<'_> {
     }
 
     fn now(&self) -> i64 {
-        self.manager
-            .now
-            .unwrap_or_else(|| chrono::Utc::now().timestamp())
+        self.manager.now()
     }
 }
