@@ -24,6 +24,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+mod follow;
 pub mod openapi;
 pub mod request_id;
 mod routes;

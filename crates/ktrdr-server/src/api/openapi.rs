@@ -9,7 +9,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::routes::{health, operations};
+use super::routes::{events, health, operations, wait};
 
 /// The document: every path and the schemas they use.
 #[derive(Debug, OpenApi)]
@@ -20,7 +20,14 @@ use super::routes::{health, operations};
                        backend's /api/v1. Failures answer {success: false, error: {code, \
                        message, details}} with a real HTTP status."
     ),
-    paths(health::health, operations::list, operations::get, serve_document),
+    paths(
+        health::health,
+        operations::list,
+        operations::get,
+        events::events,
+        wait::wait,
+        serve_document
+    ),
     tags(
         (name = "operations", description = "Long jobs of every process sharing the registry"),
         (name = "data", description = "The local bar store and loads into it"),

@@ -1,6 +1,7 @@
 //! [`ApiState`]: what every handler shares: the process's one operations runner and its one data
 //! manager (one provider connection and one pacing gate for every load).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use ktrdr_data::manager::DataManager;
@@ -22,6 +23,8 @@ struct Inner {
     /// Turns `true` when the server starts shutting down, so that long-lived answers (event
     /// streams, long polls) end instead of holding the shutdown up.
     closing: watch::Sender<bool>,
+    /// Open event streams (`GET /operations/{id}/events`).
+    subscribers: AtomicUsize,
 }
 
 impl ApiState {
@@ -33,6 +36,7 @@ impl ApiState {
                 operations,
                 manager,
                 closing: watch::Sender::new(false),
+                subscribers: AtomicUsize::new(0),
             }),
         }
     }
@@ -64,6 +68,17 @@ impl ApiState {
         let _ = closing.wait_for(|closing| *closing).await;
     }
 
+    /// How many event streams are open now (a gauge for the metrics).
+    pub fn event_subscribers(&self) -> usize {
+        self.inner.subscribers.load(Ordering::Relaxed)
+    }
+
+    /// Counts one more event stream until the guard is dropped.
+    pub(crate) fn count_subscriber(&self) -> SubscriberGuard {
+        self.inner.subscribers.fetch_add(1, Ordering::Relaxed);
+        SubscriberGuard(Arc::clone(&self.inner))
+    }
+
     /// Runs a registry (or other blocking) call off the runtime's worker threads: a SQLite
     /// statement may wait on another process's lock.
     pub async fn blocking<T, F>(&self, call: F) -> Result<T, ApiError>
@@ -81,11 +96,35 @@ impl ApiState {
     }
 }
 
+/// One open event stream, counted in [`ApiState::event_subscribers`] until dropped.
+pub(crate) struct SubscriberGuard(Arc<Inner>);
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        self.0.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiState")
             .field("operations", &self.inner.operations)
             .field("manager", &self.inner.manager)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+impl ApiState {
+    /// State on an in-memory registry and a store nobody reads, for handler tests.
+    pub(crate) fn in_memory() -> ApiState {
+        use ktrdr_data::store::BarStore;
+        use ktrdr_ops::registry::MemoryRegistry;
+        let operations = Operations::new(Arc::new(MemoryRegistry::new()), None);
+        let manager = DataManager::builder()
+            .store(BarStore::new("/nonexistent/ktrdr-test-store"))
+            .build()
+            .expect("a manager without a provider builds");
+        ApiState::new(operations, manager)
     }
 }

@@ -1,7 +1,9 @@
 //! The routes of `/api/v1`, one module per area, and the router that mounts them.
 
+pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod operations;
+pub(crate) mod wait;
 
 use axum::routing::get;
 use axum::Router;
@@ -16,7 +18,9 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/health", get(health::health))
         .route("/openapi.json", get(serve_document))
         .route("/operations", get(operations::list))
-        .route("/operations/{id}", get(operations::get));
+        .route("/operations/{id}", get(operations::get))
+        .route("/operations/{id}/events", get(events::events))
+        .route("/operations/{id}/wait", get(wait::wait));
     Router::new()
         .route("/health", get(health::health))
         .nest("/api/v1", v1)
