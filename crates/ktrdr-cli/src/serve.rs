@@ -3,6 +3,7 @@
 //! shutdown).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -11,6 +12,7 @@ use clap::Args;
 use ktrdr_data::store::BarStore;
 use ktrdr_ops::home::Home;
 use ktrdr_server::api::auth::TOKEN_ENV;
+use ktrdr_server::api::metrics::Metrics;
 use ktrdr_server::api::{ApiConfig, ApiServer, ApiState, ApiToken};
 use ktrdr_server::host_service::shutdown_signal;
 
@@ -59,14 +61,16 @@ async fn serve(args: ServeArgs, store: BarStore) -> anyhow::Result<()> {
     let source = manager
         .provider_info()
         .map_or_else(|| "none: local loads only".to_owned(), |p| p.name);
-    let home = Home::open_default()?;
+    let metrics = Arc::new(Metrics::default());
+    let home = Home::open_default()?.layer_registry(|registry| metrics.meter_registry(registry));
     let config = ApiConfig {
         token: token.clone(),
         cors_origins,
         shutdown_grace: Duration::from_secs_f64(args.shutdown_grace.max(0.0)),
         ..ApiConfig::default()
     };
-    let server = ApiServer::new(ApiState::new(home.operations().clone(), manager), config);
+    let state = ApiState::with_metrics(home.operations().clone(), manager, metrics);
+    let server = ApiServer::new(state, config);
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;

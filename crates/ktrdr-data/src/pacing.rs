@@ -34,7 +34,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -283,6 +282,29 @@ impl PacingPermit {
     }
 }
 
+/// Counts of a [`PacingGate`]'s work, for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PacingStats {
+    /// Permits granted (requests let through).
+    pub granted: u64,
+    /// Of those, how many had to wait (for the rules or a free slot).
+    pub waited: u64,
+    /// The time all permits waited, together.
+    pub waited_secs: f64,
+    /// Pacing violations reported by the broker anyway.
+    pub violations: u64,
+}
+
+impl PacingStats {
+    fn count_grant(&mut self, waited: Duration) {
+        self.granted += 1;
+        if !waited.is_zero() {
+            self.waited += 1;
+            self.waited_secs += waited.as_secs_f64();
+        }
+    }
+}
+
 /// The pacing gate: a cheap `Clone` handle; all clones share one schedule.
 ///
 /// ```
@@ -311,8 +333,6 @@ struct Inner {
     /// `None` when [`PacingRules::max_concurrent`] is `None`. Never closed (invariant 3).
     slots: Option<Arc<Semaphore>>,
     state: Mutex<State>,
-    /// Pacing violations reported so far (see [`PacingGate::violations`]).
-    violations: AtomicU64,
 }
 
 /// The grants that still constrain future requests.
@@ -327,6 +347,8 @@ struct State {
     identical: HashMap<RequestKey, Instant>,
     /// The last grant of any request (for the minimum spacing).
     last: Option<Instant>,
+    /// What the gate has done so far, for [`PacingGate::stats`].
+    stats: PacingStats,
     /// No grant before this instant (set by [`PacingGate::report_violation`]).
     blocked_until: Option<Instant>,
 }
@@ -419,7 +441,6 @@ impl PacingGate {
                 rules,
                 slots,
                 state: Mutex::new(State::default()),
-                violations: AtomicU64::new(0),
             }),
         })
     }
@@ -459,9 +480,11 @@ impl PacingGate {
                 let t = state.earliest(&self.inner.rules, key, now);
                 if t <= now {
                     state.record(&self.inner.rules, key, now);
+                    let waited = now.duration_since(started);
+                    state.stats.count_grant(waited);
                     return Ok(PacingPermit {
                         granted_at: now,
-                        waited: now.duration_since(started),
+                        waited,
                         _slot: slot,
                     });
                 }
@@ -532,9 +555,9 @@ impl PacingGate {
         let until = now
             .checked_add(retry_after)
             .unwrap_or_else(|| now + MAX_RETRY_AFTER);
-        self.inner.violations.fetch_add(1, Ordering::Relaxed);
         let mut state = self.lock();
         state.blocked_until = Some(state.blocked_until.map_or(until, |b| b.max(until)));
+        state.stats.violations += 1;
         tracing::warn!(
             retry_after_ms = retry_after.as_millis() as u64,
             "pacing violation reported; holding all requests"
@@ -545,7 +568,12 @@ impl PacingGate {
     /// background service compares it before and after its work to learn that the broker
     /// pushed back, and backs off.
     pub fn violations(&self) -> u64 {
-        self.inner.violations.load(Ordering::Relaxed)
+        self.stats().violations
+    }
+
+    /// What the gate has done since it was made (all clones together).
+    pub fn stats(&self) -> PacingStats {
+        self.lock().stats
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -306,6 +306,20 @@ async fn transient_errors_timeouts_and_pacing_are_retried_until_the_load_complet
         "injected pacing faults are not our violations"
     );
     assert_eq!(s.segments_failed, 0);
+
+    // The manager's running totals are the load's, and its gate counted every send.
+    let totals = m.stats();
+    assert_eq!(totals.loads, 1);
+    assert_eq!(
+        (totals.requests_sent, totals.retries, totals.bars_saved),
+        (s.requests_sent, s.retries, s.bars_saved)
+    );
+    let pacing = totals.pacing.expect("the sim provider is paced");
+    assert_eq!(pacing.granted, s.requests_sent);
+    assert!(
+        pacing.violations > 0,
+        "the injected pacing faults were reported"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -347,6 +347,12 @@ async fn a_cancelled_wait_returns_at_once_and_takes_no_slot() {
         .unwrap();
     assert_eq!(third.granted_at() - t0, Duration::from_secs(60));
     assert_eq!(third.waited(), Duration::from_secs(55));
+
+    // The stats count the two grants, the one that waited and its wait, not the cancelled one.
+    gate.report_violation(Duration::from_secs(1));
+    let stats = gate.stats();
+    assert_eq!((stats.granted, stats.waited, stats.violations), (2, 1, 1));
+    assert!((stats.waited_secs - 55.0).abs() < 1e-3, "{stats:?}");
 }
 
 #[tokio::test(start_paused = true)]

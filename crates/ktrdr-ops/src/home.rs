@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use crate::eta::{default_legacy_dir, import_legacy, EtaHistory, ImportReport, SqliteEtaHistory};
 use crate::operations::Operations;
-use crate::registry::{RegistryError, Retention, SqliteRegistry};
+use crate::registry::{Registry, RegistryError, Retention, SqliteRegistry};
 
 /// The runner of a process, recording into the kernel database and learning durations there.
-#[derive(Debug)]
 pub struct Home {
     operations: Operations,
+    history: Option<Arc<dyn EtaHistory>>,
     eta_import: Option<ImportReport>,
 }
 
@@ -55,9 +55,24 @@ impl Home {
             }
         };
         Ok(Home {
-            operations: Operations::new(Arc::new(registry), history),
+            operations: Operations::new(Arc::new(registry), history.clone()),
+            history,
             eta_import,
         })
+    }
+
+    /// The same home with its registry wrapped by `layer` (a decorator that measures the
+    /// registry's calls, say): the runner records through the wrapper. Call it before running
+    /// anything; the previous runner is replaced.
+    pub fn layer_registry(
+        self,
+        layer: impl FnOnce(Arc<dyn Registry>) -> Arc<dyn Registry>,
+    ) -> Home {
+        let registry = layer(Arc::clone(self.operations.registry()));
+        Home {
+            operations: Operations::new(registry, self.history.clone()),
+            ..self
+        }
     }
 
     /// The runner.
@@ -68,6 +83,16 @@ impl Home {
     /// What the import of the Python caches did, if it ran.
     pub fn eta_import(&self) -> Option<&ImportReport> {
         self.eta_import.as_ref()
+    }
+}
+
+impl std::fmt::Debug for Home {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Home")
+            .field("operations", &self.operations)
+            .field("history", &self.history.is_some())
+            .field("eta_import", &self.eta_import)
+            .finish()
     }
 }
 

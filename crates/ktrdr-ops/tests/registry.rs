@@ -72,6 +72,28 @@ macro_rules! both_stores {
 }
 
 both_stores! {
+    counts_group_by_type_and_status(reg) {
+        assert_eq!(reg.counts().unwrap(), []);
+        for (id, kind) in [("op_a", "data_load"), ("op_b", "data_load"), ("op_c", "training")] {
+            reg.insert(&pending(id, kind)).unwrap();
+        }
+        reg.transition("op_b", &[Pending], Running, &none()).unwrap();
+        let counts: Vec<_> = reg
+            .counts()
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.operation_type, c.status, c.count))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("data_load".to_owned(), Pending, 1),
+                ("data_load".to_owned(), Running, 1),
+                ("training".to_owned(), Pending, 1),
+            ]
+        );
+    }
+
     insert_then_get_returns_the_same_record(reg) {
         let mut record = pending("op_a", "data_load");
         record.progress = Some(sample_progress("op_a", 12));

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ktrdr_ops::retry::InvalidBackoff;
 
 use super::data_manager::Inner;
+use super::stats::Totals;
 use super::{DataManager, RetryPolicy};
 use crate::calendar::CalendarMap;
 use crate::pacing::{InvalidPacingRules, PacingGate};
@@ -134,6 +135,7 @@ impl DataManagerBuilder {
                 retry: self.retry,
                 max_in_flight,
                 now: self.now,
+                totals: Totals::default(),
             }),
         })
     }

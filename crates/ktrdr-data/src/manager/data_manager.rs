@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::builder::DataManagerBuilder;
 use super::fetch::{Landed, Stop};
 use super::run::Run;
+use super::stats::{ManagerStats, Totals};
 use super::{LoadError, LoadRequest, LoadSummary, RetryPolicy, OPERATION_KIND};
 use crate::calendar::CalendarMap;
 use crate::pacing::PacingGate;
@@ -35,6 +36,7 @@ pub(super) struct Inner {
     pub(super) retry: RetryPolicy,
     pub(super) max_in_flight: usize,
     pub(super) now: Option<i64>,
+    pub(super) totals: Totals,
 }
 
 impl Inner {
@@ -110,6 +112,14 @@ impl DataManager {
     /// What the provider says about itself, if there is one.
     pub fn provider_info(&self) -> Option<ProviderInfo> {
         self.inner.provider.as_ref().map(|p| p.describe())
+    }
+
+    /// What this manager's loads (and its pacing gate) have done so far.
+    pub fn stats(&self) -> ManagerStats {
+        ManagerStats {
+            pacing: self.inner.gate.as_ref().map(PacingGate::stats),
+            ..self.inner.totals.get()
+        }
     }
 
     /// Starts a load as an operation of `ops` (type [`OPERATION_KIND`], recorded in its
@@ -193,6 +203,7 @@ impl DataManager {
         let mut summary = run.summary;
         summary.bars_in_window = run.in_window_before + summary.bars_new as usize;
         summary.elapsed_secs = started.elapsed().as_secs_f64();
+        self.inner.totals.add(&summary);
         match (result, flushed) {
             (Err(Stop::Failed(e)), _) | (_, Err(e)) => Err(e.after(summary)),
             (Err(Stop::Cancelled(reason)), Ok(())) => {

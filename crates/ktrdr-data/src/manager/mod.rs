@@ -59,6 +59,7 @@ pub mod multi_timeframe;
 mod retry;
 mod run;
 mod screen;
+mod stats;
 mod summary;
 mod targets;
 mod window;
@@ -69,6 +70,7 @@ pub use data_manager::DataManager;
 pub use error::LoadError;
 pub use mode::LoadRequest;
 pub use retry::RetryPolicy;
+pub use stats::ManagerStats;
 pub use summary::{LoadSummary, SegmentFailure};
 pub(crate) use targets::missing_bar_ranges;
 

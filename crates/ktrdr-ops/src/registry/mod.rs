@@ -38,7 +38,9 @@ mod store;
 pub use error::RegistryError;
 pub use memory::MemoryRegistry;
 pub use owner::{Liveness, Owner};
-pub use record::{CancelRequest, OperationFilter, OperationList, OperationRecord, TransitionPatch};
+pub use record::{
+    CancelRequest, OperationCount, OperationFilter, OperationList, OperationRecord, TransitionPatch,
+};
 pub use retention::{Retention, RETENTION_ENV};
 pub use sqlite::SqliteRegistry;
 pub use status::{OperationStatus, UnknownStatus};

@@ -150,6 +150,17 @@ pub struct OperationList {
     pub active_count: usize,
 }
 
+/// How many operations of one type are in one status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperationCount {
+    /// The operation type.
+    pub operation_type: String,
+    /// The status.
+    pub status: OperationStatus,
+    /// How many.
+    pub count: usize,
+}
+
 /// The current time at the precision the registry keeps.
 pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)

@@ -28,8 +28,8 @@ use super::rows::{encode, encode_opt, read_id, read_record, ts, Cells};
 use super::schema::{migrate, COLUMNS};
 use super::store::{check_transition, cleanup_cutoff, interrupt_dead};
 use super::{
-    CancelRequest, OperationFilter, OperationList, OperationRecord, OperationStatus, Owner,
-    Registry, RegistryError, Retention, TransitionPatch,
+    CancelRequest, OperationCount, OperationFilter, OperationList, OperationRecord,
+    OperationStatus, Owner, Registry, RegistryError, Retention, TransitionPatch,
 };
 use crate::progress::ProgressState;
 
@@ -412,6 +412,39 @@ impl Registry for SqliteRegistry {
 
     fn interrupt_dead_owners(&self) -> Result<Vec<String>, RegistryError> {
         interrupt_dead(self, self.active_owners()?)
+    }
+
+    fn counts(&self) -> Result<Vec<OperationCount>, RegistryError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT operation_type, status, COUNT(*) FROM operations \
+                 GROUP BY operation_type, status ORDER BY operation_type, status",
+            )
+            .map_err(|e| self.db_err(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(|e| self.db_err(e))?;
+        let mut counts = Vec::new();
+        for row in rows {
+            let (operation_type, status, count) = row.map_err(|e| self.db_err(e))?;
+            match status.parse() {
+                Ok(status) => counts.push(OperationCount {
+                    operation_type,
+                    status,
+                    count: usize::try_from(count).unwrap_or(0),
+                }),
+                // Written by a newer build: counted nowhere rather than miscounted.
+                Err(error) => tracing::warn!(%error, "operations in an unknown status not counted"),
+            }
+        }
+        Ok(counts)
     }
 
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError> {

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    CancelRequest, Liveness, OperationFilter, OperationList, OperationRecord, OperationStatus,
-    Owner, RegistryError, TransitionPatch,
+    CancelRequest, Liveness, OperationCount, OperationFilter, OperationList, OperationRecord,
+    OperationStatus, Owner, RegistryError, TransitionPatch,
 };
 use crate::progress::ProgressState;
 
@@ -58,6 +58,25 @@ pub trait Registry: Send + Sync {
     /// (the API server) calls it now and then to notice CLI processes that died since. Each
     /// operation moves by compare-and-set, so one that ends meanwhile keeps its own status.
     fn interrupt_dead_owners(&self) -> Result<Vec<String>, RegistryError>;
+
+    /// How many operations there are of each type and status (pairs with none are left out),
+    /// ordered by type, then status name. The default reads every record; a store that can
+    /// count without decoding them (SQL's `GROUP BY`) overrides it.
+    fn counts(&self) -> Result<Vec<OperationCount>, RegistryError> {
+        let all = self.list(&OperationFilter::default())?;
+        let mut counts = std::collections::BTreeMap::<(String, &str), OperationCount>::new();
+        for record in all.operations {
+            counts
+                .entry((record.operation_type.clone(), record.status.as_str()))
+                .or_insert_with(|| OperationCount {
+                    operation_type: record.operation_type,
+                    status: record.status,
+                    count: 0,
+                })
+                .count += 1;
+        }
+        Ok(counts.into_values().collect())
+    }
 
     /// Deletes terminal records that finished at least `older_than` ago; returns how many.
     /// `Duration::ZERO` deletes every terminal record; active records are never deleted.

@@ -13,7 +13,8 @@
 //!   `{success: false, error: {code, message, details}}`; a 500 never shows its cause, which is
 //!   logged with the request id ([`request_id`]).
 //! - **Middleware**: request ids and one log line per request; CORS only when origins are
-//!   configured; the bearer token of [`auth`] when `KTRDR_API_TOKEN` is set.
+//!   configured; the bearer token of [`auth`] when `KTRDR_API_TOKEN` is set; per-route request
+//!   counts and latency for [`metrics`] (served at `/metrics`).
 //! - **OpenAPI**: each handler carries `#[utoipa::path]` and is listed in
 //!   [`openapi::ApiDoc`]; wire types derive `ToSchema`. The served document is compared with the
 //!   checked-in `docs/openapi.json` by a test.
@@ -25,6 +26,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 mod follow;
+pub mod metrics;
 pub mod openapi;
 pub mod request_id;
 mod routes;

@@ -9,6 +9,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
+use super::metrics::scrape;
 use super::routes::{events, health, operations, wait};
 
 /// The document: every path and the schemas they use.
@@ -22,6 +23,7 @@ use super::routes::{events, health, operations, wait};
     ),
     paths(
         health::health,
+        scrape::serve_metrics,
         operations::list,
         operations::get,
         events::events,

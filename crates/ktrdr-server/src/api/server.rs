@@ -65,7 +65,7 @@ impl ApiServer {
     /// Every route with its middleware: request ids and logs outermost (so a refused request
     /// is logged too), then CORS when configured, then the token check.
     pub fn router(&self) -> Router {
-        let mut router = routes()
+        let mut router = routes(&self.state)
             .layer(middleware::from_fn_with_state(
                 self.config.token.clone(),
                 require_token,

@@ -1,7 +1,6 @@
 //! [`ApiState`]: what every handler shares: the process's one operations runner and its one data
 //! manager (one provider connection and one pacing gate for every load).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use ktrdr_data::manager::DataManager;
@@ -10,6 +9,7 @@ use ktrdr_ops::registry::Registry;
 use tokio::sync::watch;
 
 use super::error::ApiError;
+use super::metrics::{Metrics, StreamGuard};
 
 /// The shared state of the API's handlers. Cheap to clone.
 #[derive(Clone)]
@@ -20,23 +20,32 @@ pub struct ApiState {
 struct Inner {
     operations: Operations,
     manager: DataManager,
+    metrics: Arc<Metrics>,
     /// Turns `true` when the server starts shutting down, so that long-lived answers (event
     /// streams, long polls) end instead of holding the shutdown up.
     closing: watch::Sender<bool>,
-    /// Open event streams (`GET /operations/{id}/events`).
-    subscribers: AtomicUsize,
 }
 
 impl ApiState {
     /// State on the runner `operations` (whose registry the API reads) and the data manager
     /// `manager` (whose store the data routes read and whose provider the loads use).
     pub fn new(operations: Operations, manager: DataManager) -> Self {
+        Self::with_metrics(operations, manager, Arc::default())
+    }
+
+    /// The same, measuring into `metrics` (whose [`Metrics::meter_registry`] should wrap the
+    /// registry of `operations`, so that registry writes and operation durations are counted).
+    pub fn with_metrics(
+        operations: Operations,
+        manager: DataManager,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         ApiState {
             inner: Arc::new(Inner {
                 operations,
                 manager,
+                metrics,
                 closing: watch::Sender::new(false),
-                subscribers: AtomicUsize::new(0),
             }),
         }
     }
@@ -56,6 +65,11 @@ impl ApiState {
         &self.inner.manager
     }
 
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
     /// Tells long-lived answers that the server is shutting down.
     pub(crate) fn close(&self) {
         self.inner.closing.send_replace(true);
@@ -68,15 +82,14 @@ impl ApiState {
         let _ = closing.wait_for(|closing| *closing).await;
     }
 
-    /// How many event streams are open now (a gauge for the metrics).
+    /// How many event streams are open now (`ktrdr_event_streams` in the metrics).
     pub fn event_subscribers(&self) -> usize {
-        self.inner.subscribers.load(Ordering::Relaxed)
+        usize::try_from(self.inner.metrics.event_streams()).unwrap_or(0)
     }
 
     /// Counts one more event stream until the guard is dropped.
-    pub(crate) fn count_subscriber(&self) -> SubscriberGuard {
-        self.inner.subscribers.fetch_add(1, Ordering::Relaxed);
-        SubscriberGuard(Arc::clone(&self.inner))
+    pub(crate) fn count_subscriber(&self) -> StreamGuard {
+        self.inner.metrics.event_stream()
     }
 
     /// Runs a registry (or other blocking) call off the runtime's worker threads: a SQLite
@@ -93,15 +106,6 @@ impl ApiState {
         tokio::task::spawn_blocking(move || call(&state))
             .await
             .map_err(ApiError::internal)?
-    }
-}
-
-/// One open event stream, counted in [`ApiState::event_subscribers`] until dropped.
-pub(crate) struct SubscriberGuard(Arc<Inner>);
-
-impl Drop for SubscriberGuard {
-    fn drop(&mut self) {
-        self.0.subscribers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::follow::{state_tag, Follower};
-use crate::api::state::SubscriberGuard;
+use crate::api::metrics::StreamGuard;
 use crate::api::wire::{EventKind, OperationInfo};
 use crate::api::ApiState;
 
@@ -129,7 +129,7 @@ struct Streaming {
     follower: Follower,
     step: Step,
     /// Counts this stream among the server's subscribers while it lives.
-    _subscriber: SubscriberGuard,
+    _subscriber: StreamGuard,
 }
 
 /// The events of one operation: `current` first unless the client has `seen` it, then each

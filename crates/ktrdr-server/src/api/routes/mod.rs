@@ -9,11 +9,12 @@ use axum::routing::get;
 use axum::Router;
 
 use super::error::ApiError;
+use super::metrics::{serve_metrics, track_requests};
 use super::openapi::serve_document;
 use super::ApiState;
 
 /// Every route, under `/api/v1` (and `/health` at the root), without the middleware.
-pub(crate) fn routes() -> Router<ApiState> {
+pub(crate) fn routes(state: &ApiState) -> Router<ApiState> {
     let v1 = Router::new()
         .route("/health", get(health::health))
         .route("/openapi.json", get(serve_document))
@@ -23,7 +24,12 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/operations/{id}/wait", get(wait::wait));
     Router::new()
         .route("/health", get(health::health))
+        .route("/metrics", get(serve_metrics))
         .nest("/api/v1", v1)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            track_requests,
+        ))
         .fallback(unknown_route)
 }
 
