@@ -1,15 +1,24 @@
 //! [`Follower`]: one operation's state as it changes, for the routes that follow an operation
 //! (`GET /operations/{id}/events` and `/wait`).
 //!
-//! The registry is the source: every process records its operations' progress there (at most
-//! every 250 ms), so one poll loop follows an operation whoever runs it.
+//! Two sources, one shape:
+//! - **Live**: an operation this process runs ([`Operations::live`]) is followed on its
+//!   progress channel, so a change reaches the follower at once, not at the next registry
+//!   write (those come at most every 250 ms). Its status comes from its token (a cancel shows
+//!   `cancelling` at once) and, at the end, from the registry's terminal record.
+//! - **Registry**: an operation another process runs (or one that has ended) is read from the
+//!   registry every [`POLL_INTERVAL`]; every process records its operations' progress there.
 //!
 //! Two promises hold for each follower, whatever the source: the percent it hands out never
 //! falls, and it hands out a state only when it differs from the last one.
+//!
+//! [`Operations::live`]: ktrdr_ops::operations::Operations::live
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ktrdr_ops::operations::OperationHandle;
+use ktrdr_ops::progress::ProgressSubscriber;
 use ktrdr_ops::registry::{OperationRecord, OperationStatus};
 use serde::Serialize;
 use serde_json::Value;
@@ -29,10 +38,27 @@ pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(200);
 pub(crate) struct Follower {
     state: ApiState,
     id: String,
-    poll: Interval,
+    source: Source,
     /// The highest percent handed out: the wire never shows it fall, even if a source (a
     /// stale read, a restarted owner) reports less.
     floor: f64,
+}
+
+/// Where the follower learns of changes.
+#[derive(Debug)]
+enum Source {
+    /// This process runs the operation.
+    Live {
+        handle: OperationHandle,
+        progress: ProgressSubscriber,
+        /// The registry's record, for everything but the progress and the status (re-read
+        /// while it is `pending`, until the runner has recorded the start).
+        record: Box<OperationRecord>,
+        /// When to re-read a `pending` record.
+        poll: Interval,
+    },
+    /// Another process runs it, or it has ended.
+    Registry { poll: Interval },
 }
 
 impl Follower {
@@ -45,16 +71,32 @@ impl Follower {
         let record = read(state, id)
             .await?
             .ok_or_else(|| unknown_operation(id))?;
-        let mut poll = tokio::time::interval_at(Instant::now() + POLL_INTERVAL, POLL_INTERVAL);
-        // A reader that fell behind wants the latest state once, not a burst of catch-up reads.
-        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let live = record
+            .status
+            .is_active()
+            .then(|| state.operations().live(id))
+            .flatten();
         let mut follower = Follower {
             state: state.clone(),
             id: id.to_owned(),
-            poll,
+            source: Source::Registry { poll: poll() },
             floor: 0.0,
         };
-        let info = follower.present(&record);
+        let info = match live {
+            Some(handle) => {
+                let mut progress = handle.progress().subscribe();
+                let record = Box::new(record);
+                let info = follower.present(&live_record(&record, &handle, &mut progress));
+                follower.source = Source::Live {
+                    handle,
+                    progress,
+                    record,
+                    poll: poll(),
+                };
+                info
+            }
+            None => follower.present(&record),
+        };
         Ok((info, follower))
     }
 
@@ -66,18 +108,66 @@ impl Follower {
     /// process's retention while this one followed it) is a 404.
     pub(crate) async fn changed(&mut self, last_tag: &str) -> Result<OperationInfo, ApiError> {
         loop {
-            self.poll.tick().await;
-            let record = match read(&self.state, &self.id).await {
-                Ok(Some(record)) => record,
-                Ok(None) => return Err(unknown_operation(&self.id)),
-                Err(error) => {
-                    tracing::warn!(id = %self.id, %error, "cannot read the operation; retrying");
-                    continue;
+            let record = match &mut self.source {
+                Source::Registry { poll } => {
+                    poll.tick().await;
+                    match self.read().await? {
+                        Some(record) => record,
+                        None => continue,
+                    }
+                }
+                Source::Live {
+                    handle,
+                    progress,
+                    record,
+                    poll: pending_poll,
+                } => {
+                    tokio::select! {
+                        biased;
+                        // Published once the terminal status is recorded: the registry has
+                        // the whole ending (summary, error, reason). From here on, the
+                        // registry is the source.
+                        _ = handle.wait() => {
+                            self.source = Source::Registry { poll: poll() };
+                            match self.read().await? {
+                                Some(record) => record,
+                                None => continue,
+                            }
+                        }
+                        _ = handle.token().cancelled(), if !handle.token().is_cancelled() => {
+                            live_record(record, handle, progress)
+                        }
+                        // The runner holds a handle until the end, so the channel stays open
+                        // until the outcome is published.
+                        _ = progress.changed() => live_record(record, handle, progress),
+                        // The start (`running`, `started_at`) is recorded without a progress
+                        // change.
+                        _ = pending_poll.tick(), if record.status == OperationStatus::Pending => {
+                            if let Ok(Some(fresh)) = read(&self.state, &self.id).await {
+                                **record = fresh;
+                            }
+                            live_record(record, handle, progress)
+                        }
+                    }
                 }
             };
             let info = self.present(&record);
             if state_tag(&info) != last_tag {
                 return Ok(info);
+            }
+        }
+    }
+
+    /// The record from the registry: `None` after a transient error (logged; the caller tries
+    /// again later), a 404 if it vanished (deleted by another process's retention while this
+    /// one followed it).
+    async fn read(&self) -> Result<Option<OperationRecord>, ApiError> {
+        match read(&self.state, &self.id).await {
+            Ok(Some(record)) => Ok(Some(record)),
+            Ok(None) => Err(unknown_operation(&self.id)),
+            Err(error) => {
+                tracing::warn!(id = %self.id, %error, "cannot read the operation; retrying");
+                Ok(None)
             }
         }
     }
@@ -90,6 +180,32 @@ impl Follower {
         self.floor = *percentage;
         info
     }
+}
+
+/// The registry's polling interval, first tick one interval from now.
+fn poll() -> Interval {
+    let mut poll = tokio::time::interval_at(Instant::now() + POLL_INTERVAL, POLL_INTERVAL);
+    // A reader that fell behind wants the latest state once, not a burst of catch-up reads.
+    poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    poll
+}
+
+/// `record` with the live progress of `handle`, and `cancelling` (with the token's reason) as
+/// soon as its token is cancelled: what the registry will say a moment later.
+fn live_record(
+    record: &OperationRecord,
+    handle: &OperationHandle,
+    progress: &mut ProgressSubscriber,
+) -> OperationRecord {
+    let mut record = record.clone();
+    record.progress = Some(progress.latest());
+    if let Some(reason) = handle.token().reason() {
+        if record.status.is_active() {
+            record.status = OperationStatus::Cancelling;
+            record.cancel_reason = Some(reason);
+        }
+    }
+    record
 }
 
 /// The tag of `info`'s state: 16 hex digits that change when anything but the duration

@@ -199,7 +199,9 @@ impl Streaming {
 mod tests {
     use super::*;
     use ktrdr_ops::progress::StepPlan;
-    use ktrdr_ops::registry::OperationStatus::{Completed, Pending, Running};
+    use ktrdr_ops::registry::OperationStatus::{
+        Cancelled, Cancelling, Completed, Pending, Running,
+    };
     use ktrdr_ops::registry::{OperationRecord, Registry, TransitionPatch};
     use serde_json::json;
     use std::sync::Arc;
@@ -298,6 +300,105 @@ mod tests {
                 (EventKind::Completed, 60.0)
             ]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_server_s_own_operations_stream_each_change_as_it_happens() {
+        let state = ApiState::in_memory();
+        let second = Duration::from_secs(1);
+        let handle = state
+            .operations()
+            .run(
+                "data_load",
+                json!({}),
+                StepPlan::single("W"),
+                move |ctx| async move {
+                    ctx.progress.set_sub_progress(0, 2);
+                    tokio::time::sleep(second).await;
+                    ctx.progress.set_sub_progress(1, 2);
+                    tokio::time::sleep(second).await;
+                    Ok(json!({}))
+                },
+            )
+            .unwrap();
+        let start = Instant::now();
+        let events = collect(&state, handle.id(), false).await;
+        let half = events
+            .iter()
+            .find(|(_, e)| e.info.progress.percentage == 50.0)
+            .expect("the change to 50 % is streamed");
+        // Not at the registry's pace (persisted every 250 ms, read every 200 ms): at once.
+        assert_eq!(half.0 - start, second);
+        assert_eq!(events.last().unwrap().0 - start, 2 * second);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_operation_is_shown_at_most_every_100_ms() {
+        let state = ApiState::in_memory();
+        let handle = state
+            .operations()
+            .run(
+                "data_load",
+                json!({}),
+                StepPlan::single("W"),
+                |ctx| async move {
+                    for done in 1..=100 {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        ctx.progress.set_sub_progress(done, 100);
+                    }
+                    Ok(json!({}))
+                },
+            )
+            .unwrap();
+        let events = collect(&state, handle.id(), false).await;
+        // A second of changes every 10 ms: about one event per 100 ms, each the latest state.
+        assert!((9..=12).contains(&events.len()), "{} events", events.len());
+        for pair in events.windows(2) {
+            assert!(pair[1].0 - pair[0].0 >= MIN_EVENT_GAP);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancel_shows_cancelling_until_the_work_stops_then_cancelled() {
+        let state = ApiState::in_memory();
+        let handle = state
+            .operations()
+            .run(
+                "data_load",
+                json!({}),
+                StepPlan::single("W"),
+                |ctx| async move {
+                    ctx.token.cancelled().await;
+                    // Saving what was fetched takes a while.
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Err(ctx.token.check().unwrap_err().into())
+                },
+            )
+            .unwrap();
+        let token = handle.token().clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            token.cancel(ktrdr_ops::cancel::CancelReason::User);
+        });
+        let events = collect(&state, handle.id(), false).await;
+        let statuses: Vec<_> = events.iter().map(|(_, e)| e.info.status).collect();
+        let cancelling = statuses.iter().position(|s| *s == Cancelling).unwrap();
+        assert!(statuses[..cancelling].iter().all(|s| *s != Cancelling));
+        assert_eq!(statuses.last(), Some(&Cancelled));
+        assert_eq!(statuses.len(), cancelling + 2, "{statuses:?}");
+        let (at, shown) = &events[cancelling];
+        assert_eq!(shown.kind, EventKind::Progress);
+        assert_eq!(
+            shown.info.cancel_reason.as_deref(),
+            Some("cancelled by the user")
+        );
+        let (end, last) = events.last().unwrap();
+        assert_eq!(
+            *end - *at,
+            Duration::from_secs(2),
+            "cancelling until the work stopped"
+        );
+        assert_eq!(last.kind, EventKind::Cancelled);
     }
 
     /// Records a running operation `op_x` in `state`'s registry, written by hand.
