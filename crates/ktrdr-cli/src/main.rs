@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod calendar;
 mod data;
+mod gap_filler;
 mod host_service;
 mod output;
 mod progress_display;
@@ -48,6 +49,9 @@ enum Command {
     HostService(host_service::HostServiceArgs),
     /// Serve the ktrdr API (/api/v1): operations, data, live progress.
     Serve(serve::ServeArgs),
+    /// Fill recent missing bars of the stored series (one cycle; `serve --gap-filler` runs it as a service).
+    #[command(subcommand)]
+    GapFiller(gap_filler::GapFillerCommand),
 }
 
 /// What every subcommand may need from the global options.
@@ -72,6 +76,9 @@ fn main() -> ExitCode {
         Command::Calendar(command) => calendar::run(command),
         Command::HostService(args) => host_service::run(args),
         Command::Serve(args) => serve::run(args, ktrdr_data::store::BarStore::new(&ctx.data_dir)),
+        Command::GapFiller(command) => {
+            gap_filler::run(command, ktrdr_data::store::BarStore::new(&ctx.data_dir))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

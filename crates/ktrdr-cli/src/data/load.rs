@@ -366,7 +366,7 @@ fn report(
 
 /// The runner on `$KTRDR_HOME` (see `ktrdr_ops::home`), announcing the durations it imported
 /// from the Python system's ETA caches.
-fn operations(quiet: bool) -> anyhow::Result<Operations> {
+pub(crate) fn operations(quiet: bool) -> anyhow::Result<Operations> {
     let home = Home::open_default()?;
     // A cache saved again with nothing new (only its oldest record dropped) is not news.
     let imported = home
