@@ -67,6 +67,8 @@ pub struct OperationProgress {
     pub step_name: Option<String>,
     /// Seconds since the work started.
     pub elapsed_seconds: f64,
+    /// When this progress was taken (the work's start plus `elapsed_seconds`): how fresh it is.
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 impl OperationProgress {
@@ -87,6 +89,7 @@ impl OperationProgress {
             step_count: 0,
             step_name: None,
             elapsed_seconds: 0.0,
+            as_of: None,
         }
     }
 }
@@ -114,6 +117,10 @@ impl From<&ProgressState> for OperationProgress {
             step_count: state.step_count,
             step_name: non_empty(&state.step_name),
             elapsed_seconds: state.elapsed_secs,
+            as_of: std::time::Duration::try_from_secs_f64(state.elapsed_secs)
+                .ok()
+                .and_then(|elapsed| chrono::Duration::from_std(elapsed).ok())
+                .and_then(|elapsed| state.started_at.checked_add_signed(elapsed)),
         }
     }
 }
@@ -308,6 +315,22 @@ mod tests {
         assert_eq!(meta.start_date.as_deref(), Some("2024-01-01T00:00:00Z"));
         assert_eq!(meta.end_date, None);
         assert_eq!(Value::Object(meta.parameters), json!({"provider": "sim"}));
+    }
+
+    #[test]
+    fn progress_says_when_it_was_taken() {
+        let handle = ktrdr_ops::progress::ProgressHandle::new(
+            "op_x",
+            ktrdr_ops::progress::StepPlan::single("work"),
+        );
+        let state = handle.snapshot();
+        let progress = OperationProgress::from(&state);
+        let as_of = progress.as_of.expect("a finite elapsed time");
+        let elapsed = (as_of - state.started_at).num_microseconds().unwrap();
+        assert!((elapsed as f64 / 1e6 - state.elapsed_secs).abs() < 1e-5);
+        let mut broken = state.clone();
+        broken.elapsed_secs = f64::INFINITY;
+        assert_eq!(OperationProgress::from(&broken).as_of, None);
     }
 
     #[test]
