@@ -7,6 +7,20 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+/// The real IB files of `../shared/data/ib` (see its README).
+pub const IB_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/ib");
+
+/// Copies the IB fixture files `names` (`MSFT_1h.csv`, …) into the data directory a
+/// [`Server::start`] on `root` serves.
+pub fn seed_ib_files(root: &Path, names: &[&str]) {
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).expect("data directory");
+    for name in names {
+        std::fs::copy(Path::new(IB_FIXTURES).join(name), data.join(name))
+            .unwrap_or_else(|e| panic!("copy fixture {name}: {e}"));
+    }
+}
+
 /// A running `ktrdr serve`.
 pub struct Server {
     child: Child,

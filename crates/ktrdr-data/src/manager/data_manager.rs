@@ -122,6 +122,19 @@ impl DataManager {
         }
     }
 
+    /// The metadata a load of `request` is recorded with: `symbol`, `timeframe`, `mode`,
+    /// `start`, `end` (the canonical time form, `null` for the mode's default) and `provider`.
+    pub fn operation_metadata(&self, request: &LoadRequest) -> serde_json::Value {
+        serde_json::json!({
+            "symbol": request.symbol.as_str(),
+            "timeframe": request.timeframe.as_str(),
+            "mode": request.mode.as_str(),
+            "start": request.start.map(crate::types::format_timestamp),
+            "end": request.end.map(crate::types::format_timestamp),
+            "provider": self.provider_info().map(|p| p.name),
+        })
+    }
+
     /// Starts a load as an operation of `ops` (type [`OPERATION_KIND`], recorded in its
     /// registry) and returns at once. The operation's result summary is the [`LoadSummary`]
     /// as JSON; a cancelled load is recorded `cancelled` with that summary as what it kept.
@@ -134,14 +147,7 @@ impl DataManager {
         ops: &Operations,
         request: LoadRequest,
     ) -> Result<OperationHandle, OperationsError> {
-        let metadata = serde_json::json!({
-            "symbol": request.symbol.as_str(),
-            "timeframe": request.timeframe.as_str(),
-            "mode": request.mode.as_str(),
-            "start": request.start.map(crate::types::format_timestamp),
-            "end": request.end.map(crate::types::format_timestamp),
-            "provider": self.provider_info().map(|p| p.name),
-        });
+        let metadata = self.operation_metadata(&request);
         let manager = self.clone();
         let renderer = Arc::new(DataProgressRenderer::new(
             request.symbol.clone(),

@@ -10,6 +10,7 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use super::metrics::scrape;
+use super::routes::data::{bars, catalog, gaps, load};
 use super::routes::{events, health, operations, wait};
 
 /// The document: every path and the schemas they use.
@@ -28,6 +29,13 @@ use super::routes::{events, health, operations, wait};
         operations::get,
         events::events,
         wait::wait,
+        catalog::symbols,
+        catalog::timeframes,
+        catalog::info,
+        bars::bars,
+        bars::range,
+        gaps::gaps,
+        load::load,
         serve_document
     ),
     tags(

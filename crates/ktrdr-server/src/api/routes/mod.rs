@@ -1,11 +1,12 @@
 //! The routes of `/api/v1`, one module per area, and the router that mounts them.
 
+pub(crate) mod data;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod operations;
 pub(crate) mod wait;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use super::error::ApiError;
@@ -21,7 +22,14 @@ pub(crate) fn routes(state: &ApiState) -> Router<ApiState> {
         .route("/operations", get(operations::list))
         .route("/operations/{id}", get(operations::get))
         .route("/operations/{id}/events", get(events::events))
-        .route("/operations/{id}/wait", get(wait::wait));
+        .route("/operations/{id}/wait", get(wait::wait))
+        .route("/symbols", get(data::catalog::symbols))
+        .route("/timeframes", get(data::catalog::timeframes))
+        .route("/data/info", get(data::catalog::info))
+        .route("/data/range", post(data::bars::range))
+        .route("/data/load", post(data::load::load))
+        .route("/data/{symbol}/{timeframe}", get(data::bars::bars))
+        .route("/data/{symbol}/{timeframe}/gaps", get(data::gaps::gaps));
     Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(serve_metrics))

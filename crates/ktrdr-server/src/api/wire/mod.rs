@@ -1,10 +1,16 @@
 //! The JSON shapes of `/api/v1` (`../shared/contracts/api-v1.md`): the Python backend's fields,
 //! every one kept, plus ours. Shared by the handlers, the OpenAPI document and the API client.
 
+mod data;
 mod envelope;
 mod events;
 mod operations;
 
+pub use data::{
+    BarsData, BarsMetadata, DataInfo, DataLoadOperationResponse, DataRange, GapAnalysis,
+    GapInterval, GapKindSummary, LoadAnswer, LoadBody, LoadFilters, RangeRequest, SeriesSummary,
+    SymbolInfo, TimeframeInfo, TradingHours,
+};
 pub use envelope::{Envelope, OperationList};
 pub use events::{EventKind, UnknownEvent, WaitAnswer};
 pub use operations::{

@@ -1,0 +1,458 @@
+//! The data routes of `ktrdr serve`, black-box: a child server on a random loopback port, the
+//! real IB files of `../shared/data/ib` in its store, `--source sim` for the fetching modes.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+mod support;
+
+use std::path::Path;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::{seed_ib_files, Server};
+
+/// Rows of `MSFT_1h.csv` (its README).
+const MSFT_1H_ROWS: u64 = 20_758;
+
+async fn get(url: &str) -> (StatusCode, Value) {
+    let response = reqwest::get(url).await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+async fn post(url: &str, body: &Value) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+/// Asserts the error shape with `code`.
+fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+}
+
+/// Polls `GET /operations/{id}` until the operation has ended; returns every answer's `data`.
+async fn follow(server: &Server, id: &str) -> Vec<Value> {
+    let url = server.api(&format!("/operations/{id}"));
+    let mut seen = Vec::new();
+    loop {
+        let (status, body) = get(&url).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let data = body["data"].clone();
+        let done = matches!(
+            data["status"].as_str(),
+            Some("completed" | "failed" | "cancelled" | "interrupted")
+        );
+        seen.push(data);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn server_with(root: &Path, files: &[&str], args: &[&str]) -> Server {
+    seed_ib_files(root, files);
+    Server::start(root, args, &[])
+}
+
+#[tokio::test]
+async fn the_catalogue_lists_what_the_store_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(
+        dir.path(),
+        &["MSFT_1h.csv", "MSFT_1d.csv", "EURUSD_1h.csv"],
+        &[],
+    );
+
+    let (status, body) = get(&server.api("/symbols")).await;
+    assert_eq!(status, StatusCode::OK);
+    let symbols = body["data"].as_array().unwrap();
+    let names: Vec<&str> = symbols
+        .iter()
+        .map(|s| s["symbol"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["EURUSD", "MSFT"]);
+    assert_eq!(symbols[0]["type"], "forex");
+    assert_eq!(symbols[0]["exchange"], "FX");
+    assert_eq!(symbols[1]["available_timeframes"], json!(["1h", "1d"]));
+    assert_eq!(symbols[1]["trading_hours"]["timezone"], "America/New_York");
+
+    let (status, body) = get(&server.api("/timeframes")).await;
+    assert_eq!(status, StatusCode::OK);
+    let stored: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["stored"] == true)
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(stored, ["1h", "1d"]);
+    assert_eq!(body["data"].as_array().unwrap().len(), 9);
+
+    let (status, body) = get(&server.api("/data/info")).await;
+    assert_eq!(status, StatusCode::OK);
+    let info = &body["data"];
+    assert_eq!(info["total_symbols"], 2);
+    assert_eq!(info["total_series"], 3);
+    let msft = info["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["symbol"] == "MSFT" && s["timeframe"] == "1h")
+        .unwrap();
+    assert_eq!(msft["rows"], MSFT_1H_ROWS);
+    assert_eq!(msft["first_bar"], "2013-12-31T00:30:00Z");
+    assert_eq!(msft["last_bar"], "2025-06-06T23:00:00Z");
+}
+
+#[tokio::test]
+async fn an_empty_store_has_an_empty_catalogue() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[]);
+    let (status, body) = get(&server.api("/symbols")).await;
+    assert_eq!((status, body["data"].clone()), (StatusCode::OK, json!([])));
+    let (_, body) = get(&server.api("/data/info")).await;
+    assert_eq!(body["data"]["total_series"], 0);
+}
+
+#[tokio::test]
+async fn bars_of_a_stored_series_in_the_python_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(dir.path(), &["MSFT_1h.csv"], &[]);
+
+    let url = server.api("/data/msft/1h?start_date=2025-06-02&end_date=2025-06-02");
+    let (status, body) = get(&url).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = &body["data"];
+    let dates = data["dates"].as_array().unwrap();
+    assert!(!dates.is_empty());
+    assert!(dates
+        .iter()
+        .all(|d| d.as_str().unwrap().starts_with("2025-06-02T")));
+    assert_eq!(
+        dates[0].as_str().unwrap().len(),
+        "2025-06-02T08:00:00".len()
+    );
+    let ohlcv = data["ohlcv"].as_array().unwrap();
+    assert_eq!(ohlcv.len(), dates.len());
+    assert!(ohlcv.iter().all(|bar| bar.as_array().unwrap().len() == 5));
+    let meta = &data["metadata"];
+    assert_eq!(meta["symbol"], "MSFT");
+    assert_eq!(meta["timeframe"], "1h");
+    assert_eq!(meta["point_count"], dates.len());
+    assert_eq!(meta["start_date"], dates[0]);
+    assert_eq!(meta["end_date"], *dates.last().unwrap());
+
+    // The whole series without bounds.
+    let (_, body) = get(&server.api("/data/MSFT/1h")).await;
+    assert_eq!(body["data"]["metadata"]["point_count"], MSFT_1H_ROWS);
+}
+
+#[tokio::test]
+async fn the_trading_hours_filter_really_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(dir.path(), &["MSFT_1h.csv"], &[]);
+    let day = "start_date=2025-06-03&end_date=2025-06-03";
+    let count = |body: &Value| body["data"]["metadata"]["point_count"].as_u64().unwrap();
+
+    let (_, all) = get(&server.api(&format!("/data/MSFT/1h?{day}"))).await;
+    let (_, regular) =
+        get(&server.api(&format!("/data/MSFT/1h?{day}&trading_hours_only=true"))).await;
+    let (_, extended) = get(&server.api(&format!(
+        "/data/MSFT/1h?{day}&trading_hours_only=true&include_extended=true"
+    )))
+    .await;
+    // The file has extended hours (IB useRTH=False): the regular session is a part of them.
+    assert!(count(&regular) < count(&extended), "{regular} {extended}");
+    assert!(count(&extended) <= count(&all));
+    assert_eq!(
+        regular["data"]["metadata"]["filtered_out"]
+            .as_u64()
+            .unwrap(),
+        count(&all) - count(&regular)
+    );
+    // 2025-06-03 is on New York daylight time: the regular session is 13:30-20:00 UTC.
+    for date in regular["data"]["dates"].as_array().unwrap() {
+        let time = &date.as_str().unwrap()[11..16];
+        assert!(
+            ("13:30".."20:00").contains(&time),
+            "{time} is outside regular hours"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bars_answer_404_400_and_422_with_the_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(dir.path(), &["MSFT_1h.csv"], &[]);
+
+    let (status, body) = get(&server.api("/data/NOPE/1h")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "DATA-NotFound");
+    // Another timeframe of a stored symbol: 404, naming what is stored.
+    let (status, body) = get(&server.api("/data/MSFT/1d")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["error"]["details"]["available_timeframes"],
+        json!(["1h"])
+    );
+
+    let (status, body) = get(&server.api("/data/MSFT/1h?start_date=June")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"]["message"],
+        "Invalid start_date format. Use YYYY-MM-DD"
+    );
+    let (status, body) = get(&server.api("/data/MSFT/1h?end_date=2025-02-30")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"]["message"],
+        "Invalid end_date format. Use YYYY-MM-DD"
+    );
+
+    let (status, body) = get(&server.api("/data/MSFT/7x")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"]["field"], "timeframe");
+    let (status, body) = get(&server.api("/data/MSFT/1h?trading_hours_only=maybe")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "REQUEST-InvalidQuery");
+}
+
+#[tokio::test]
+async fn range_gives_the_real_row_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(dir.path(), &["MSFT_1h.csv"], &[]);
+
+    let (status, body) = post(
+        &server.api("/data/range"),
+        &json!({"symbol": " msft", "timeframe": "60m"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"],
+        json!({
+            "symbol": "MSFT", "timeframe": "1h",
+            "start_date": "2013-12-31T00:30:00Z", "end_date": "2025-06-06T23:00:00Z",
+            "point_count": MSFT_1H_ROWS, "unreadable_rows": 0, "out_of_order": 0,
+        })
+    );
+
+    let (status, body) = post(
+        &server.api("/data/range"),
+        &json!({"symbol": "AAPL", "timeframe": "1h"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "DATA-NotFound");
+    let (status, body) = post(&server.api("/data/range"), &json!({"symbol": "AAPL"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "REQUEST-InvalidBody");
+}
+
+#[tokio::test]
+async fn gaps_of_a_stored_series_are_classified() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(dir.path(), &["MSFT_1h.csv"], &[]);
+
+    let url = server.api("/data/MSFT/1h/gaps?start_date=2025-05-01&end_date=2025-05-31");
+    let (status, body) = get(&url).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let gaps = &body["data"];
+    assert_eq!(gaps["calendar"], "XNYS");
+    // The file has pre-market and after-hours bars, so extended hours are expected.
+    assert_eq!(gaps["session"], "extended");
+    assert!(gaps["expected_bars"].as_u64().unwrap() > 0);
+    let kinds: Vec<&str> = gaps["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"missing") && kinds.contains(&"weekend"),
+        "{kinds:?}"
+    );
+    // Without include_closures only missing-type intervals are listed; with it, weekends too.
+    let listed = |body: &Value, kind: &str| {
+        body["data"]["gaps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["kind"] == kind)
+            .count()
+    };
+    assert_eq!(listed(&body, "weekend"), 0);
+    let (_, all) = get(&format!("{url}&include_closures=true")).await;
+    assert_eq!(listed(&all, "weekend"), 3, "{all}");
+    assert_eq!(listed(&all, "holiday"), 1, "Memorial Day: {all}");
+
+    let (status, body) = get(&server.api("/data/NOPE/1h/gaps")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "DATA-NotFound");
+    let (status, body) = get(&server.api("/data/MSFT/1h/gaps?session=night")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["error"]["details"]["allowed"],
+        json!(["regular", "extended"])
+    );
+}
+
+#[tokio::test]
+async fn a_load_is_refused_with_the_field_and_what_fixes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(dir.path(), &["MSFT_1h.csv"], &[]);
+    let url = server.api("/data/load");
+
+    let (status, body) = post(
+        &url,
+        &json!({"symbol": "MSFT", "timeframe": "1h", "mode": "fast"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"]["field"], "mode");
+    assert_eq!(
+        body["error"]["details"]["allowed"],
+        json!(["local", "tail", "backfill", "full"])
+    );
+    let (status, body) = post(&url, &json!({"symbol": "MSFT", "timeframe": "3h"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"]["field"], "timeframe");
+
+    // No source configured: a fetching mode names the flags and variables that configure one.
+    let (status, body) = post(
+        &url,
+        &json!({"symbol": "MSFT", "timeframe": "1h", "mode": "tail"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_error(&body, "DATA-NoSource");
+    let message = body["error"]["message"].as_str().unwrap();
+    for hint in ["--source", "KTRDR_DATA_SOURCE", "USE_IB_HOST_SERVICE"] {
+        assert!(message.contains(hint), "{message}");
+    }
+
+    // A local load of a series that is not stored: 404, not an empty success.
+    let (status, body) = post(&url, &json!({"symbol": "AAPL", "timeframe": "1h"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "DATA-NotFound");
+
+    // Nothing was started by any of these.
+    let (_, list) = get(&server.api("/operations")).await;
+    assert_eq!(list["total_count"], 0, "{list}");
+}
+
+#[tokio::test]
+async fn a_local_load_runs_as_an_operation_with_real_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(dir.path(), &["MSFT_1h.csv"], &[]);
+
+    let (status, body) = post(
+        &server.api("/data/load"),
+        &json!({"symbol": " msft ", "timeframe": "1h"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = &body["data"];
+    assert_eq!(body["success"], true);
+    assert_eq!(data["status"], "success");
+    assert_eq!(data["fetched_bars"], MSFT_1H_ROWS);
+    assert_eq!(data["cached_before"], true);
+    assert_eq!(data["merged_file"], "MSFT_1h.csv");
+    assert_eq!(data["ib_requests_made"], 0);
+    assert!(data["gaps_analyzed"].as_u64().unwrap() > 0);
+    assert!(data["execution_time_seconds"].as_f64().unwrap() > 0.0);
+
+    // The same load is an operation in the registry, completed, with the same summary.
+    let id = data["operation_id"].as_str().unwrap();
+    let (_, op) = get(&server.api(&format!("/operations/{id}"))).await;
+    let op = &op["data"];
+    assert_eq!(op["operation_type"], "data_load");
+    assert_eq!(op["status"], "completed");
+    assert_eq!(op["metadata"]["symbol"], "MSFT");
+    assert_eq!(op["metadata"]["mode"], "local");
+    assert_eq!(op["result_summary"]["fetched_bars"], MSFT_1H_ROWS);
+    assert_eq!(op["result_summary"]["bars_in_window"], MSFT_1H_ROWS);
+    assert_eq!(op["progress"]["percentage"], 100.0);
+}
+
+/// Each mode with a window the simulated broker serves in well under a second; `local` last,
+/// once the others have stored the series.
+const MODES: [(&str, Option<&str>, Option<&str>); 4] = [
+    ("tail", Some("2024-05-01"), None),
+    ("backfill", Some("2024-01-01"), None),
+    ("full", Some("2023-10-01"), Some("2024-06-30")),
+    ("local", None, None),
+];
+
+#[tokio::test]
+async fn every_mode_loads_sync_and_async_to_completed_with_a_real_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--source", "sim"], &[]);
+    for async_mode in [false, true] {
+        // Each pass loads its own symbol, so the sync pass leaves nothing for the async one.
+        let symbol = if async_mode { "MSFT" } else { "AAPL" };
+        for (mode, start, end) in MODES {
+            let body = json!({
+                "symbol": symbol, "timeframe": "1d", "mode": mode,
+                "start_date": start, "end_date": end,
+            });
+            let url = server.api(&format!("/data/load?async_mode={async_mode}"));
+            let (status, answer) = post(&url, &body).await;
+            let context = format!("{mode} async={async_mode}: {answer}");
+            assert_eq!(status, StatusCode::OK, "{context}");
+            let id = answer["data"]["operation_id"].as_str().unwrap().to_owned();
+            let expected = if async_mode { "started" } else { "success" };
+            assert_eq!(answer["data"]["status"], expected, "{context}");
+
+            let last = follow(&server, &id).await.pop().unwrap();
+            assert_eq!(last["status"], "completed", "{context} → {last}");
+            let summary = &last["result_summary"];
+            assert_eq!(summary["status"], "success", "{context}");
+            assert_eq!(summary["mode"], mode);
+            assert_eq!(summary["ib_requests_made"], summary["requests_sent"]);
+            if mode == "local" {
+                assert_eq!(summary["requests_sent"], 0, "{context}");
+                assert!(summary["bars_in_window"].as_u64().unwrap() > 0, "{context}");
+                assert_eq!(
+                    summary["fetched_bars"], summary["bars_in_window"],
+                    "{context}"
+                );
+            } else {
+                assert!(summary["requests_sent"].as_u64().unwrap() > 0, "{context}");
+                assert!(summary["bars_fetched"].as_u64().unwrap() > 0, "{context}");
+                assert_eq!(
+                    summary["fetched_bars"], summary["bars_fetched"],
+                    "{context}"
+                );
+            }
+            if !async_mode {
+                // The sync answer is the operation's summary, in the Python names.
+                for field in [
+                    "fetched_bars",
+                    "cached_before",
+                    "merged_file",
+                    "gaps_analyzed",
+                    "segments_fetched",
+                    "ib_requests_made",
+                    "execution_time_seconds",
+                ] {
+                    assert_eq!(answer["data"][field], summary[field], "{field}: {context}");
+                }
+            }
+        }
+    }
+}
