@@ -16,8 +16,8 @@ use ktrdr_ops::operations::{OperationContext, OperationError, Operations};
 use ktrdr_ops::progress::{ProgressState, StepPlan};
 use ktrdr_ops::registry::OperationStatus::{self, *};
 use ktrdr_ops::registry::{
-    CancelRequest, MemoryRegistry, OperationFilter, OperationList, OperationRecord, Registry,
-    RegistryError, SqliteRegistry, TransitionPatch,
+    CancelRequest, KeyClaim, MemoryRegistry, OperationFilter, OperationList, OperationRecord,
+    Registry, RegistryError, SqliteRegistry, TransitionPatch,
 };
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -119,6 +119,14 @@ impl Spy {
 impl Registry for Spy {
     fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError> {
         self.store.insert(record)
+    }
+    fn insert_idempotent(
+        &self,
+        record: &OperationRecord,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<KeyClaim, RegistryError> {
+        self.store.insert_idempotent(record, key, fingerprint)
     }
     fn transition(
         &self,

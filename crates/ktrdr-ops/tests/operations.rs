@@ -19,7 +19,7 @@ use ktrdr_ops::progress::StepPlan;
 use ktrdr_ops::progress::{ProgressPhase, ProgressState};
 use ktrdr_ops::registry::OperationStatus::*;
 use ktrdr_ops::registry::{
-    CancelRequest, MemoryRegistry, OperationFilter, OperationList, OperationRecord,
+    CancelRequest, KeyClaim, MemoryRegistry, OperationFilter, OperationList, OperationRecord,
     OperationStatus, Owner, Registry, RegistryError, SqliteRegistry, TransitionPatch,
 };
 use serde_json::{json, Value};
@@ -630,6 +630,15 @@ impl<H: Hook> Registry for Hooked<H> {
     fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError> {
         self.hook.before_insert(record)?;
         self.store.insert(record)
+    }
+    fn insert_idempotent(
+        &self,
+        record: &OperationRecord,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<KeyClaim, RegistryError> {
+        self.hook.before_insert(record)?;
+        self.store.insert_idempotent(record, key, fingerprint)
     }
     fn transition(
         &self,

@@ -6,14 +6,15 @@
     reason = "test code: a panic is the failure report"
 )]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ktrdr_ops::cancel::CancelReason;
 use ktrdr_ops::progress::{ProgressHandle, ProgressState, StepPlan};
 use ktrdr_ops::registry::OperationStatus::{self, *};
 use ktrdr_ops::registry::{
-    MemoryRegistry, OperationFilter, OperationRecord, Owner, Registry, RegistryError, Retention,
-    SqliteRegistry, TransitionPatch,
+    KeyClaim, MemoryRegistry, OperationFilter, OperationRecord, Owner, Registry, RegistryError,
+    Retention, SqliteRegistry, TransitionPatch, MAX_KEY_LEN,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -318,6 +319,65 @@ both_stores! {
             assert_eq!(reg.get(id).unwrap().unwrap().status, status, "{id}");
         }
         assert!(reg.interrupt_dead_owners().unwrap().is_empty());
+    }
+
+    idempotent_inserts_answer_existing_or_conflict_and_write_nothing_else(reg) {
+        let claim = |id: &str, key: &str, fingerprint: &str| {
+            reg.insert_idempotent(&pending(id, "data_load"), key, fingerprint)
+        };
+        assert_eq!(claim("op_a", "key-1", "body-1").unwrap(), KeyClaim::Inserted);
+        assert_eq!(reg.get("op_a").unwrap().unwrap().status, Pending);
+        assert_eq!(
+            claim("op_b", "key-1", "body-1").unwrap(),
+            KeyClaim::Existing { operation_id: "op_a".into() }
+        );
+        assert_eq!(
+            claim("op_c", "key-1", "body-2").unwrap(),
+            KeyClaim::Conflict { operation_id: "op_a".into() }
+        );
+        assert_eq!(reg.get("op_b").unwrap(), None);
+        assert_eq!(reg.get("op_c").unwrap(), None);
+        // A duplicate id leaves the key unrecorded too.
+        let err = claim("op_a", "key-2", "body-1").unwrap_err();
+        assert!(matches!(err, RegistryError::Duplicate { .. }), "{err}");
+        assert_eq!(claim("op_d", "key-2", "body-1").unwrap(), KeyClaim::Inserted);
+
+        let long = "k".repeat(MAX_KEY_LEN + 1);
+        for (key, words) in [("", "is empty"), (long.as_str(), "256 bytes"), ("a\nb", "control")] {
+            let err = claim("op_e", key, "body-1").unwrap_err();
+            assert!(matches!(err, RegistryError::InvalidIdempotencyKey { .. }), "{err}");
+            assert!(err.to_string().contains(words), "{err}");
+        }
+        assert_eq!(reg.get("op_e").unwrap(), None);
+        assert_eq!(claim("op_e", &"k".repeat(MAX_KEY_LEN), "body-1").unwrap(), KeyClaim::Inserted);
+    }
+
+    idempotency_keys_expire_with_their_operations(reg) {
+        let days_ago = |id: &str, days: i64| {
+            let mut record = pending(id, "data_load");
+            record.created_at -= chrono::Duration::days(days);
+            record
+        };
+        let finish = |id: &str| reg.transition(id, &[Pending], Failed, &none()).unwrap();
+        // Old key, finished operation: both go.
+        reg.insert_idempotent(&days_ago("op_old", 3), "old", "b").unwrap();
+        finish("op_old");
+        // Old key, operation still running: both stay.
+        reg.insert_idempotent(&days_ago("op_running", 3), "running", "b").unwrap();
+        // Recent key, finished operation: the key stays while the operation does.
+        reg.insert_idempotent(&pending("op_recent", "data_load"), "recent", "b").unwrap();
+        finish("op_recent");
+
+        // Finished now, so the operation outlives a one-day retention; its old key does not.
+        assert_eq!(reg.cleanup(Duration::from_secs(24 * 3600)).unwrap(), 0);
+        let again = |key: &str| reg.insert_idempotent(&pending("op_new", "data_load"), key, "b");
+        assert_eq!(again("old").unwrap(), KeyClaim::Inserted);
+        assert_eq!(again("running").unwrap(), KeyClaim::Existing { operation_id: "op_running".into() });
+        assert_eq!(again("recent").unwrap(), KeyClaim::Existing { operation_id: "op_recent".into() });
+        // Once its operation is deleted, a key is free.
+        assert_eq!(reg.cleanup(Duration::ZERO).unwrap(), 2);
+        let fresh = reg.insert_idempotent(&pending("op_fresh", "data_load"), "recent", "b");
+        assert_eq!(fresh.unwrap(), KeyClaim::Inserted);
     }
 
     cleanup_removes_only_old_terminal_records(reg) {
@@ -712,4 +772,95 @@ fn retention_is_read_from_its_variable_and_bad_values_are_clear_errors() {
             "{message}"
         );
     }
+}
+
+#[test]
+fn sqlite_one_key_claimed_from_many_connections_makes_one_operation() {
+    // Four registries on one file (as four processes would have) claim the same keys at once,
+    // each with its own operation ids: every key ends with exactly one operation, which every
+    // claimant is told about.
+    const KEYS: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ktrdr.db");
+    drop(SqliteRegistry::open(&path).unwrap());
+    let start = Arc::new(std::sync::Barrier::new(4));
+    let claimants: Vec<_> = (0..4)
+        .map(|c| {
+            let (path, start) = (path.clone(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                let reg = SqliteRegistry::open(&path).unwrap();
+                start.wait();
+                (0..KEYS)
+                    .map(|k| {
+                        let record = pending(&format!("op_{c}_{k}"), "data_load");
+                        match reg.insert_idempotent(&record, &format!("key-{k}"), "body") {
+                            Ok(KeyClaim::Inserted) => record.id,
+                            Ok(KeyClaim::Existing { operation_id }) => operation_id,
+                            other => panic!("claimant {c}, key {k}: {other:?}"),
+                        }
+                    })
+                    .collect::<Vec<String>>()
+            })
+        })
+        .collect();
+    let answers: Vec<Vec<String>> = claimants.into_iter().map(|t| t.join().unwrap()).collect();
+    let reg = SqliteRegistry::open(&path).unwrap();
+    let list = reg.list(&OperationFilter::default()).unwrap();
+    assert_eq!(list.total_count, KEYS, "one operation per key");
+    for k in 0..KEYS {
+        let ids: Vec<&String> = answers.iter().map(|a| &a[k]).collect();
+        assert!(ids.iter().all(|id| *id == ids[0]), "key-{k}: {ids:?}");
+        assert!(reg.get(ids[0]).unwrap().is_some());
+    }
+}
+
+#[test]
+fn sqlite_keys_survive_reopen_and_an_older_database_gains_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ktrdr.db");
+    {
+        let reg = SqliteRegistry::open(&path).unwrap();
+        reg.insert(&pending("op_before", "data_load")).unwrap();
+    }
+    // A database written before idempotency keys existed.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "DROP TABLE idempotency_keys; DELETE FROM schema_version WHERE component = 'idempotency'",
+    )
+    .unwrap();
+    drop(raw);
+    {
+        let reg = SqliteRegistry::open(&path).unwrap();
+        assert!(reg.get("op_before").unwrap().is_some());
+        let claim = reg.insert_idempotent(&pending("op_a", "data_load"), "key", "body");
+        assert_eq!(claim.unwrap(), KeyClaim::Inserted);
+    }
+    let reg = SqliteRegistry::open(&path).unwrap();
+    let claim = reg.insert_idempotent(&pending("op_b", "data_load"), "key", "body");
+    assert_eq!(
+        claim.unwrap(),
+        KeyClaim::Existing {
+            operation_id: "op_a".into()
+        }
+    );
+    // A newer idempotency schema is refused, naming the component.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute(
+        "UPDATE schema_version SET version = 7 WHERE component = 'idempotency'",
+        [],
+    )
+    .unwrap();
+    let err = SqliteRegistry::open(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::SchemaTooNew {
+                component: "idempotency",
+                found: 7,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

@@ -19,8 +19,8 @@ use ktrdr_ops::operations::{Operations, OperationsError, ShutdownReport};
 use ktrdr_ops::progress::{ProgressState, StepPlan};
 use ktrdr_ops::registry::OperationStatus::{self, *};
 use ktrdr_ops::registry::{
-    CancelRequest, MemoryRegistry, OperationFilter, OperationList, OperationRecord, Registry,
-    RegistryError, TransitionPatch,
+    CancelRequest, KeyClaim, MemoryRegistry, OperationFilter, OperationList, OperationRecord,
+    Registry, RegistryError, TransitionPatch,
 };
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -57,6 +57,14 @@ impl Registry for Counting {
             hook();
         }
         Ok(())
+    }
+    fn insert_idempotent(
+        &self,
+        record: &OperationRecord,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<KeyClaim, RegistryError> {
+        self.store.insert_idempotent(record, key, fingerprint)
     }
     fn transition(
         &self,

@@ -22,6 +22,18 @@ pub enum OperationsError {
         /// Its terminal status.
         status: OperationStatus,
     },
+    /// [`Operations::run_idempotent`](super::Operations::run_idempotent) with a key that
+    /// names an operation started by another request (another fingerprint).
+    #[error(
+        "idempotency key {key:?} was used for another request, which started operation \
+         {operation_id}"
+    )]
+    IdempotencyConflict {
+        /// The key.
+        key: String,
+        /// The operation the key names.
+        operation_id: String,
+    },
     /// The generated id is already in use in this process.
     #[error(transparent)]
     Duplicate(#[from] DuplicateOperation),

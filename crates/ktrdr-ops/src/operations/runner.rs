@@ -9,12 +9,12 @@ use tokio::sync::{oneshot, watch};
 use super::cancel_poll::{ensure_polling, Polling};
 use super::live::LiveOperations;
 use super::supervisor::{supervise, Supervised};
-use super::{history, OperationContext, OperationError, OperationHandle, OperationsError};
+use super::{history, OperationContext, OperationError, OperationHandle, OperationsError, Started};
 use crate::cancel::{CancelReason, CancellationCoordinator, Registration};
 use crate::eta::{EtaHistory, TimeEstimator};
 use crate::progress::{ProgressHandle, StepPlan};
 use crate::registry::OperationStatus::{Cancelled, Pending};
-use crate::registry::{OperationRecord, Registry, RegistryError, TransitionPatch};
+use crate::registry::{KeyClaim, OperationRecord, Registry, RegistryError, TransitionPatch};
 
 /// Runs operations and records them in a [`Registry`]. One per process; cheap to clone.
 ///
@@ -67,7 +67,8 @@ impl Operations {
     ///
     /// The metadata factors `symbol`, `timeframe`, `mode` (strings) and `items` (the expected
     /// item count, for the size bucket), when present, select the ETA history this run learns
-    /// from and adds to. Must be called inside a tokio runtime.
+    /// from and adds to. Must be called inside a tokio runtime. Refused with
+    /// [`OperationsError::ShuttingDown`] once [`Operations::shutdown`] has begun.
     ///
     /// Unlike the writes that follow, the `pending` insert (and the read of the ETA prior)
     /// happens on the calling thread, before this returns: the record must exist by then, so
@@ -86,14 +87,38 @@ impl Operations {
         F: FnOnce(OperationContext) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Value, OperationError>> + Send + 'static,
     {
+        match self.run_keyed(kind.into(), metadata, plan, None, work)? {
+            Started::New(handle) => Ok(handle),
+            // Only a key can name an operation that exists already.
+            Started::Existing(id) => Err(RegistryError::Duplicate { id }.into()),
+        }
+    }
+
+    /// [`Operations::run`], or [`Operations::run_idempotent`] when `key` (key, fingerprint)
+    /// is given.
+    pub(super) fn run_keyed<F, Fut>(
+        &self,
+        kind: String,
+        metadata: Value,
+        plan: StepPlan,
+        key: Option<(&str, &str)>,
+        work: F,
+    ) -> Result<Started, OperationsError>
+    where
+        F: FnOnce(OperationContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Value, OperationError>> + Send + 'static,
+    {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| OperationsError::NoRuntime)?;
         if self.inner.live.is_closed() {
             return Err(OperationsError::ShuttingDown);
         }
-        let kind = kind.into();
-        let (id, registration) = self.register_new(&kind, &metadata)?;
-        self.start(&runtime, id, registration, &kind, metadata, plan, work)
+        match self.register_new(&kind, &metadata, key)? {
+            Registered::New(id, registration) => self
+                .start(&runtime, id, registration, &kind, metadata, plan, work)
+                .map(Started::New),
+            Registered::Existing(id) => Ok(Started::Existing(id)),
+        }
     }
 
     /// The handle of operation `id` if this runner is running it now (from its `pending`
@@ -191,7 +216,8 @@ impl Operations {
         }
     }
 
-    /// Draws a fresh id, registers it with the coordinator and records the operation `pending`.
+    /// Draws a fresh id, registers it with the coordinator and records the operation `pending`
+    /// (with its idempotency key, if given, unless the key names an operation already).
     ///
     /// The id has 32 random bits per second (the Python format), so at thousands of operations
     /// a second two can collide (seen in the runner bench); a collision draws again instead of
@@ -200,7 +226,8 @@ impl Operations {
         &self,
         kind: &str,
         metadata: &Value,
-    ) -> Result<(String, Registration), OperationsError> {
+        key: Option<(&str, &str)>,
+    ) -> Result<Registered, OperationsError> {
         let mut attempt = 1;
         loop {
             let id = new_operation_id(kind);
@@ -211,11 +238,26 @@ impl Operations {
                 .map_err(OperationsError::from)
                 .and_then(|registration| {
                     let record = OperationRecord::pending(&id, kind, metadata.clone());
-                    self.inner.registry.insert(&record)?;
-                    Ok(registration)
+                    let registry = &self.inner.registry;
+                    let Some((key, fingerprint)) = key else {
+                        registry.insert(&record)?;
+                        return Ok(Registered::New(id.clone(), registration));
+                    };
+                    match registry.insert_idempotent(&record, key, fingerprint)? {
+                        KeyClaim::Inserted => Ok(Registered::New(id.clone(), registration)),
+                        KeyClaim::Existing { operation_id } => {
+                            Ok(Registered::Existing(operation_id))
+                        }
+                        KeyClaim::Conflict { operation_id } => {
+                            Err(OperationsError::IdempotencyConflict {
+                                key: key.to_owned(),
+                                operation_id,
+                            })
+                        }
+                    }
                 });
             match registered {
-                Ok(registration) => return Ok((id, registration)),
+                Ok(registered) => return Ok(registered),
                 Err(
                     OperationsError::Duplicate(_)
                     | OperationsError::Registry(RegistryError::Duplicate { .. }),
@@ -240,6 +282,14 @@ impl std::fmt::Debug for Operations {
             .field("history", &self.inner.history.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// What `register_new` did.
+enum Registered {
+    /// Recorded `pending` under a fresh id, registered with the coordinator.
+    New(String, Registration),
+    /// The idempotency key names this operation already; nothing was recorded.
+    Existing(String),
 }
 
 /// Forgets the live handle and decrements the active count once the supervisor has ended,

@@ -82,6 +82,14 @@ pub enum RegistryError {
         /// The operation.
         id: String,
     },
+    /// An idempotency key that cannot be stored.
+    #[error("idempotency key {key:?} {reason}")]
+    InvalidIdempotencyKey {
+        /// The key (its first 64 characters).
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The retention setting is not a whole number of days.
     #[error(
         "{}={value:?} is not a whole number of days (0 keeps operations forever): {reason}",
@@ -105,12 +113,14 @@ pub enum RegistryError {
     },
     /// The database was written by a newer ktrdr.
     #[error(
-        "operations database {path} has schema version {found}; this ktrdr supports up to \
-         {supported}"
+        "operations database {path} has {component} schema version {found}; this ktrdr supports \
+         up to {supported}"
     )]
     SchemaTooNew {
         /// The database file.
         path: PathBuf,
+        /// The part of the schema (`operations`, `idempotency`).
+        component: &'static str,
         /// The version found.
         found: i64,
         /// The newest version this build knows.

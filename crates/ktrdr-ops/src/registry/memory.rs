@@ -5,7 +5,9 @@
 //! 1. Every record lives in `Inner::records` under its id, with the sequence number it was
 //!    inserted with; sequence numbers only grow, so they order records created in the same
 //!    microsecond.
-//! 2. The one mutex guards all of it, so a compare-and-set is a read and a write under one lock
+//! 2. An idempotency key in `Inner::keys` was stored together with the record it names, under
+//!    the same lock; a key whose record is gone counts as free.
+//! 3. The one mutex guards all of it, so a compare-and-set is a read and a write under one lock
 //!    acquisition. No user code runs under the lock.
 //!
 //! # Lock order
@@ -18,11 +20,12 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use super::idempotency::check_key;
 use super::record::now;
-use super::store::{check_transition, cleanup_cutoff, interrupt_dead};
+use super::store::{check_record, check_transition, cleanup_cutoff, interrupt_dead};
 use super::{
-    CancelRequest, OperationFilter, OperationList, OperationRecord, OperationStatus, Registry,
-    RegistryError, TransitionPatch,
+    CancelRequest, KeyClaim, OperationFilter, OperationList, OperationRecord, OperationStatus,
+    Registry, RegistryError, TransitionPatch,
 };
 use crate::progress::ProgressState;
 
@@ -36,6 +39,30 @@ pub struct MemoryRegistry {
 struct Inner {
     next_seq: u64,
     records: HashMap<String, (u64, OperationRecord)>,
+    /// Idempotency key → (fingerprint, operation id, created at).
+    keys: HashMap<String, StoredKey>,
+}
+
+#[derive(Debug)]
+struct StoredKey {
+    fingerprint: String,
+    operation_id: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Inner {
+    fn insert(&mut self, record: &OperationRecord) -> Result<(), RegistryError> {
+        if self.records.contains_key(&record.id) {
+            return Err(RegistryError::Duplicate {
+                id: record.id.clone(),
+            });
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.records
+            .insert(record.id.clone(), (seq, record.clone()));
+        Ok(())
+    }
 }
 
 impl MemoryRegistry {
@@ -57,24 +84,38 @@ impl Registry for MemoryRegistry {
     }
 
     fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError> {
-        if let Some(reason) = record.invariant_violation() {
-            return Err(RegistryError::InvalidRecord {
-                id: record.id.clone(),
-                reason,
-            });
-        }
+        check_record(record)?;
+        self.lock().insert(record)
+    }
+
+    fn insert_idempotent(
+        &self,
+        record: &OperationRecord,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<KeyClaim, RegistryError> {
+        check_key(key)?;
+        check_record(record)?;
         let mut inner = self.lock();
-        if inner.records.contains_key(&record.id) {
-            return Err(RegistryError::Duplicate {
-                id: record.id.clone(),
-            });
+        if let Some(stored) = inner.keys.get(key) {
+            // A key whose operation was deleted is free again.
+            if inner.records.contains_key(&stored.operation_id) {
+                let operation_id = stored.operation_id.clone();
+                return Ok(if stored.fingerprint == fingerprint {
+                    KeyClaim::Existing { operation_id }
+                } else {
+                    KeyClaim::Conflict { operation_id }
+                });
+            }
         }
-        let seq = inner.next_seq;
-        inner.next_seq += 1;
-        inner
-            .records
-            .insert(record.id.clone(), (seq, record.clone()));
-        Ok(())
+        inner.insert(record)?;
+        let stored = StoredKey {
+            fingerprint: fingerprint.to_owned(),
+            operation_id: record.id.clone(),
+            created_at: record.created_at,
+        };
+        inner.keys.insert(key.to_owned(), stored);
+        Ok(KeyClaim::Inserted)
     }
 
     fn transition(
@@ -206,6 +247,14 @@ impl Registry for MemoryRegistry {
         inner.records.retain(|_, (_, r)| {
             !(r.status.is_terminal() && r.finished_at.is_some_and(|f| f <= cutoff))
         });
-        Ok(before - inner.records.len())
+        let removed = before - inner.records.len();
+        // A key stays while its operation exists and is active or younger than the cut-off.
+        let Inner { records, keys, .. } = &mut *inner;
+        keys.retain(|_, key| {
+            records
+                .get(&key.operation_id)
+                .is_some_and(|(_, r)| r.status.is_active() || key.created_at > cutoff)
+        });
+        Ok(removed)
     }
 }

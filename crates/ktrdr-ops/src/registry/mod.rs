@@ -25,6 +25,7 @@
 //! ```
 
 mod error;
+mod idempotency;
 mod memory;
 mod owner;
 mod record;
@@ -36,6 +37,7 @@ mod status;
 mod store;
 
 pub use error::RegistryError;
+pub use idempotency::{KeyClaim, MAX_KEY_LEN};
 pub use memory::MemoryRegistry;
 pub use owner::{Liveness, Owner};
 pub use record::{

@@ -1,8 +1,10 @@
-//! How an [`OperationRecord`] becomes a row and back: timestamps, JSON cells, and errors that
-//! name the row and the column of anything unreadable.
+//! How an [`OperationRecord`] becomes a row and back: the insert, timestamps, JSON cells, and
+//! errors that name the row and the column of anything unreadable.
+
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rusqlite::Row;
+use rusqlite::{params, Connection, Row};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -31,6 +33,58 @@ pub(super) fn encode_opt<T: Serialize>(
     value: Option<&T>,
 ) -> Result<Option<String>, RegistryError> {
     value.map(|v| encode(id, column, v)).transpose()
+}
+
+/// Inserts `record` as a new row through `conn` (a connection or a transaction on the
+/// database at `path`); an id already present is [`RegistryError::Duplicate`].
+pub(super) fn insert_row(
+    conn: &Connection,
+    record: &OperationRecord,
+    path: &Path,
+) -> Result<(), RegistryError> {
+    let id = &record.id;
+    let metadata = encode(id, "metadata", &record.metadata)?;
+    let progress = encode_opt(id, "progress", record.progress.as_ref())?;
+    let summary = encode_opt(id, "result_summary", record.result_summary.as_ref())?;
+    let reason = encode_opt(id, "cancel_reason", record.cancel_reason.as_ref())?;
+    let result = conn
+        .prepare_cached(
+            "INSERT INTO operations (id, operation_type, status, metadata, progress, \
+             result_summary, error, cancel_reason, created_at, started_at, finished_at, \
+             updated_at, owner_pid, owner_host, owner_start) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                id,
+                record.operation_type,
+                record.status.as_str(),
+                metadata,
+                progress,
+                summary,
+                record.error,
+                reason,
+                ts(record.created_at),
+                record.started_at.map(ts),
+                record.finished_at.map(ts),
+                ts(record.updated_at),
+                record.owner.pid,
+                record.owner.host,
+                record.owner.start_token,
+            ])
+        });
+    match result {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            Err(RegistryError::Duplicate { id: id.clone() })
+        }
+        Err(source) => Err(RegistryError::Database {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 /// Reads one row, naming the row and column of anything unreadable.

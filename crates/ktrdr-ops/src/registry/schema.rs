@@ -6,8 +6,23 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::RegistryError;
 
-/// The schema version this build writes.
+/// The version of the `operations` component this build writes.
 pub(super) const SCHEMA_VERSION: i64 = 1;
+
+/// The version of the `idempotency` component (the keys of idempotent starts) this build
+/// writes; a component of its own, so databases written before it gain the table on open.
+pub(super) const IDEMPOTENCY_VERSION: i64 = 1;
+
+/// Idempotency keys: a key names the one operation started for it, with the fingerprint of the
+/// request that started it. Dropped by retention cleanup with (or after) their operation.
+pub(super) const IDEMPOTENCY_V1: &str = "
+CREATE TABLE idempotency_keys (
+    key          TEXT PRIMARY KEY,
+    fingerprint  TEXT NOT NULL,
+    operation_id TEXT NOT NULL,
+    created_at   TEXT NOT NULL
+);
+";
 
 // No index on `status`: it has seven values, so it would not narrow a listing much, and
 // maintaining it doubled the cost of every write (measured: 72 → 151 µs per recorded operation).
@@ -41,7 +56,8 @@ pub(super) const COLUMNS: &str =
                        error, cancel_reason, created_at, started_at, finished_at, updated_at, \
                        owner_pid, owner_host, owner_start";
 
-/// Creates the tables on first open; refuses a database written by a newer schema.
+/// Creates the tables of each component missing from `schema_version` (all on first open);
+/// refuses a database with a component written by a newer schema.
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), RegistryError> {
     let db_err = |source| RegistryError::Database {
         path: path.to_path_buf(),
@@ -57,30 +73,36 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Registry
          )",
     )
     .map_err(db_err)?;
-    let found: Option<i64> = tx
-        .query_row(
-            "SELECT version FROM schema_version WHERE component = 'operations'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db_err)?;
-    match found {
-        None => {
-            tx.execute_batch(SCHEMA_V1).map_err(db_err)?;
-            tx.execute(
-                "INSERT INTO schema_version (component, version) VALUES ('operations', ?1)",
-                [SCHEMA_VERSION],
+    for (component, version, ddl) in [
+        ("operations", SCHEMA_VERSION, SCHEMA_V1),
+        ("idempotency", IDEMPOTENCY_VERSION, IDEMPOTENCY_V1),
+    ] {
+        let found: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM schema_version WHERE component = ?1",
+                [component],
+                |r| r.get(0),
             )
+            .optional()
             .map_err(db_err)?;
-        }
-        Some(SCHEMA_VERSION) => {}
-        Some(found) => {
-            return Err(RegistryError::SchemaTooNew {
-                path: path.to_path_buf(),
-                found,
-                supported: SCHEMA_VERSION,
-            })
+        match found {
+            None => {
+                tx.execute_batch(ddl).map_err(db_err)?;
+                tx.execute(
+                    "INSERT INTO schema_version (component, version) VALUES (?1, ?2)",
+                    rusqlite::params![component, version],
+                )
+                .map_err(db_err)?;
+            }
+            Some(found) if found == version => {}
+            Some(found) => {
+                return Err(RegistryError::SchemaTooNew {
+                    path: path.to_path_buf(),
+                    component,
+                    found,
+                    supported: version,
+                })
+            }
         }
     }
     tx.commit().map_err(db_err)

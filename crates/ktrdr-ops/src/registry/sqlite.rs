@@ -21,14 +21,15 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::ToSql;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::idempotency::check_key;
 use super::record::now;
-use super::rows::{encode, encode_opt, read_id, read_record, ts, Cells};
+use super::rows::{encode, encode_opt, insert_row, read_id, read_record, ts, Cells};
 use super::schema::{migrate, COLUMNS};
-use super::store::{check_transition, cleanup_cutoff, interrupt_dead};
+use super::store::{check_record, check_transition, cleanup_cutoff, interrupt_dead};
 use super::{
-    CancelRequest, OperationCount, OperationFilter, OperationList, OperationRecord,
+    CancelRequest, KeyClaim, OperationCount, OperationFilter, OperationList, OperationRecord,
     OperationStatus, Owner, Registry, RegistryError, Retention, TransitionPatch,
 };
 use crate::progress::ProgressState;
@@ -190,53 +191,62 @@ impl SqliteRegistry {
 
 impl Registry for SqliteRegistry {
     fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError> {
-        if let Some(reason) = record.invariant_violation() {
-            return Err(RegistryError::InvalidRecord {
-                id: record.id.clone(),
-                reason,
-            });
-        }
-        let id = &record.id;
-        let metadata = encode(id, "metadata", &record.metadata)?;
-        let progress = encode_opt(id, "progress", record.progress.as_ref())?;
-        let summary = encode_opt(id, "result_summary", record.result_summary.as_ref())?;
-        let reason = encode_opt(id, "cancel_reason", record.cancel_reason.as_ref())?;
-        let conn = self.lock();
-        let result = conn
+        check_record(record)?;
+        insert_row(&self.lock(), record, &self.path)
+    }
+
+    fn insert_idempotent(
+        &self,
+        record: &OperationRecord,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<KeyClaim, RegistryError> {
+        check_key(key)?;
+        check_record(record)?;
+        let mut conn = self.lock();
+        // Immediate: the write lock from the start, so two processes claiming one key
+        // serialise here instead of both reading it free.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.db_err(e))?;
+        let found: Option<(String, String, bool)> = tx
             .prepare_cached(
-                "INSERT INTO operations (id, operation_type, status, metadata, progress, \
-                 result_summary, error, cancel_reason, created_at, started_at, finished_at, \
-                 updated_at, owner_pid, owner_host, owner_start) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                "SELECT fingerprint, operation_id, \
+                 EXISTS (SELECT 1 FROM operations o WHERE o.id = operation_id) \
+                 FROM idempotency_keys WHERE key = ?1",
             )
             .and_then(|mut stmt| {
-                stmt.execute(params![
-                    id,
-                    record.operation_type,
-                    record.status.as_str(),
-                    metadata,
-                    progress,
-                    summary,
-                    record.error,
-                    reason,
-                    ts(record.created_at),
-                    record.started_at.map(ts),
-                    record.finished_at.map(ts),
-                    ts(record.updated_at),
-                    record.owner.pid,
-                    record.owner.host,
-                    record.owner.start_token,
-                ])
-            });
-        match result {
-            Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
-            {
-                Err(RegistryError::Duplicate { id: id.clone() })
+                stmt.query_row([key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                    .optional()
+            })
+            .map_err(|e| self.db_err(e))?;
+        match found {
+            // Dropping the transaction rolls back: nothing was written.
+            Some((stored, operation_id, true)) => {
+                return Ok(if stored == fingerprint {
+                    KeyClaim::Existing { operation_id }
+                } else {
+                    KeyClaim::Conflict { operation_id }
+                });
             }
-            Err(e) => Err(self.db_err(e)),
+            // Its operation was deleted: the key is free again.
+            Some((_, _, false)) => {
+                tx.execute("DELETE FROM idempotency_keys WHERE key = ?1", [key])
+                    .map_err(|e| self.db_err(e))?;
+            }
+            None => {}
         }
+        insert_row(&tx, record, &self.path)?;
+        tx.prepare_cached(
+            "INSERT INTO idempotency_keys (key, fingerprint, operation_id, created_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![key, fingerprint, record.id, ts(record.created_at)])
+        })
+        .map_err(|e| self.db_err(e))?;
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(KeyClaim::Inserted)
     }
 
     fn transition(
@@ -451,12 +461,24 @@ impl Registry for SqliteRegistry {
         let Some(cutoff) = cleanup_cutoff(older_than) else {
             return Ok(0);
         };
+        let cutoff = ts(cutoff);
         let conn = self.lock();
+        let removed = conn
+            .prepare_cached(
+                "DELETE FROM operations WHERE finished_at <= ?1 \
+                 AND status IN ('completed', 'failed', 'cancelled', 'interrupted')",
+            )
+            .and_then(|mut stmt| stmt.execute([&cutoff]))
+            .map_err(|e| self.db_err(e))?;
+        // A key stays while its operation exists and is active or younger than the cut-off.
         conn.prepare_cached(
-            "DELETE FROM operations WHERE finished_at <= ?1 \
-             AND status IN ('completed', 'failed', 'cancelled', 'interrupted')",
+            "DELETE FROM idempotency_keys WHERE NOT EXISTS (\
+             SELECT 1 FROM operations o WHERE o.id = idempotency_keys.operation_id \
+             AND (o.status IN ('pending', 'running', 'cancelling') \
+             OR idempotency_keys.created_at > ?1))",
         )
-        .and_then(|mut stmt| stmt.execute([ts(cutoff)]))
-        .map_err(|e| self.db_err(e))
+        .and_then(|mut stmt| stmt.execute([&cutoff]))
+        .map_err(|e| self.db_err(e))?;
+        Ok(removed)
     }
 }

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    CancelRequest, Liveness, OperationCount, OperationFilter, OperationList, OperationRecord,
-    OperationStatus, Owner, RegistryError, TransitionPatch,
+    CancelRequest, KeyClaim, Liveness, OperationCount, OperationFilter, OperationList,
+    OperationRecord, OperationStatus, Owner, RegistryError, TransitionPatch,
 };
 use crate::progress::ProgressState;
 
@@ -16,6 +16,23 @@ use crate::progress::ProgressState;
 pub trait Registry: Send + Sync {
     /// Records a new operation. Fails with [`RegistryError::Duplicate`] if the id exists.
     fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError>;
+
+    /// Records `record` (a new operation) as the one started for idempotency `key`, unless the
+    /// key already names an operation. In one transaction, the key is looked up and either its
+    /// operation's id is returned ([`KeyClaim::Existing`] when `fingerprint`, which identifies
+    /// the request, say a hash of its body, is the one stored; [`KeyClaim::Conflict`]
+    /// otherwise) and nothing is written, or the record and the key are inserted together
+    /// ([`KeyClaim::Inserted`]). A key whose operation was deleted (retention) is free again.
+    ///
+    /// Fails like [`Registry::insert`], and with [`RegistryError::InvalidIdempotencyKey`] for
+    /// a key that is empty, longer than [`MAX_KEY_LEN`](super::MAX_KEY_LEN) bytes or holds
+    /// control characters.
+    fn insert_idempotent(
+        &self,
+        record: &OperationRecord,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<KeyClaim, RegistryError>;
 
     /// Compare-and-set: moves operation `id` to `to` if its status is one of `expected`, and
     /// applies `patch`. Every `expected → to` must be legal ([`OperationStatus::can_become`]),
@@ -80,6 +97,10 @@ pub trait Registry: Send + Sync {
 
     /// Deletes terminal records that finished at least `older_than` ago; returns how many.
     /// `Duration::ZERO` deletes every terminal record; active records are never deleted.
+    ///
+    /// Idempotency keys go too: those whose operation is gone, and those created at least
+    /// `older_than` ago whose operation has ended (a running operation keeps its key, so a
+    /// retry does not start it twice).
     fn cleanup(&self, older_than: Duration) -> Result<usize, RegistryError>;
 
     /// Whether a call may wait on something outside this process (a database lock held by
@@ -87,6 +108,17 @@ pub trait Registry: Send + Sync {
     /// threads. True unless the store lives in memory.
     fn may_block(&self) -> bool {
         true
+    }
+}
+
+/// Checks a record given to [`Registry::insert`] against the invariants the stores rely on.
+pub(super) fn check_record(record: &OperationRecord) -> Result<(), RegistryError> {
+    match record.invariant_violation() {
+        Some(reason) => Err(RegistryError::InvalidRecord {
+            id: record.id.clone(),
+            reason,
+        }),
+        None => Ok(()),
     }
 }
 

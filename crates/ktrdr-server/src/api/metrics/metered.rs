@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ktrdr_ops::progress::ProgressState;
 use ktrdr_ops::registry::{
-    CancelRequest, OperationCount, OperationFilter, OperationList, OperationRecord,
+    CancelRequest, KeyClaim, OperationCount, OperationFilter, OperationList, OperationRecord,
     OperationStatus, Registry, RegistryError, TransitionPatch,
 };
 use tokio::time::Instant;
@@ -56,6 +56,17 @@ impl MeteredRegistry {
 impl Registry for MeteredRegistry {
     fn insert(&self, record: &OperationRecord) -> Result<(), RegistryError> {
         self.timed("insert", || self.inner.insert(record))
+    }
+
+    fn insert_idempotent(
+        &self,
+        record: &OperationRecord,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<KeyClaim, RegistryError> {
+        self.timed("insert_idempotent", || {
+            self.inner.insert_idempotent(record, key, fingerprint)
+        })
     }
 
     fn transition(
