@@ -10,7 +10,9 @@
 mod support;
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
+use ktrdr_data::types::format_timestamp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::{seed_ib_files, Server};
@@ -455,4 +457,162 @@ async fn every_mode_loads_sync_and_async_to_completed_with_a_real_summary() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn an_async_load_shows_progress_moving_forward_and_ends_completed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--source", "sim"], &[]);
+    let body = json!({
+        "symbol": "AAPL", "timeframe": "1m", "mode": "full",
+        "start_date": "2024-01-01", "end_date": "2024-01-31",
+    });
+    let (status, answer) = post(&server.api("/data/load?async_mode=true"), &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let id = answer["data"]["operation_id"].as_str().unwrap();
+    let seen = follow(&server, id).await;
+
+    let running: Vec<&Value> = seen.iter().filter(|op| op["status"] == "running").collect();
+    let percent = |op: &Value| op["progress"]["percentage"].as_f64().unwrap();
+    let items = |op: &Value| op["progress"]["items_processed"].as_u64().unwrap();
+    eprintln!("{} answers, {} while running", seen.len(), running.len());
+    assert!(
+        seen.windows(2).all(|w| percent(&w[0]) <= percent(&w[1])),
+        "the percentage never falls"
+    );
+    assert!(
+        seen.windows(2)
+            .all(|w| items(&w[0]) <= items(&w[1]) || w[1]["status"] != "running"),
+        "items_processed never falls while it runs"
+    );
+    // While it fetched: a message, a total of items, and items that moved.
+    let fetching: Vec<&&Value> = running
+        .iter()
+        .filter(|op| {
+            op["progress"]["items_total"]
+                .as_u64()
+                .is_some_and(|t| t > 0)
+        })
+        .collect();
+    assert!(!fetching.is_empty(), "no answer while fetching: {seen:?}");
+    assert!(fetching.iter().all(|op| op["progress"]["current_step"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty())));
+    let distinct: std::collections::BTreeSet<u64> = fetching.iter().map(|op| items(op)).collect();
+    assert!(distinct.len() >= 2, "items did not move: {distinct:?}");
+
+    let last = seen.last().unwrap();
+    assert_eq!(last["status"], "completed", "{last}");
+    assert_eq!(percent(last), 100.0);
+    let summary = &last["result_summary"];
+    assert!(
+        summary["fetched_bars"].as_u64().unwrap() > 1000,
+        "{summary}"
+    );
+    assert_eq!(summary["fetched_bars"], summary["bars_fetched"]);
+    assert_eq!(summary["merged_file"], "AAPL_1m.csv");
+}
+
+/// Writes `{data}/BIG_1m.csv`: a decade of one-minute bars, 14:30-21:00 UTC on weekdays
+/// (about a million rows).
+fn write_decade_of_minutes(root: &Path) -> u64 {
+    use std::io::Write as _;
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let file = std::fs::File::create(data.join("BIG_1m.csv")).unwrap();
+    let mut out = std::io::BufWriter::new(file);
+    writeln!(out, "timestamp,open,high,low,close,volume").unwrap();
+    let first_day = 1_420_070_400; // 2015-01-01
+    let mut rows = 0;
+    for day in 0..3653 {
+        let midnight = first_day + day * 86_400;
+        // 1970-01-01 was a Thursday: weekday 0 is Sunday, 6 Saturday.
+        if matches!((midnight / 86_400 + 4) % 7, 0 | 6) {
+            continue;
+        }
+        for minute in 0..390 {
+            let ts = midnight + 14 * 3600 + 30 * 60 + minute * 60;
+            writeln!(out, "{},10.0,10.5,9.5,10.25,100", format_timestamp(ts)).unwrap();
+            rows += 1;
+        }
+    }
+    out.flush().unwrap();
+    rows
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+async fn time_health(client: &reqwest::Client, server: &Server) -> Duration {
+    let started = Instant::now();
+    let response = client.get(server.api("/health")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn a_load_of_a_decade_of_bars_does_not_block_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = write_decade_of_minutes(dir.path());
+    let server = Server::start(dir.path(), &[], &[]);
+    let client = reqwest::Client::new();
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(time_health(&client, &server).await);
+    }
+
+    // More loads than the server has runtime workers (2): any of them holding a worker
+    // would leave none for /health.
+    let body = json!({"symbol": "BIG", "timeframe": "1m", "mode": "local"});
+    let mut ops = Vec::new();
+    for _ in 0..3 {
+        let (status, answer) = post(&server.api("/data/load?async_mode=true"), &body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let id = answer["data"]["operation_id"].as_str().unwrap();
+        ops.push(server.api(&format!("/operations/{id}")));
+    }
+    // A /health answer counts when a load was still running after it arrived: the loads
+    // were started before the request was sent, so the answer came while one ran.
+    let mut during = Vec::new();
+    loop {
+        let took = time_health(&client, &server).await;
+        let mut running = false;
+        for url in &ops {
+            let (_, op) = get(url).await;
+            match op["data"]["status"].as_str() {
+                Some("running" | "pending") => running = true,
+                _ => {
+                    assert_eq!(op["data"]["status"], "completed", "{op}");
+                    assert_eq!(op["data"]["result_summary"]["fetched_bars"], rows);
+                }
+            }
+        }
+        if !running {
+            break;
+        }
+        during.push(took);
+    }
+    assert!(
+        during.len() >= 3,
+        "/health answered {} times while {rows} bars loaded",
+        during.len()
+    );
+    let slowest = during.iter().max().copied().unwrap_or_default();
+    let (idle, busy) = (median(idle), median(during.clone()));
+    let ratio = busy.as_secs_f64() / idle.as_secs_f64();
+    // Ratios to the idle answer, not wall times. A load that held a runtime worker while it
+    // read the file (about a second here) made some answer wait ~1400x the idle median;
+    // off the runtime the slowest waits ~70x (three loads share two cores with the test).
+    let worst = slowest.as_secs_f64() / idle.as_secs_f64();
+    assert!(
+        worst < 500.0,
+        "a /health answer waited {slowest:?} ({worst:.0}x idle)"
+    );
+    eprintln!(
+        "/health: idle median {idle:?}, median {busy:?} ({ratio:.1}x), slowest {slowest:?} \
+         ({worst:.0}x) over {} answers during three loads of {rows} bars each",
+        during.len(),
+    );
 }
