@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::follow::{state_tag, Follower};
 use crate::api::metrics::StreamGuard;
-use crate::api::wire::{EventKind, OperationInfo};
+use crate::api::wire::{EventKind, OperationEvent, OperationInfo};
 use crate::api::ApiState;
 
 /// The shortest time between two events of one stream: a display needs no more than ten
@@ -76,40 +76,32 @@ pub(crate) async fn events(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let events = operation_events(state, follower, current, seen)
-        .map(|event| Ok::<_, Infallible>(event.to_sse()));
+        .map(|event| Ok::<_, Infallible>(to_sse(&event)));
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())
 }
 
-/// One event of the stream, before it is written as text.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct OperationEvent {
-    pub(crate) kind: EventKind,
-    /// The tag of the state (the event's `id:`).
-    pub(crate) id: String,
-    pub(crate) info: OperationInfo,
+/// The event that carries `operation`.
+fn event_of(operation: OperationInfo) -> OperationEvent {
+    OperationEvent {
+        kind: EventKind::of(operation.status),
+        id: state_tag(&operation),
+        operation,
+    }
 }
 
-impl OperationEvent {
-    fn new(info: OperationInfo) -> Self {
-        OperationEvent {
-            kind: EventKind::of(info.status),
-            id: state_tag(&info),
-            info,
-        }
-    }
-
-    fn to_sse(&self) -> Event {
-        let event = Event::default().event(self.kind.as_str()).id(&self.id);
-        match event.json_data(&self.info) {
-            Ok(event) => event,
-            Err(error) => {
-                // Not expected (the shape always serialises); the client sees a gap, not a
-                // broken stream.
-                tracing::error!(id = %self.info.operation_id, %error, "unserialisable event");
-                Event::default().comment("an event could not be written")
-            }
+/// `event` as Server-Sent Events text.
+fn to_sse(event: &OperationEvent) -> Event {
+    let sse = Event::default().event(event.kind.as_str()).id(&event.id);
+    match sse.json_data(&event.operation) {
+        Ok(sse) => sse,
+        Err(error) => {
+            // Not expected (the shape always serialises); the client sees a gap, not a
+            // broken stream.
+            let id = &event.operation.operation_id;
+            tracing::error!(%id, %error, "unserialisable event");
+            Event::default().comment("an event could not be written")
         }
     }
 }
@@ -184,7 +176,7 @@ impl Streaming {
                 }
             }
         };
-        let event = OperationEvent::new(info);
+        let event = event_of(info);
         if !event.kind.is_terminal() {
             self.step = Step::Follow {
                 last_tag: event.id.clone(),
@@ -241,14 +233,14 @@ mod tests {
 
         let (last, before) = events.split_last().unwrap();
         assert_eq!(last.1.kind, EventKind::Completed);
-        assert_eq!(last.1.info.progress.percentage, 100.0);
-        assert_eq!(last.1.info.result_summary, Some(json!({"done": 10})));
+        assert_eq!(last.1.operation.progress.percentage, 100.0);
+        assert_eq!(last.1.operation.result_summary, Some(json!({"done": 10})));
         assert!(before.iter().all(|(_, e)| e.kind == EventKind::Progress));
         // The progress itself streams, not just a start and an end.
         assert!(before.len() >= 5, "{} progress events", before.len());
         for pair in events.windows(2) {
             let ((at, a), (next_at, b)) = (&pair[0], &pair[1]);
-            assert!(b.info.progress.percentage >= a.info.progress.percentage);
+            assert!(b.operation.progress.percentage >= a.operation.progress.percentage);
             assert_ne!(a.id, b.id, "each event carries a new state");
             assert!(
                 *next_at - *at >= MIN_EVENT_GAP,
@@ -290,7 +282,7 @@ mod tests {
         writer.await.unwrap();
         let shown: Vec<_> = events
             .iter()
-            .map(|(_, e)| (e.kind, e.info.progress.percentage))
+            .map(|(_, e)| (e.kind, e.operation.progress.percentage))
             .collect();
         assert_eq!(
             shown,
@@ -325,7 +317,7 @@ mod tests {
         let events = collect(&state, handle.id(), false).await;
         let half = events
             .iter()
-            .find(|(_, e)| e.info.progress.percentage == 50.0)
+            .find(|(_, e)| e.operation.progress.percentage == 50.0)
             .expect("the change to 50 % is streamed");
         // Not at the registry's pace (persisted every 250 ms, read every 200 ms): at once.
         assert_eq!(half.0 - start, second);
@@ -381,7 +373,7 @@ mod tests {
             token.cancel(ktrdr_ops::cancel::CancelReason::User);
         });
         let events = collect(&state, handle.id(), false).await;
-        let statuses: Vec<_> = events.iter().map(|(_, e)| e.info.status).collect();
+        let statuses: Vec<_> = events.iter().map(|(_, e)| e.operation.status).collect();
         let cancelling = statuses.iter().position(|s| *s == Cancelling).unwrap();
         assert!(statuses[..cancelling].iter().all(|s| *s != Cancelling));
         assert_eq!(statuses.last(), Some(&Cancelled));
@@ -389,7 +381,7 @@ mod tests {
         let (at, shown) = &events[cancelling];
         assert_eq!(shown.kind, EventKind::Progress);
         assert_eq!(
-            shown.info.cancel_reason.as_deref(),
+            shown.operation.cancel_reason.as_deref(),
             Some("cancelled by the user")
         );
         let (end, last) = events.last().unwrap();

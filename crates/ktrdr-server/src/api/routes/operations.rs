@@ -3,74 +3,53 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use ktrdr_ops::registry::{OperationFilter, OperationStatus};
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::ApiQuery;
-use crate::api::wire::{Envelope, OperationInfo, OperationList, OperationSummary, OperationType};
+use crate::api::wire::{
+    Envelope, OperationInfo, OperationList, OperationQuery, OperationSummary, OperationType,
+};
 use crate::api::ApiState;
 
 /// Most operations one page may hold.
 const MAX_LIMIT: usize = 1000;
 
-/// The query of `GET /operations`.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ListQuery {
-    /// Only this status (`pending`, `running`, `cancelling`, `completed`, `failed`,
-    /// `cancelled`, `interrupted`).
-    status: Option<String>,
-    /// Only this type (`data_load`, `training`, `backtesting`, `indicator_compute`,
-    /// `fuzzy_analysis`).
-    operation_type: Option<String>,
-    /// Page size, 1..=1000 (default 100).
-    limit: Option<usize>,
-    /// Operations to skip first.
-    #[serde(default)]
-    offset: usize,
-    /// Only pending, running and cancelling operations.
-    #[serde(default)]
-    active_only: bool,
-}
-
-impl ListQuery {
-    fn filter(self) -> Result<OperationFilter, ApiError> {
-        let status = match self.status.as_deref() {
-            None | Some("") => None,
-            Some(name) => Some(name.parse::<OperationStatus>().map_err(|e| {
-                let allowed = OperationStatus::ALL.map(OperationStatus::as_str);
-                ApiError::invalid_field("status", e.to_string(), &allowed)
-            })?),
-        };
-        let operation_type = match self.operation_type {
-            None => None,
-            Some(t) if t.is_empty() => None,
-            Some(t) if OperationType::NAMES.contains(&t.as_str()) => Some(t),
-            Some(t) => {
-                return Err(ApiError::invalid_field(
-                    "operation_type",
-                    format!("unknown operation type {t:?}"),
-                    &OperationType::NAMES,
-                ))
-            }
-        };
-        let limit = self.limit.unwrap_or(100);
-        if !(1..=MAX_LIMIT).contains(&limit) {
+/// The registry's filter for `query`; 422 naming the field for a value outside its range.
+fn filter(query: OperationQuery) -> Result<OperationFilter, ApiError> {
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(name.parse::<OperationStatus>().map_err(|e| {
+            let allowed = OperationStatus::ALL.map(OperationStatus::as_str);
+            ApiError::invalid_field("status", e.to_string(), &allowed)
+        })?),
+    };
+    let operation_type = match query.operation_type {
+        None => None,
+        Some(t) if t.is_empty() => None,
+        Some(t) if OperationType::NAMES.contains(&t.as_str()) => Some(t),
+        Some(t) => {
             return Err(ApiError::invalid_field(
-                "limit",
-                format!("limit must be 1..={MAX_LIMIT}, not {limit}"),
-                &[],
-            ));
+                "operation_type",
+                format!("unknown operation type {t:?}"),
+                &OperationType::NAMES,
+            ))
         }
-        Ok(OperationFilter {
-            status,
-            operation_type,
-            active_only: self.active_only,
-            limit: Some(limit),
-            offset: self.offset,
-        })
+    };
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid_field(
+            "limit",
+            format!("limit must be 1..={MAX_LIMIT}, not {limit}"),
+            &[],
+        ));
     }
+    Ok(OperationFilter {
+        status,
+        operation_type,
+        active_only: query.active_only,
+        limit: Some(limit),
+        offset: query.offset,
+    })
 }
 
 /// `GET /operations`: one page, newest first, with the counts.
@@ -78,7 +57,7 @@ impl ListQuery {
     get,
     path = "/api/v1/operations",
     tag = "operations",
-    params(ListQuery),
+    params(OperationQuery),
     responses(
         (status = 200, description = "One page of operations, newest first", body = OperationList),
         (status = 422, description = "A filter outside its allowed values", body = ErrorBody),
@@ -86,9 +65,9 @@ impl ListQuery {
 )]
 pub(crate) async fn list(
     State(state): State<ApiState>,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    ApiQuery(query): ApiQuery<OperationQuery>,
 ) -> Result<Json<OperationList>, ApiError> {
-    let filter = query.filter()?;
+    let filter = filter(query)?;
     let page = state
         .blocking(move |state| Ok(state.registry().list(&filter)?))
         .await?;

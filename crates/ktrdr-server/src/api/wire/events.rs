@@ -88,6 +88,17 @@ impl FromStr for EventKind {
     }
 }
 
+/// One event of `GET /operations/{id}/events`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationEvent {
+    /// Its `event:` name.
+    pub kind: EventKind,
+    /// Its `id:`: the tag of the state it carries, which a reconnect sends as `Last-Event-ID`.
+    pub id: String,
+    /// Its `data:`, the operation.
+    pub operation: OperationInfo,
+}
+
 /// The answer of `GET /operations/{id}/wait`: the operation as it is when it ended or the wait
 /// timed out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

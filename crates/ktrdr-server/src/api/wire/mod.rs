@@ -5,6 +5,7 @@ mod data;
 mod envelope;
 mod events;
 mod operations;
+mod query;
 
 pub use data::{
     BarsData, BarsMetadata, DataInfo, DataLoadOperationResponse, DataRange, GapAnalysis,
@@ -12,7 +13,8 @@ pub use data::{
     SymbolInfo, TimeframeInfo, TradingHours,
 };
 pub use envelope::{Envelope, OperationList};
-pub use events::{EventKind, UnknownEvent, WaitAnswer};
+pub use events::{EventKind, OperationEvent, UnknownEvent, WaitAnswer};
 pub use operations::{
     OperationInfo, OperationMetadata, OperationProgress, OperationSummary, OperationType,
 };
+pub use query::OperationQuery;
