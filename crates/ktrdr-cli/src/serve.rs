@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::http::HeaderValue;
 use clap::Args;
+use ktrdr_data::gap_filler::GapFillerConfig;
 use ktrdr_data::store::BarStore;
 use ktrdr_ops::home::Home;
 use ktrdr_server::api::auth::TOKEN_ENV;
@@ -17,11 +18,12 @@ use ktrdr_server::api::{ApiConfig, ApiServer, ApiState, ApiToken};
 use ktrdr_server::host_service::shutdown_signal;
 
 use crate::data::load::SourceArgs;
+use crate::output::UsageError;
 
 /// Serve the ktrdr API (/api/v1) for the CLI, scripts and the Python ktrdr clients.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  ktrdr serve                                   local store only, on 127.0.0.1:8000\n  ktrdr serve --source sim                      loads fetch from the simulated broker\n  ktrdr serve --source host --host-url http://gateway:5001 --bind 0.0.0.0:8000\n  KTRDR_API_TOKEN=$(openssl rand -hex 16) ktrdr serve --source sim\n\nThe first line of standard output is the URL served. Point the CLI at it with --server URL or KTRDR_API_URL.\nWith KTRDR_API_TOKEN set, every route but /health requires `Authorization: Bearer <token>`.\nCtrl-C or SIGTERM cancels the operations this server runs (reason: shutdown), waits up to --shutdown-grace for them to save, then exits."
+    after_help = "Examples:\n  ktrdr serve                                   local store only, on 127.0.0.1:8000\n  ktrdr serve --source sim                      loads fetch from the simulated broker\n  ktrdr serve --source host --host-url http://gateway:5001 --bind 0.0.0.0:8000\n  KTRDR_API_TOKEN=$(openssl rand -hex 16) ktrdr serve --source sim\n  ktrdr serve --source sim --gap-filler         also fill recent missing bars, every hour\n\nThe first line of standard output is the URL served. Point the CLI at it with --server URL or KTRDR_API_URL.\nWith KTRDR_API_TOKEN set, every route but /health requires `Authorization: Bearer <token>`.\nCtrl-C or SIGTERM cancels the operations this server runs (reason: shutdown), waits up to --shutdown-grace for them to save, then exits."
 )]
 pub(crate) struct ServeArgs {
     /// Address and port to listen on. The default serves this machine only; port 0 picks a
@@ -37,6 +39,23 @@ pub(crate) struct ServeArgs {
     shutdown_grace: f64,
     #[command(flatten)]
     source: SourceArgs,
+    /// Also run the gap filler service (needs a data source): every --gap-filler-interval it
+    /// fills the recent missing in-session bars of the stored series with tail loads. Start
+    /// and stop it later with POST /api/v1/gap-filler/start|stop.
+    #[arg(long)]
+    gap_filler: bool,
+    /// Minutes between the gap filler's cycles (doubled after pacing errors).
+    #[arg(long, value_name = "MINUTES", default_value = "60", value_parser = positive_minutes)]
+    gap_filler_interval: Duration,
+}
+
+/// A positive number of minutes.
+fn positive_minutes(s: &str) -> Result<Duration, String> {
+    let minutes: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if minutes.is_nan() || minutes <= 0.0 {
+        return Err("must be more than 0 minutes".to_owned());
+    }
+    Duration::try_from_secs_f64(minutes * 60.0).map_err(|e| e.to_string())
 }
 
 pub(crate) fn run(args: ServeArgs, store: BarStore) -> anyhow::Result<()> {
@@ -71,6 +90,9 @@ async fn serve(args: ServeArgs, store: BarStore) -> anyhow::Result<()> {
     };
     let state = ApiState::with_metrics(home.operations().clone(), manager, metrics);
     let server = ApiServer::new(state, config);
+    if args.gap_filler {
+        start_gap_filler(&server, args.gap_filler_interval).await?;
+    }
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
@@ -91,4 +113,24 @@ async fn serve(args: ServeArgs, store: BarStore) -> anyhow::Result<()> {
         .serve(listener, shutdown_signal())
         .await
         .context("the server stopped with an error")
+}
+
+/// Starts the server's gap filler with cycles `interval` apart.
+async fn start_gap_filler(server: &ApiServer, interval: Duration) -> anyhow::Result<()> {
+    let control = server.state().gap_filler();
+    let defaults = GapFillerConfig::default();
+    control.set_config(GapFillerConfig {
+        interval,
+        max_backoff: defaults.max_backoff.max(interval),
+        ..defaults
+    })?;
+    control
+        .start(server.state())
+        .await
+        .map_err(|error| UsageError(format!("--gap-filler: {}", error.message)))?;
+    eprintln!(
+        "Gap filler running: a cycle now, then every {} minutes",
+        interval.as_secs_f64() / 60.0
+    );
+    Ok(())
 }

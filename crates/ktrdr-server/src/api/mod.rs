@@ -26,6 +26,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 mod follow;
+pub mod gap_filler;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
@@ -36,5 +37,6 @@ pub mod wire;
 
 pub use auth::ApiToken;
 pub use error::ApiError;
+pub use gap_filler::GapFillerControl;
 pub use server::{ApiConfig, ApiServer};
 pub use state::ApiState;

@@ -11,7 +11,7 @@ use utoipa::OpenApi;
 
 use super::metrics::scrape;
 use super::routes::data::{bars, catalog, gaps, load};
-use super::routes::{events, health, operations, wait};
+use super::routes::{events, gap_filler, health, operations, wait};
 
 /// The document: every path and the schemas they use.
 #[derive(Debug, OpenApi)]
@@ -36,11 +36,15 @@ use super::routes::{events, health, operations, wait};
         bars::range,
         gaps::gaps,
         load::load,
+        gap_filler::status,
+        gap_filler::start,
+        gap_filler::stop,
         serve_document
     ),
     tags(
         (name = "operations", description = "Long jobs of every process sharing the registry"),
         (name = "data", description = "The local bar store and loads into it"),
+        (name = "gap-filler", description = "The service that fills recent missing bars"),
         (name = "service", description = "Health, metrics and this document"),
     )
 )]

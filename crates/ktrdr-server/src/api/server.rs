@@ -98,6 +98,8 @@ impl ApiServer {
 
 /// Cancels what this process runs and waits for it, at most `grace`.
 async fn stop_operations(state: &ApiState, grace: Duration) {
+    // First, so that it starts no load after the others are cancelled.
+    state.gap_filler().shutdown().await;
     let operations = state.operations().clone();
     let cancelled =
         tokio::task::spawn_blocking(move || operations.cancel_all(CancelReason::Shutdown))

@@ -9,6 +9,7 @@ use ktrdr_ops::registry::Registry;
 use tokio::sync::watch;
 
 use super::error::ApiError;
+use super::gap_filler::GapFillerControl;
 use super::metrics::{Metrics, StreamGuard};
 
 /// The shared state of the API's handlers. Cheap to clone.
@@ -24,6 +25,8 @@ struct Inner {
     /// Turns `true` when the server starts shutting down, so that long-lived answers (event
     /// streams, long polls) end instead of holding the shutdown up.
     closing: watch::Sender<bool>,
+    /// The gap filler service (stopped until started).
+    gap_filler: GapFillerControl,
 }
 
 impl ApiState {
@@ -46,6 +49,7 @@ impl ApiState {
                 manager,
                 metrics,
                 closing: watch::Sender::new(false),
+                gap_filler: GapFillerControl::default(),
             }),
         }
     }
@@ -63,6 +67,11 @@ impl ApiState {
     /// The data manager.
     pub fn manager(&self) -> &DataManager {
         &self.inner.manager
+    }
+
+    /// The gap filler service.
+    pub fn gap_filler(&self) -> &GapFillerControl {
+        &self.inner.gap_filler
     }
 
     /// The server's metrics.

@@ -2,6 +2,7 @@
 
 pub(crate) mod data;
 pub(crate) mod events;
+pub(crate) mod gap_filler;
 pub(crate) mod health;
 pub(crate) mod operations;
 pub(crate) mod wait;
@@ -29,7 +30,10 @@ pub(crate) fn routes(state: &ApiState) -> Router<ApiState> {
         .route("/data/range", post(data::bars::range))
         .route("/data/load", post(data::load::load))
         .route("/data/{symbol}/{timeframe}", get(data::bars::bars))
-        .route("/data/{symbol}/{timeframe}/gaps", get(data::gaps::gaps));
+        .route("/data/{symbol}/{timeframe}/gaps", get(data::gaps::gaps))
+        .route("/gap-filler", get(gap_filler::status))
+        .route("/gap-filler/start", post(gap_filler::start))
+        .route("/gap-filler/stop", post(gap_filler::stop));
     Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(serve_metrics))

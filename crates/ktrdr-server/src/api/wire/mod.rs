@@ -4,6 +4,7 @@
 mod data;
 mod envelope;
 mod events;
+mod gap_filler;
 mod operations;
 mod query;
 
@@ -14,6 +15,9 @@ pub use data::{
 };
 pub use envelope::{Envelope, OperationList};
 pub use events::{EventKind, OperationEvent, UnknownEvent, WaitAnswer};
+pub use gap_filler::{
+    GapFillerCycle, GapFillerLoad, GapFillerSettings, GapFillerStatus, GapFillerTotals,
+};
 pub use operations::{
     OperationInfo, OperationMetadata, OperationProgress, OperationSummary, OperationType,
 };
