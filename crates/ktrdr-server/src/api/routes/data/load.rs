@@ -2,17 +2,20 @@
 //! when it has ended. The handler validates and starts; the runner does the work.
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ktrdr_data::manager::LoadRequest;
 use ktrdr_data::types::LoadMode;
+use ktrdr_ops::operations::Started;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::operation::{self, LoadJob};
+use super::operation::{self, LoadEnd, LoadJob, IDEMPOTENCY_KEY};
 use super::{date_bounds, no_series, off_runtime, parse_symbol, parse_timeframe};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::{ApiJson, ApiQuery};
+use crate::api::follow::{state_tag, Follower};
 use crate::api::wire::{LoadAnswer, LoadBody};
 use crate::api::ApiState;
 
@@ -32,17 +35,26 @@ pub(crate) struct LoadQuery {
 /// failure calls for (404 unknown symbol at the source, 503 source down, 502 requests failed,
 /// …) with the error and what it saved; a cancelled one 409 with what it kept. Async: 200
 /// with the operation id; follow it at `GET /operations/{id}`.
+///
+/// With an `Idempotency-Key` header the load starts once per key: the same key with the same
+/// request (after normalising: `msft` and `MSFT`, `60m` and `1h` are one request) answers the
+/// operation the first one started, wherever it stands, and starts nothing; the same key with
+/// another request is 409. Keys live in the registry, so this holds across restarts.
 #[utoipa::path(
     post,
     path = "/api/v1/data/load",
     tag = "data",
-    params(LoadQuery),
+    params(
+        LoadQuery,
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "Start the load once per key (1 to 255 visible characters)"),
+    ),
     request_body = LoadBody,
     responses(
         (status = 200, description = "Started (async) or completed (sync)", body = LoadAnswer),
         (status = 400, description = "A bad date, or start after end", body = ErrorBody),
         (status = 404, description = "Mode local and the series is not stored, or the source does not know the symbol", body = ErrorBody),
-        (status = 409, description = "The load was cancelled before it completed (sync)", body = LoadAnswer),
+        (status = 409, description = "The load was cancelled before it completed (sync), or the Idempotency-Key was used for another request", body = LoadAnswer),
         (status = 422, description = "A bad symbol, timeframe or mode (the details name the allowed values)", body = ErrorBody),
         (status = 502, description = "Requests to the source failed; what was fetched is saved (sync)", body = LoadAnswer),
         (status = 503, description = "A fetching mode and no data source configured, or the source is down", body = ErrorBody),
@@ -51,8 +63,10 @@ pub(crate) struct LoadQuery {
 pub(crate) async fn load(
     State(state): State<ApiState>,
     ApiQuery(query): ApiQuery<LoadQuery>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoadBody>,
 ) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
     let job = validate(&body)?;
     let request = &job.request;
     if request.mode.fetches() && state.manager().provider_info().is_none() {
@@ -70,13 +84,56 @@ pub(crate) async fn load(
         })
         .await?;
     }
-    let handle = state
-        .blocking(move |state| operation::start(state, &job))
+    let started = state
+        .blocking(move |state| operation::start(state, &job, key.as_deref()))
         .await?;
+    let id = match &started {
+        Started::New(handle) => handle.id(),
+        Started::Existing(id) => id.as_str(),
+    };
     if query.async_mode {
-        return Ok(Json(operation::started_answer(handle.id())).into_response());
+        return Ok(Json(operation::started_answer(id)).into_response());
     }
-    Ok(operation::sync_answer(&handle.wait().await))
+    let end = match &started {
+        Started::New(handle) => LoadEnd::from(handle.wait().await),
+        Started::Existing(id) => match ended(&state, id).await? {
+            Some(end) => end,
+            // The server is shutting down before the load it follows ended.
+            None => return Ok(Json(operation::started_answer(id)).into_response()),
+        },
+    };
+    Ok(operation::sync_answer(&end))
+}
+
+/// The `Idempotency-Key` header, if sent; 422 when it is not visible ASCII (the registry
+/// checks its length).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    headers
+        .get(IDEMPOTENCY_KEY)
+        .map(|value| {
+            value.to_str().map(str::to_owned).map_err(|_| {
+                ApiError::invalid_field(
+                    IDEMPOTENCY_KEY,
+                    "the Idempotency-Key header must be visible ASCII",
+                    &[],
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Follows operation `id` (started by an earlier request with the same key, by this process
+/// or another) until it has ended; `None` if the server shuts down first.
+async fn ended(state: &ApiState, id: &str) -> Result<Option<LoadEnd>, ApiError> {
+    let (mut info, mut follower) = Follower::start(state, id).await?;
+    while !info.status.is_terminal() {
+        let tag = state_tag(&info);
+        tokio::select! {
+            () = state.closing() => return Ok(None),
+            changed = follower.changed(&tag) => info = changed?,
+        }
+    }
+    Ok(Some(LoadEnd::from(info)))
 }
 
 /// The body as a load job: the symbol trimmed and upper-cased, the timeframe in its canonical
@@ -165,5 +222,22 @@ mod tests {
             .contains(&"1h".into()));
         let error = validate(&body("MS FT", "1h", None)).unwrap_err();
         assert_eq!(error.details["field"], "symbol");
+    }
+
+    #[test]
+    fn one_request_spelled_two_ways_has_one_fingerprint() {
+        let fingerprint = |b: &LoadBody| validate(b).unwrap().fingerprint();
+        let plain = body("MSFT", "1h", Some("tail"));
+        let mut spelled = body(" msft ", "60m", Some("TAIL"));
+        spelled.filters = Some(crate::api::wire::LoadFilters::default());
+        assert_eq!(fingerprint(&plain), fingerprint(&spelled));
+        assert_eq!(fingerprint(&plain).len(), 64);
+        assert_ne!(
+            fingerprint(&plain),
+            fingerprint(&body("MSFT", "1h", Some("full")))
+        );
+        let mut later = plain.clone();
+        later.start_date = Some("2024-01-01".into());
+        assert_ne!(fingerprint(&plain), fingerprint(&later));
     }
 }

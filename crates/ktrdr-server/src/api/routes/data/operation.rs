@@ -14,12 +14,15 @@ use axum::Json;
 use ktrdr_data::manager::{DataManager, LoadError, LoadRequest, LoadSummary, OPERATION_KIND};
 use ktrdr_data::render::DataProgressRenderer;
 use ktrdr_data::types::LoadMode;
-use ktrdr_ops::operations::{OperationContext, OperationError, OperationHandle, OperationOutcome};
-use ktrdr_ops::registry::OperationStatus;
+use ktrdr_ops::operations::{
+    OperationContext, OperationError, OperationOutcome, OperationsError, Started,
+};
+use ktrdr_ops::registry::{OperationStatus, RegistryError};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::api::error::{ApiError, ErrorDetail};
-use crate::api::wire::{DataLoadOperationResponse, LoadAnswer, LoadFilters};
+use crate::api::wire::{DataLoadOperationResponse, LoadAnswer, LoadFilters, OperationInfo};
 use crate::api::ApiState;
 
 /// A load request after validation: what the operation runs and what its idempotency
@@ -44,34 +47,96 @@ impl LoadJob {
         }
         metadata
     }
+
+    /// What identifies the request for idempotency: a SHA-256 of the normalised request (the
+    /// symbol upper-cased, the timeframe canonical, the dates as instants, absent filters as
+    /// their defaults), so two spellings of one request are one request.
+    pub(crate) fn fingerprint(&self) -> String {
+        let r = &self.request;
+        let normalised = serde_json::json!({
+            "symbol": r.symbol.as_str(),
+            "timeframe": r.timeframe.as_str(),
+            "mode": r.mode.as_str(),
+            "start": r.start,
+            "end": r.end,
+            "filters": self.filters.unwrap_or_default(),
+        });
+        let digest = Sha256::digest(normalised.to_string().as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
-/// Starts `job` on the runner and returns its handle. Makes the operation's `pending` insert
-/// (and looks the series' file up), so call it through [`ApiState::blocking`].
-pub(crate) fn start(state: &ApiState, job: &LoadJob) -> Result<OperationHandle, ApiError> {
+/// Starts `job` on the runner, once per idempotency `key` when one is given: a key already
+/// used with the same request answers the operation it started ([`Started::Existing`]), with
+/// another request 409. Makes the operation's `pending` insert (and looks the series' file
+/// up), so call it through [`ApiState::blocking`].
+pub(crate) fn start(
+    state: &ApiState,
+    job: &LoadJob,
+    key: Option<&str>,
+) -> Result<Started, ApiError> {
     let manager = state.manager().clone();
     let metadata = job.metadata(&manager);
     let request = job.request.clone();
     let file = series_file(&manager, &request);
-    let handle = state
-        .operations()
-        .run(
+    let plan = DataManager::plan(request.mode);
+    let work = move |ctx| run(manager, request, file, ctx);
+    let ops = state.operations();
+    let started = match key {
+        Some(key) => ops.run_idempotent(
             OPERATION_KIND,
             metadata,
-            DataManager::plan(request.mode),
-            move |ctx| run(manager, request, file, ctx),
-        )
-        .map_err(ApiError::internal)?;
-    // So that a reader polling before the work starts sees the load's own messages.
-    handle
-        .progress()
-        .set_renderer(Arc::new(DataProgressRenderer::new(
-            job.request.symbol.clone(),
-            Some(job.request.timeframe),
-            job.request.mode,
-        )));
-    Ok(handle)
+            plan,
+            key,
+            &job.fingerprint(),
+            work,
+        ),
+        None => ops
+            .run(OPERATION_KIND, metadata, plan, work)
+            .map(Started::New),
+    }
+    .map_err(refusal)?;
+    if let Started::New(handle) = &started {
+        // So that a reader polling before the work starts sees the load's own messages.
+        handle
+            .progress()
+            .set_renderer(Arc::new(DataProgressRenderer::new(
+                job.request.symbol.clone(),
+                Some(job.request.timeframe),
+                job.request.mode,
+            )));
+    }
+    Ok(started)
 }
+
+/// Why the runner refused to start a load, as an answer.
+fn refusal(error: OperationsError) -> ApiError {
+    match error {
+        OperationsError::IdempotencyConflict { key, operation_id } => ApiError::conflict(
+            "REQUEST-IdempotencyConflict",
+            format!(
+                "Idempotency-Key {key:?} was used for another request (operation \
+                 {operation_id}); use a new key for a new request"
+            ),
+        )
+        .with_details(serde_json::json!({"operation_id": operation_id})),
+        OperationsError::Registry(RegistryError::InvalidIdempotencyKey { reason, .. }) => {
+            ApiError::invalid_field(
+                IDEMPOTENCY_KEY,
+                format!("the Idempotency-Key header {reason}"),
+                &[],
+            )
+        }
+        OperationsError::ShuttingDown => ApiError::unavailable(
+            "OPERATIONS-ShuttingDown",
+            "the server is shutting down and starts no new operation",
+        ),
+        other => ApiError::internal(other),
+    }
+}
+
+/// The header that makes a `POST /data/load` idempotent.
+pub(crate) const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 /// The work of the operation: the load, its summary in both vocabularies.
 async fn run(
@@ -277,7 +342,7 @@ impl LoadFailure {
 /// completed; when it failed, the status its failure calls for, with the error and what it
 /// did before failing; 409 when it was cancelled (by `DELETE /operations/{id}` or shutdown)
 /// with what it kept.
-pub(crate) fn sync_answer(outcome: &OperationOutcome) -> Response {
+pub(crate) fn sync_answer(outcome: &LoadEnd) -> Response {
     let summary = outcome.result_summary.as_ref();
     let data = || {
         let mut data = summary
@@ -337,6 +402,41 @@ pub(crate) fn sync_answer(outcome: &OperationOutcome) -> Response {
         data,
     };
     (status, Json(answer)).into_response()
+}
+
+/// How a load ended: from its handle ([`OperationOutcome`]) or, for one this request did
+/// not start, its record ([`OperationInfo`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LoadEnd {
+    id: String,
+    status: OperationStatus,
+    result_summary: Option<Value>,
+    error: Option<String>,
+    cancel_reason: Option<String>,
+}
+
+impl From<OperationOutcome> for LoadEnd {
+    fn from(outcome: OperationOutcome) -> Self {
+        LoadEnd {
+            id: outcome.id,
+            status: outcome.status,
+            result_summary: outcome.result_summary,
+            error: outcome.error,
+            cancel_reason: outcome.cancel_reason.map(|r| r.to_string()),
+        }
+    }
+}
+
+impl From<OperationInfo> for LoadEnd {
+    fn from(info: OperationInfo) -> Self {
+        LoadEnd {
+            id: info.operation_id,
+            status: info.status,
+            result_summary: info.result_summary,
+            error: info.error_message,
+            cancel_reason: info.cancel_reason,
+        }
+    }
 }
 
 /// The answer of an async load: the operation id, `status: "started"`, counts zero.
