@@ -480,4 +480,51 @@ mod tests {
         let internal = LoadError::Internal("lost".into());
         assert_eq!(LoadFailure::of(&internal), LoadFailure::Internal);
     }
+
+    fn end(status: OperationStatus, summary: Option<Value>, error: Option<&str>) -> LoadEnd {
+        LoadEnd {
+            id: "op_data_load_x".into(),
+            status,
+            result_summary: summary,
+            error: error.map(Into::into),
+            cancel_reason: (status == OperationStatus::Cancelled).then(|| "user".into()),
+        }
+    }
+
+    async fn body(response: Response) -> Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    }
+
+    #[tokio::test]
+    async fn a_sync_answer_takes_its_status_from_how_the_load_ended() {
+        let mut kept = serde_json::to_value(zero_response("cancelled")).unwrap();
+        kept["bars_saved"] = 40.into();
+        let response = sync_answer(&end(OperationStatus::Cancelled, Some(kept), None));
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let answer = body(response).await;
+        assert_eq!(answer["data"]["status"], "cancelled");
+        assert_eq!(answer["data"]["bars_saved"], 40);
+        assert_eq!(answer["data"]["operation_id"], "op_data_load_x");
+        assert_eq!(answer["error"]["code"], "DATA-LoadCancelled");
+
+        let mut failed = serde_json::to_value(zero_response("failed")).unwrap();
+        failed["error_code"] = "DATA-SymbolNotFound".into();
+        let response = sync_answer(&end(OperationStatus::Failed, Some(failed), Some("unknown")));
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(body(response).await["error"]["message"], "unknown");
+
+        // Our own failure: 500, its text kept out of the body.
+        let mut internal = serde_json::to_value(zero_response("failed")).unwrap();
+        internal["error_code"] = "INTERNAL-Error".into();
+        let response = sync_answer(&end(
+            OperationStatus::Failed,
+            Some(internal),
+            Some("disk error at /secret"),
+        ));
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body(response).await.to_string().contains("/secret"));
+    }
 }
