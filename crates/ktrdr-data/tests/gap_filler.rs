@@ -381,3 +381,77 @@ async fn a_filler_needs_a_source_and_a_valid_config() {
     .unwrap_err();
     assert!(err.to_string().contains("request_budget"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_pacing_gate_defers_the_cycle_instead_of_queueing_behind_it() {
+    let f = Fixture::new(sim());
+    f.seed("AAPL", "2024-12-09").await;
+    f.punch("AAPL", "2024-12-17T16:00:00Z", "2024-12-17T19:00:00Z");
+    // Another load on the connection met a violation: the gate holds requests for a minute.
+    let gate = f.manager.pacing_gate().unwrap();
+    gate.report_violation(Duration::from_secs(60));
+
+    let filler = f.filler(GapFillerConfig {
+        max_gate_wait: Duration::from_secs(30),
+        ..GapFillerConfig::default()
+    });
+    let (_keep, shutdown) = Shutdown::channel();
+    let report = filler.run_once(&shutdown).await;
+    assert_eq!(report.ended, CycleEnd::PacingGateBusy, "{report:#?}");
+    assert!(report.loads.is_empty());
+    assert_eq!((report.gaps_found, report.deferred), (1, 1));
+    assert!(f.loads().is_empty(), "no operation was started");
+
+    // A minute later the gate is free again.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let report = filler.run_once(&shutdown).await;
+    assert_eq!(report.ended, CycleEnd::Done, "{report:#?}");
+    assert_eq!(report.bars_filled(), 3);
+}
+
+#[tokio::test]
+async fn an_unreadable_series_is_an_error_of_the_cycle_and_the_others_are_still_filled() {
+    let f = Fixture::new(sim());
+    f.seed("AAPL", "2024-12-09").await;
+    f.punch("AAPL", "2024-12-17T16:00:00Z", "2024-12-17T19:00:00Z");
+    let broken = f.store().path(&sym("MSFT"), Timeframe::H1);
+    std::fs::write(
+        &broken,
+        "timestamp,open,high,low,close,volume\n2024-12-17T15:00:00Z,1,2,0.5,1.5,x\n",
+    )
+    .unwrap();
+
+    let (_keep, shutdown) = Shutdown::channel();
+    let report = f
+        .filler(GapFillerConfig::default())
+        .run_once(&shutdown)
+        .await;
+    assert_eq!(report.errors.len(), 1, "{report:#?}");
+    assert!(
+        report.errors[0].starts_with("MSFT 1h: ") && report.errors[0].contains("MSFT_1h.csv"),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(report.loads.len(), 1);
+    assert_eq!(report.loads[0].bars_filled, 3);
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_be_listed_ends_the_cycle_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("bars");
+    std::fs::write(&not_a_dir, "a file where the store should be").unwrap();
+    let manager = DataManager::builder()
+        .data_dir(&not_a_dir)
+        .provider(sim())
+        .now(NOW)
+        .build()
+        .unwrap();
+    let ops = Operations::new(Arc::new(MemoryRegistry::new()), None);
+    let filler = GapFiller::new(manager, ops, GapFillerConfig::default()).unwrap();
+    let (_keep, shutdown) = Shutdown::channel();
+    let report = filler.run_once(&shutdown).await;
+    assert_eq!(report.ended, CycleEnd::StoreUnreadable);
+    assert_eq!(report.errors.len(), 1, "{report:#?}");
+    assert!(report.errors[0].contains("bars"), "{:?}", report.errors);
+}
