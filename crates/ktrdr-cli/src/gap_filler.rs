@@ -125,6 +125,12 @@ fn describe(report: &CycleReport) -> String {
         count(report.gaps_found, "gap", "gaps"),
         count(report.missing_bars_found, "bar", "bars"),
     );
+    if report.known_empty > 0 {
+        out += &format!(
+            "Not asked again: {} whose missing bars the source had none of a moment ago.\n",
+            count(report.known_empty, "series", "series"),
+        );
+    }
     let skipped: Vec<String> = report
         .skipped_by_class
         .iter()

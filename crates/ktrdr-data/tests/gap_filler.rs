@@ -455,3 +455,44 @@ async fn a_store_that_cannot_be_listed_ends_the_cycle_with_its_error() {
     assert_eq!(report.errors.len(), 1, "{report:#?}");
     assert!(report.errors[0].contains("bars"), "{:?}", report.errors);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hole_the_source_has_no_bars_for_is_not_asked_again_until_the_recheck() {
+    // A broker with no bar for the hole (a halt, a gap in its own data): every answer empty.
+    let provider = Arc::new(Scripted::new(sim()).script(|_| Verdict::Bars(BarSeries::new())));
+    let f = Fixture::new(provider.clone());
+    f.seed("AAPL", "2024-12-09").await;
+    f.punch("AAPL", "2024-12-17T16:00:00Z", "2024-12-17T19:00:00Z");
+    let filler = f.filler(GapFillerConfig {
+        recheck_empty: Duration::from_secs(86_400),
+        ..GapFillerConfig::default()
+    });
+    let (_keep, shutdown) = Shutdown::channel();
+
+    let first = filler.run_once(&shutdown).await;
+    assert_eq!(first.loads.len(), 1, "{first:#?}");
+    assert_eq!(first.loads[0].status, OperationStatus::Completed);
+    assert_eq!(first.loads[0].bars_filled, 0);
+    let asked = provider.started();
+
+    let second = filler.run_once(&shutdown).await;
+    assert!(second.loads.is_empty(), "{second:#?}");
+    assert_eq!((second.gaps_found, second.known_empty), (1, 1));
+    assert_eq!(
+        provider.started(),
+        asked,
+        "no request for a known-empty hole"
+    );
+
+    // A new hole changes the plan: asked at once, the old one with it.
+    f.punch("AAPL", "2024-12-19T16:00:00Z", "2024-12-19T17:00:00Z");
+    let third = filler.run_once(&shutdown).await;
+    assert_eq!(third.loads.len(), 1, "{third:#?}");
+    assert_eq!(third.known_empty, 0);
+
+    // A day later, the same hole is asked again.
+    assert!(filler.run_once(&shutdown).await.loads.is_empty());
+    tokio::time::sleep(Duration::from_secs(86_400)).await;
+    let later = filler.run_once(&shutdown).await;
+    assert_eq!(later.loads.len(), 1, "{later:#?}");
+}

@@ -29,12 +29,16 @@ pub struct GapFillerConfig {
     /// The longest interval between cycles after pacing errors: each cycle in a row that met
     /// one doubles the interval, up to this; a clean cycle restores [`interval`](Self::interval).
     pub max_backoff: Duration,
+    /// How long a hole stays skipped after a load asked for it and the source had no bar for
+    /// it (a halted day, a gap in the broker's own data): without this, such a hole would cost
+    /// requests every cycle. A hole that changes (a new bar missing) is asked for at once.
+    pub recheck_empty: Duration,
 }
 
 impl Default for GapFillerConfig {
     /// Every hour, the last 30 days (a tail load's default reach), 20 requests a cycle (a third
     /// of IB's 60 per 10 minutes, leaving the rest to interactive loads), a gate wait of 30 s,
-    /// backing off up to 8 hours.
+    /// backing off up to 8 hours, a hole the source had nothing for asked again after a day.
     fn default() -> Self {
         GapFillerConfig {
             interval: Duration::from_secs(3600),
@@ -44,6 +48,7 @@ impl Default for GapFillerConfig {
             timeframes: None,
             max_gate_wait: Duration::from_secs(30),
             max_backoff: Duration::from_secs(8 * 3600),
+            recheck_empty: Duration::from_secs(86_400),
         }
     }
 }

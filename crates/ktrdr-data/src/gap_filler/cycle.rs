@@ -7,6 +7,7 @@
 
 use chrono::Utc;
 use ktrdr_ops::cancel::CancelReason;
+use ktrdr_ops::registry::OperationStatus;
 use ktrdr_ops::service::Shutdown;
 use tokio::time::Instant;
 
@@ -99,6 +100,12 @@ impl GapFiller {
                 Ok(Ok(scan)) => {
                     report.count_scan(&scan);
                     if let SeriesState::Missing(candidate) = scan.state {
+                        let key = (symbol, timeframe);
+                        if inner.known_empty(&key, &candidate.plan) {
+                            report.known_empty += 1;
+                            continue;
+                        }
+                        let (symbol, timeframe) = key;
                         work.push(Work {
                             symbol,
                             timeframe,
@@ -155,6 +162,14 @@ impl GapFiller {
                 continue;
             };
             *inner.cursor() = Some((w.symbol.clone(), w.timeframe));
+            if load.status == OperationStatus::Completed {
+                // Asked for and none there: not worth the same requests next cycle.
+                let found_none = load.bars_filled == 0 && planned == w.candidate.plan.len();
+                inner.remember_empty(
+                    (w.symbol.clone(), w.timeframe),
+                    found_none.then(|| w.candidate.plan.clone()),
+                );
+            }
             let sent = usize::try_from(load.requests_sent).unwrap_or(usize::MAX);
             budget = budget.saturating_sub(planned.max(sent));
             let pacing = load.pacing_waits > 0

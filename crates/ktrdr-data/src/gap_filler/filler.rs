@@ -1,11 +1,14 @@
 //! [`GapFiller`]: what the service is made of, checked once.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ktrdr_ops::operations::Operations;
+use tokio::time::Instant;
 
 use super::config::{GapFillerConfig, InvalidConfig};
 use crate::manager::DataManager;
+use crate::planner::FetchRequest;
 use crate::types::{Symbol, Timeframe};
 
 /// Finds stored series with recent in-session bars missing and fills them with ordinary tail
@@ -24,8 +27,13 @@ pub(super) struct Inner {
     pub(super) config: GapFillerConfig,
     /// The last series a cycle started a load for: the next cycle starts after it, so a budget
     /// that does not reach every series still serves them all in turn.
-    pub(super) cursor: Mutex<Option<(Symbol, Timeframe)>>,
+    pub(super) cursor: Mutex<Option<SeriesKey>>,
+    /// Holes a load asked for and the source had no bar for: the series' plan then, and when.
+    pub(super) empty: Mutex<HashMap<SeriesKey, (Vec<FetchRequest>, Instant)>>,
 }
+
+/// A stored series.
+pub(super) type SeriesKey = (Symbol, Timeframe);
 
 /// A gap filler that cannot run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +70,7 @@ impl GapFiller {
                 ops,
                 config,
                 cursor: Mutex::new(None),
+                empty: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -78,9 +87,28 @@ impl GapFiller {
 }
 
 impl Inner {
-    pub(super) fn cursor(&self) -> std::sync::MutexGuard<'_, Option<(Symbol, Timeframe)>> {
+    pub(super) fn cursor(&self) -> std::sync::MutexGuard<'_, Option<SeriesKey>> {
         // A plain value: a panic elsewhere cannot leave it half-written.
         self.cursor.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `plan` is exactly what a load of the series asked for less than
+    /// `recheck_empty` ago, finding nothing.
+    pub(super) fn known_empty(&self, key: &SeriesKey, plan: &[FetchRequest]) -> bool {
+        let empty = self.empty.lock().unwrap_or_else(PoisonError::into_inner);
+        empty
+            .get(key)
+            .is_some_and(|(asked, at)| asked == plan && at.elapsed() < self.config.recheck_empty)
+    }
+
+    /// Remembers that a load asked for `plan` and found nothing, or forgets the series' entry
+    /// once a load found bars.
+    pub(super) fn remember_empty(&self, key: (Symbol, Timeframe), plan: Option<Vec<FetchRequest>>) {
+        let mut empty = self.empty.lock().unwrap_or_else(PoisonError::into_inner);
+        match plan {
+            Some(plan) => empty.insert(key, (plan, Instant::now())),
+            None => empty.remove(&key),
+        };
     }
 }
 

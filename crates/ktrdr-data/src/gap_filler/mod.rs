@@ -20,6 +20,10 @@
 //! - a load met a pacing error: the service then waits twice as long before its next cycle,
 //!   and twice again while errors continue, up to [`max_backoff`](GapFillerConfig::max_backoff).
 //!
+//! A hole a load asked for and the source had no bar for (a halt, a gap in the broker's own
+//! data) is not asked for again for [`recheck_empty`](GapFillerConfig::recheck_empty), unless
+//! the series' missing bars change; the Python service retried such holes every cycle.
+//!
 //! [`GapFiller::spawn`] runs cycles on the interval until its
 //! [`Shutdown`](ktrdr_ops::service::Shutdown) fires. Stopping the service is not a user's
 //! cancel: the load in flight is cancelled with

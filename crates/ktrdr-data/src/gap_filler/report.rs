@@ -100,6 +100,9 @@ pub struct CycleReport {
     pub stale: usize,
     /// Series of a bar size the data source does not serve.
     pub unsupported: usize,
+    /// Series whose missing bars a load asked for recently, finding none at the source (see
+    /// `GapFillerConfig::recheck_empty`): not asked again yet.
+    pub known_empty: usize,
     /// Intervals of missing in-session bars found.
     pub gaps_found: usize,
     /// Bars missing in them.
@@ -130,6 +133,7 @@ impl CycleReport {
             up_to_date: 0,
             stale: 0,
             unsupported: 0,
+            known_empty: 0,
             gaps_found: 0,
             missing_bars_found: 0,
             skipped_by_class: KindCounts::new(),

@@ -43,6 +43,8 @@ pub struct GapFillerStats {
     pub skipped_by_class: KindCounts,
     /// Series left, wholly or in part, for a later cycle (budget, pacing, stop).
     pub deferred: u64,
+    /// Series scans that skipped missing bars the source recently had none for.
+    pub known_empty: u64,
     /// Series that could not be scanned and loads that failed or could not start.
     pub errors: u64,
     /// Loads that met a pacing error (each made the service back off).
@@ -81,6 +83,7 @@ impl GapFillerStats {
                 .map(|k| (k, 0))
                 .collect(),
             deferred: 0,
+            known_empty: 0,
             errors: 0,
             pacing_errors: 0,
             recent_errors: Vec::new(),
@@ -112,6 +115,7 @@ impl GapFillerStats {
             *self.skipped_by_class.entry(*kind).or_default() += count;
         }
         self.deferred += n(report.deferred);
+        self.known_empty += n(report.known_empty);
         self.errors += n(report.errors.len());
         self.pacing_errors += report.pacing_errors;
         self.recent_errors.extend(report.errors.iter().cloned());

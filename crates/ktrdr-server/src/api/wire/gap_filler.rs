@@ -39,6 +39,8 @@ pub struct GapFillerSettings {
     pub max_gate_wait_secs: f64,
     /// The longest interval after pacing errors, seconds.
     pub max_backoff_secs: f64,
+    /// Seconds a hole the source had no bar for is left before it is asked again.
+    pub recheck_empty_secs: f64,
 }
 
 impl From<&GapFillerConfig> for GapFillerSettings {
@@ -57,6 +59,7 @@ impl From<&GapFillerConfig> for GapFillerSettings {
                 .map(|t| t.iter().map(ToString::to_string).collect()),
             max_gate_wait_secs: c.max_gate_wait.as_secs_f64(),
             max_backoff_secs: c.max_backoff.as_secs_f64(),
+            recheck_empty_secs: c.recheck_empty.as_secs_f64(),
         }
     }
 }
@@ -91,6 +94,8 @@ pub struct GapFillerTotals {
     pub skipped_by_class: BTreeMap<String, u64>,
     /// Series left, wholly or in part, for a later cycle.
     pub deferred: u64,
+    /// Series scans that skipped missing bars the source recently had none for.
+    pub known_empty: u64,
     /// Series that could not be scanned and loads that failed or could not start.
     pub errors: u64,
     /// Loads that met a pacing error.
@@ -123,6 +128,7 @@ impl From<&GapFillerStats> for GapFillerTotals {
             requests_sent: s.requests_sent,
             skipped_by_class: by_class(&s.skipped_by_class),
             deferred: s.deferred,
+            known_empty: s.known_empty,
             errors: s.errors,
             pacing_errors: s.pacing_errors,
             recent_errors: s.recent_errors.clone(),
@@ -149,6 +155,8 @@ pub struct GapFillerCycle {
     pub stale: usize,
     /// Series of a bar size the data source does not serve.
     pub unsupported: usize,
+    /// Series whose missing bars the source recently had none for (not asked again yet).
+    pub known_empty: usize,
     /// Intervals of missing in-session bars found.
     pub gaps_found: usize,
     /// Bars missing in them.
@@ -179,6 +187,7 @@ impl From<&CycleReport> for GapFillerCycle {
             up_to_date: r.up_to_date,
             stale: r.stale,
             unsupported: r.unsupported,
+            known_empty: r.known_empty,
             gaps_found: r.gaps_found,
             missing_bars_found: r.missing_bars_found,
             skipped_by_class: by_class(&r.skipped_by_class),
