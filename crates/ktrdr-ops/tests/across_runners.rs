@@ -210,6 +210,30 @@ async fn a_stored_request_reaches_the_work_within_one_poll() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_local_cancel_after_a_stored_request_keeps_the_first_reason() {
+    let (owner, elsewhere, spy) = two_runners();
+    let (started_tx, started_rx) = oneshot::channel();
+    let handle = owner
+        .run("data_load", json!({}), plan(), move |ctx| {
+            segments_until_cancelled(ctx, started_tx)
+        })
+        .unwrap();
+    started_rx.await.unwrap();
+    let first = CancelReason::Remote("api".into());
+    elsewhere.cancel(handle.id(), first.clone()).unwrap();
+    // Before the owner's next poll, a Ctrl-C in the owning process.
+    let ack = owner.cancel(handle.id(), CancelReason::User).unwrap();
+    assert_eq!((ack.status, &ack.reason), (Cancelling, &first));
+    let outcome = handle.wait().await;
+    assert_eq!(
+        (outcome.status, outcome.cancel_reason.as_ref()),
+        (Cancelled, Some(&first))
+    );
+    let record = spy.get(handle.id()).unwrap().unwrap();
+    assert_eq!(record.cancel_reason, Some(first));
+}
+
+#[tokio::test(start_paused = true)]
 async fn one_query_per_poll_for_all_operations_and_none_while_idle() {
     let (owner, _elsewhere, spy) = two_runners();
     let mut handles = Vec::new();

@@ -127,19 +127,19 @@ fn cancel_own(
     token.cancel(reason.clone());
     let reason = token.reason().unwrap_or(reason);
     mark_cancelling(inner, id, reason.clone());
-    let status = inner
+    let record = inner
         .registry
         .get(id)?
-        .ok_or_else(|| OperationsError::NotFound { id: id.to_owned() })?
-        .status;
-    match status {
+        .ok_or_else(|| OperationsError::NotFound { id: id.to_owned() })?;
+    match record.status {
+        // A request stored before this token fired (by another runner) came first.
         Cancelling | Cancelled => Ok(CancelAck {
             id: id.to_owned(),
-            status,
-            reason,
+            status: record.status,
+            reason: record.cancel_reason.unwrap_or(reason),
         }),
         // It completed (or failed) before the work could see the token.
-        _ => Err(finished(id, status)),
+        status => Err(finished(id, status)),
     }
 }
 

@@ -93,13 +93,7 @@ async fn poll_while_busy(mut guard: StoppedGuard) {
 
 /// One query for the uncancelled operations of this runner; cancels those requested.
 async fn poll_once(inner: &Arc<Inner>) {
-    let watched: Vec<String> = inner
-        .live
-        .handles()
-        .into_iter()
-        .filter(|handle| !handle.token.is_cancelled())
-        .map(|handle| handle.id)
-        .collect();
+    let watched = inner.live.uncancelled_ids();
     if watched.is_empty() {
         return;
     }

@@ -23,8 +23,9 @@ pub struct OperationOutcome {
     pub cancel_reason: Option<CancelReason>,
 }
 
-/// Returned by [`Operations::run`](super::Operations::run): follow, cancel or await one
-/// operation. Cheap to clone; dropping it does not cancel the operation.
+/// Returned by [`Operations::run`](super::Operations::run) (and
+/// [`Operations::live`](super::Operations::live) while the operation runs): follow, cancel or
+/// await one operation. Cheap to clone; dropping it does not cancel the operation.
 #[derive(Debug, Clone)]
 pub struct OperationHandle {
     pub(super) id: String,

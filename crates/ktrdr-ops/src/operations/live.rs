@@ -91,12 +91,13 @@ impl LiveOperations {
         ids
     }
 
-    /// Every handle, in no particular order.
-    pub(super) fn handles(&self) -> Vec<OperationHandle> {
+    /// The ids of the operations whose token is not cancelled yet, in no particular order.
+    pub(super) fn uncancelled_ids(&self) -> Vec<String> {
         self.lock()
             .operations
             .values()
-            .map(|l| l.handle.clone())
+            .filter(|l| !l.handle.token.is_cancelled())
+            .map(|l| l.handle.id.clone())
             .collect()
     }
 

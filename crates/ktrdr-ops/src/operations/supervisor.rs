@@ -4,7 +4,7 @@
 //! 1. The terminal status is written here and nowhere else, once, with a compare-and-set; the
 //!    only other writers are [`mark_cancelling`] (to `cancelling`, from here or
 //!    `Operations::cancel`), `Operations::cancel` in another runner (to `cancelling`, with the
-//!    reason, without the token: [`adopt_requested_cancel`] takes that reason for the token),
+//!    reason, without the token: [`first_cancel_reason`] takes that reason for the token),
 //!    and `Registry::interrupt_dead_owners` or a cancel finding the owner dead (to
 //!    `interrupted`, only once this process is dead).
 //! 2. `cancelling` turns into `cancelled` only after the work task has ended (its `JoinHandle`
@@ -106,15 +106,25 @@ where
             };
             let started = Instant::now();
             let work = tokio::spawn(async move { work(ctx).await });
-            let result = watch_work(&inner, &id, &token, &op.progress, &mut op.force, work).await;
+            let mut first_reason = None;
+            let end = watch_work(
+                &inner,
+                &id,
+                &token,
+                &op.progress,
+                &mut op.force,
+                &mut first_reason,
+                work,
+            )
+            .await;
             took = Some(started.elapsed());
-            classify(result, &token)
+            classify(end, first_reason.or_else(|| token.reason()))
         }
         // Cancelled before it started: the work never runs.
         Err(RegistryError::Conflict {
             actual: Cancelling, ..
         }) => {
-            let reason = adopt_requested_cancel(&inner, &id, &token).await;
+            let reason = first_cancel_reason(&inner, &id, &token).await;
             Ending::Cancelled {
                 reason,
                 kept: None,
@@ -146,12 +156,14 @@ where
 
 /// Waits for the work while persisting progress (throttled), reflecting a cancel as
 /// `cancelling` as soon as the token fires, and aborting the work when shutdown says so.
+/// A cancel found already requested in the registry leaves its reason in `first_reason`.
 async fn watch_work(
     inner: &Inner,
     id: &str,
     token: &CancellationToken,
     progress: &ProgressHandle,
     force: &mut oneshot::Receiver<Force>,
+    first_reason: &mut Option<CancelReason>,
     mut work: tokio::task::JoinHandle<Result<Value, OperationError>>,
 ) -> WorkEnd {
     let mut updates = progress.subscribe();
@@ -179,6 +191,11 @@ async fn watch_work(
                 cancel_seen = true;
                 let patch = cancelling(reason);
                 let result = transition(inner, id, &[Pending, Running], Cancelling, patch).await;
+                if let Err(RegistryError::Conflict { actual: Cancelling, .. }) = result {
+                    // Requested before this token fired (by another runner, say): that
+                    // request's reason came first.
+                    *first_reason = Some(first_cancel_reason(inner, id, token).await);
+                }
                 note_cancelling(id, result);
             }
             // While a write is already due, further updates change nothing: the write reads
@@ -230,18 +247,11 @@ fn note_cancelling(id: &str, result: Result<(), RegistryError>) {
     }
 }
 
-/// The reason of a `cancelling` found in the registry: the token's if it is cancelled (whoever
-/// cancels the token in this process writes `cancelling` after), else the reason another
-/// runner stored with its request, which then cancels the token too, so the outcome, the live
-/// progress and the record agree.
-async fn adopt_requested_cancel(
-    inner: &Inner,
-    id: &str,
-    token: &CancellationToken,
-) -> CancelReason {
-    if let Some(reason) = token.reason() {
-        return reason;
-    }
+/// The reason of a `cancelling` found in the registry: the one stored with the first request
+/// (by this runner's `Operations::cancel` or supervisor, or by another runner, which had no
+/// token to cancel), else the token's. The token is cancelled with it if it was not yet, so
+/// the work stops and the outcome, the live progress and the record agree.
+async fn first_cancel_reason(inner: &Inner, id: &str, token: &CancellationToken) -> CancelReason {
     let owned_id = id.to_owned();
     let stored = registry_call(inner, id, move |registry| registry.get(&owned_id)).await;
     let requested = match stored {
@@ -251,8 +261,16 @@ async fn adopt_requested_cancel(
             None
         }
     };
-    token.cancel(requested.unwrap_or(CancelReason::User));
-    token.reason().unwrap_or(CancelReason::User)
+    match requested {
+        Some(reason) => {
+            token.cancel(reason.clone());
+            reason
+        }
+        None => {
+            token.cancel(CancelReason::User);
+            token.reason().unwrap_or(CancelReason::User)
+        }
+    }
 }
 
 /// Runs `call` on tokio's blocking pool and waits for it when it `may_block`: registry and
@@ -303,8 +321,8 @@ async fn transition(
     .await
 }
 
-fn classify(end: WorkEnd, token: &CancellationToken) -> Ending {
-    let cancelled = token.reason();
+/// How the work ended, given the reason it was cancelled for, if it was.
+fn classify(end: WorkEnd, cancelled: Option<CancelReason>) -> Ending {
     let result = match end {
         WorkEnd::Joined(result) => result,
         WorkEnd::Aborted { grace } => {
@@ -419,7 +437,7 @@ async fn record_ending(
         // A cancel landed between the work's success and this write: the operation was asked to
         // stop before it was recorded as done, so it ends cancelled, keeping what it produced.
         status = Cancelled;
-        patch.cancel_reason = Some(adopt_requested_cancel(inner, id, token).await);
+        patch.cancel_reason = Some(first_cancel_reason(inner, id, token).await);
         progress.mark_cancelled(
             patch
                 .cancel_reason
