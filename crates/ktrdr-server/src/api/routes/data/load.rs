@@ -11,7 +11,8 @@ use ktrdr_ops::operations::Started;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::operation::{self, LoadEnd, LoadJob, IDEMPOTENCY_KEY};
+use super::answer::{self, LoadEnd};
+use super::operation::{self, LoadJob, IDEMPOTENCY_KEY};
 use super::{date_bounds, no_series, off_runtime, parse_symbol, parse_timeframe};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::{ApiJson, ApiQuery};
@@ -92,17 +93,17 @@ pub(crate) async fn load(
         Started::Existing(id) => id.as_str(),
     };
     if query.async_mode {
-        return Ok(Json(operation::started_answer(id)).into_response());
+        return Ok(Json(answer::started_answer(id)).into_response());
     }
     let end = match &started {
         Started::New(handle) => LoadEnd::from(handle.wait().await),
         Started::Existing(id) => match ended(&state, id).await? {
             Some(end) => end,
             // The server is shutting down before the load it follows ended.
-            None => return Ok(Json(operation::started_answer(id)).into_response()),
+            None => return Ok(Json(answer::started_answer(id)).into_response()),
         },
     };
-    Ok(operation::sync_answer(&end))
+    Ok(answer::sync_answer(&end))
 }
 
 /// The `Idempotency-Key` header, if sent; 422 when it is not visible ASCII (the registry

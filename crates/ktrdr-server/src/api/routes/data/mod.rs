@@ -4,8 +4,10 @@
 //! analysis run on the blocking pool ([`params::off_runtime`]), never on the runtime's workers; loads
 //! are operations on the runner ([`load`]).
 
+mod answer;
 pub(crate) mod bars;
 pub(crate) mod catalog;
+mod failure;
 pub(crate) mod gaps;
 pub(crate) mod load;
 mod operation;
