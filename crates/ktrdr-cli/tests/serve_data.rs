@@ -465,7 +465,7 @@ async fn an_async_load_shows_progress_moving_forward_and_ends_completed() {
     let server = Server::start(dir.path(), &["--source", "sim"], &[]);
     let body = json!({
         "symbol": "AAPL", "timeframe": "1m", "mode": "full",
-        "start_date": "2024-01-01", "end_date": "2024-01-31",
+        "start_date": "2024-01-01", "end_date": "2024-03-31",
     });
     let (status, answer) = post(&server.api("/data/load?async_mode=true"), &body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
