@@ -554,6 +554,7 @@ async fn time_health(client: &reqwest::Client, server: &Server) -> Duration {
 
 #[tokio::test]
 async fn a_load_of_a_decade_of_bars_does_not_block_health() {
+    const LOADS: usize = 6;
     let dir = tempfile::tempdir().unwrap();
     let rows = write_decade_of_minutes(dir.path());
     let server = Server::start(dir.path(), &[], &[]);
@@ -563,11 +564,11 @@ async fn a_load_of_a_decade_of_bars_does_not_block_health() {
         idle.push(time_health(&client, &server).await);
     }
 
-    // More loads than the server has runtime workers (2): any of them holding a worker
-    // would leave none for /health.
+    // Three times as many loads as the server has runtime workers (2): loads that held
+    // workers would leave none for /health.
     let body = json!({"symbol": "BIG", "timeframe": "1m", "mode": "local"});
     let mut ops = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..LOADS {
         let (status, answer) = post(&server.api("/data/load?async_mode=true"), &body).await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         let id = answer["data"]["operation_id"].as_str().unwrap();
@@ -576,9 +577,10 @@ async fn a_load_of_a_decade_of_bars_does_not_block_health() {
     // A /health answer counts when a load was still running after it arrived: the loads
     // were started before the request was sent, so the answer came while one ran.
     let mut during = Vec::new();
-    loop {
+    let shortest_load = loop {
         let took = time_health(&client, &server).await;
         let mut running = false;
+        let mut durations = Vec::new();
         for url in &ops {
             let (_, op) = get(url).await;
             match op["data"]["status"].as_str() {
@@ -586,14 +588,15 @@ async fn a_load_of_a_decade_of_bars_does_not_block_health() {
                 _ => {
                     assert_eq!(op["data"]["status"], "completed", "{op}");
                     assert_eq!(op["data"]["result_summary"]["fetched_bars"], rows);
+                    durations.push(op["data"]["duration_seconds"].as_f64().unwrap());
                 }
             }
         }
         if !running {
-            break;
+            break durations.into_iter().fold(f64::INFINITY, f64::min);
         }
         during.push(took);
-    }
+    };
     assert!(
         during.len() >= 3,
         "/health answered {} times while {rows} bars loaded",
@@ -602,18 +605,20 @@ async fn a_load_of_a_decade_of_bars_does_not_block_health() {
     let slowest = during.iter().max().copied().unwrap_or_default();
     let (idle, busy) = (median(idle), median(during.clone()));
     let ratio = busy.as_secs_f64() / idle.as_secs_f64();
-    // Ratios to the idle answer, not wall times. A load that held a runtime worker while it
-    // read the file (about a second here) made some answer wait ~1400x the idle median;
-    // off the runtime the slowest waits ~70x (three loads share two cores with the test).
-    let worst = slowest.as_secs_f64() / idle.as_secs_f64();
+    // Measured against the loads themselves, not wall time, so that a busy machine slows both
+    // sides alike. Loads that read the file on a runtime worker (checked by breaking them so)
+    // made an answer wait ~80 % of a load; off the runtime the slowest waits ~1.5 % of one.
+    let share = slowest.as_secs_f64() / shortest_load;
     assert!(
-        worst < 500.0,
-        "a /health answer waited {slowest:?} ({worst:.0}x idle)"
+        share < 0.15,
+        "a /health answer waited {slowest:?}, {:.0} % of a load ({shortest_load:.2} s)",
+        share * 100.0
     );
     eprintln!(
-        "/health: idle median {idle:?}, median {busy:?} ({ratio:.1}x), slowest {slowest:?} \
-         ({worst:.0}x) over {} answers during three loads of {rows} bars each",
+        "/health: idle median {idle:?}, median {busy:?} ({ratio:.1}x idle) over {} answers \
+         during {LOADS} loads of {rows} bars each; slowest {slowest:?} ({:.1} % of a load)",
         during.len(),
+        share * 100.0
     );
 }
 
