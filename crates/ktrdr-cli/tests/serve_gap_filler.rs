@@ -106,6 +106,10 @@ async fn serve_gap_filler_fills_a_punched_hole_and_answers_start_stop_and_status
     assert_eq!(code, 200, "{operation}");
     assert_eq!(operation["data"]["status"], "completed");
     assert_eq!(operation["data"]["operation_type"], "data_load");
+    assert_eq!(
+        operation["data"]["metadata"]["parameters"]["started_by"], "gap_filler",
+        "{operation:#}"
+    );
     let filled = BarStore::new(&server.data)
         .load(&aapl(), Timeframe::H1)
         .unwrap();

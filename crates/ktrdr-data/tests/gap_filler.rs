@@ -179,6 +179,7 @@ async fn a_cycle_fills_a_punched_hole_with_a_tail_load_recorded_like_any_other()
     assert_eq!(record.operation_type, "data_load");
     assert_eq!(record.status, OperationStatus::Completed);
     assert_eq!(record.metadata["mode"], "tail");
+    assert_eq!(record.metadata["started_by"], "gap_filler");
     assert_eq!(record.result_summary.as_ref().unwrap()["bars_new"], 3);
 
     // Nothing left to do.

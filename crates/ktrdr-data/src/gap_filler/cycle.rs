@@ -17,6 +17,10 @@ use super::scan::{scan_series, Candidate, ScanWindow, SeriesState};
 use crate::manager::LoadRequest;
 use crate::types::{LoadMode, Symbol, Timeframe};
 
+/// The `started_by` of the loads' operation metadata, so the registry tells them from a
+/// user's.
+pub const STARTED_BY: &str = "gap_filler";
+
 /// A series to fill.
 struct Work {
     symbol: Symbol,
@@ -203,7 +207,10 @@ impl GapFiller {
     ) -> Option<CycleLoad> {
         let request =
             LoadRequest::new(w.symbol.clone(), w.timeframe, LoadMode::Tail).with_start(start);
-        let handle = match self.inner.manager.start(&self.inner.ops, request) {
+        let manager = &self.inner.manager;
+        let mut metadata = manager.operation_metadata(&request);
+        metadata["started_by"] = STARTED_BY.into();
+        let handle = match manager.start_with_metadata(&self.inner.ops, request, metadata) {
             Ok(handle) => handle,
             Err(error) => {
                 report.errors.push(format!(

@@ -10,7 +10,8 @@
 //! backfill. For each series with missing bars the cycle starts an ordinary `tail` load from
 //! the first missing bar through the shared [`DataManager`](crate::manager::DataManager) and
 //! [`Operations`](ktrdr_ops::operations::Operations) runner, so it is paced by the connection's
-//! gate and recorded in the registry like any other load. It stops starting loads when
+//! gate and recorded in the registry like any other load (its metadata says
+//! `"started_by": "gap_filler"`). It stops starting loads when
 //!
 //! - the cycle's [`request_budget`](GapFillerConfig::request_budget) is spent (a load that
 //!   needs more is cut to its newest bars; the rest is for the next cycle, and the next cycle
@@ -65,6 +66,7 @@ mod service;
 mod stats;
 
 pub use config::{GapFillerConfig, InvalidConfig};
+pub use cycle::STARTED_BY;
 pub use filler::{GapFiller, GapFillerError};
 pub use report::{CycleEnd, CycleLoad, CycleReport};
 pub use scan::KindCounts;

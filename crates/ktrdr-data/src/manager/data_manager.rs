@@ -148,6 +148,22 @@ impl DataManager {
         request: LoadRequest,
     ) -> Result<OperationHandle, OperationsError> {
         let metadata = self.operation_metadata(&request);
+        self.start_with_metadata(ops, request, metadata)
+    }
+
+    /// [`start`](Self::start), recording `metadata` (the
+    /// [`operation_metadata`](Self::operation_metadata) of the request, with what the caller
+    /// adds: who started the load, say) instead of the request's own.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_with_metadata(
+        &self,
+        ops: &Operations,
+        request: LoadRequest,
+        metadata: serde_json::Value,
+    ) -> Result<OperationHandle, OperationsError> {
         let manager = self.clone();
         let renderer = Arc::new(DataProgressRenderer::new(
             request.symbol.clone(),

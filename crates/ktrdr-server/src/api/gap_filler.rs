@@ -130,7 +130,11 @@ impl GapFillerControl {
     ) -> GapFillerStatus {
         let config = self.config();
         let stats = match (running, last) {
-            (Some(handle), _) => handle.stats(),
+            (Some(handle), _) => GapFillerStats {
+                // Also false for a loop that ended without recording it (a panic).
+                running: handle.is_running(),
+                ..handle.stats()
+            },
             (None, Some(last)) => last.clone(),
             (None, None) => {
                 let mut idle = GapFillerStats::starting(config.interval.as_secs_f64());
