@@ -108,6 +108,8 @@ struct Spy {
     polls: Mutex<Vec<usize>>,
     /// Stored as a request from elsewhere (no token) just before a `completed` write.
     request_before_completion: Mutex<Option<CancelReason>>,
+    /// How many of the next polls fail, as a database that is away would.
+    failing_polls: Mutex<usize>,
 }
 
 impl Spy {
@@ -158,6 +160,12 @@ impl Registry for Spy {
     }
     fn cancel_requests(&self, ids: &[String]) -> Result<Vec<CancelRequest>, RegistryError> {
         self.polls.lock().unwrap().push(ids.len());
+        let mut failing = self.failing_polls.lock().unwrap();
+        if *failing > 0 {
+            *failing -= 1;
+            return Err(RegistryError::NotRun { id: ids[0].clone() });
+        }
+        drop(failing);
         self.store.cancel_requests(ids)
     }
     fn interrupt_dead_owners(&self) -> Result<Vec<String>, RegistryError> {
@@ -372,4 +380,64 @@ async fn live_handles_follow_the_operations_this_runner_runs_and_only_those() {
     other.token().cancel(CancelReason::User);
     other.wait().await;
     assert!(owner.running_ids().is_empty());
+}
+
+/// Log lines written while a test runs on this thread (the tests' runtime is current-thread).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Captures the warnings logged on this thread until the guard drops.
+    fn warnings() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .matches(needle)
+            .count()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreadable_registry_is_warned_about_once_per_run_of_failures() {
+    let (logs, _guard) = Captured::warnings();
+    let (owner, elsewhere, spy) = two_runners();
+    *spy.failing_polls.lock().unwrap() = 8;
+    let (started_tx, started_rx) = oneshot::channel();
+    let handle = owner
+        .run("data_load", json!({}), plan(), move |ctx| {
+            segments_until_cancelled(ctx, started_tx)
+        })
+        .unwrap();
+    started_rx.await.unwrap();
+    let warning = "could not read cancel requests";
+    // Eight failed polls, then one that answers.
+    sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(spy.polls().len(), 9);
+    assert_eq!(logs.count(warning), 1);
+    // A new run of failures is news again.
+    *spy.failing_polls.lock().unwrap() = 2;
+    sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(logs.count(warning), 2);
+    // And cancels get through once the registry answers.
+    elsewhere.cancel(handle.id(), CancelReason::User).unwrap();
+    assert_eq!(handle.wait().await.status, Cancelled);
 }

@@ -30,6 +30,7 @@ use tokio::time::MissedTickBehavior;
 use super::runner::Inner;
 use super::supervisor::off_worker;
 use crate::cancel::CancelReason;
+use crate::registry::RegistryError;
 
 /// How often a busy runner asks the registry for cancel requests: a cancel from another
 /// process reaches the work within this (plus one query) of being recorded.
@@ -77,6 +78,7 @@ async fn poll_while_busy(mut guard: StoppedGuard) {
     let inner = Arc::clone(&guard.inner);
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut failing = false;
     loop {
         tick.tick().await;
         {
@@ -87,15 +89,31 @@ async fn poll_while_busy(mut guard: StoppedGuard) {
                 return;
             }
         }
-        poll_once(&inner).await;
+        match poll_once(&inner).await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("cancel requests are read from the registry again");
+            }
+            Ok(()) => {}
+            // One warning per run of failures, not four a second while the database is away.
+            Err(error) if failing => tracing::debug!(%error, "cancel requests still unreadable"),
+            Err(error) => {
+                failing = true;
+                tracing::warn!(
+                    %error,
+                    "could not read cancel requests from the registry; cancels from other \
+                     processes wait until it answers (retrying every 250 ms)"
+                );
+            }
+        }
     }
 }
 
 /// One query for the uncancelled operations of this runner; cancels those requested.
-async fn poll_once(inner: &Arc<Inner>) {
+async fn poll_once(inner: &Arc<Inner>) -> Result<(), RegistryError> {
     let watched = inner.live.uncancelled_ids();
     if watched.is_empty() {
-        return;
+        return Ok(());
     }
     let registry = Arc::clone(&inner.registry);
     let asked = off_worker(registry.may_block(), move || {
@@ -103,13 +121,9 @@ async fn poll_once(inner: &Arc<Inner>) {
     })
     .await;
     let requests = match asked {
-        Some(Ok(requests)) => requests,
-        Some(Err(error)) => {
-            tracing::warn!(%error, "could not read cancel requests from the registry");
-            return;
-        }
+        Some(requests) => requests?,
         // The runtime is shutting down, and the operations with it.
-        None => return,
+        None => return Ok(()),
     };
     for request in requests {
         let Some(handle) = inner.live.get(&request.id) else {
@@ -119,6 +133,7 @@ async fn poll_once(inner: &Arc<Inner>) {
         tracing::info!(id = %request.id, %reason, "cancel requested through the registry");
         handle.token.cancel(reason);
     }
+    Ok(())
 }
 
 fn lock(inner: &Inner) -> MutexGuard<'_, Polling> {
