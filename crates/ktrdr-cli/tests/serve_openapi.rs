@@ -38,7 +38,14 @@ async fn the_served_document_is_the_checked_in_copy() {
          deliberate, run KTRDR_UPDATE_OPENAPI=1 cargo test -p ktrdr-cli --test serve_openapi \
          and commit the file"
     );
-    for path in ["/api/v1/operations", "/api/v1/operations/{id}", "/health"] {
+    for path in [
+        "/api/v1/operations",
+        "/api/v1/operations/{id}",
+        "/api/v1/operations/{id}/status",
+        "/api/v1/operations/{id}/cancel",
+        "/api/v1/operations/{id}/retry",
+        "/health",
+    ] {
         assert!(served["paths"].get(path).is_some(), "{path} is documented");
     }
 }

@@ -51,7 +51,6 @@ async fn data_show_reads_dates_ohlcv_and_metadata() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(field(&body, "success"), true);
     let dates = field(&body, "data.dates").as_array().unwrap();

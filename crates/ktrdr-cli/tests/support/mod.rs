@@ -6,6 +6,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 /// The real IB files of `../shared/data/ib` (see its README).
 pub const IB_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/ib");
@@ -76,13 +79,120 @@ impl Server {
 
     /// Stops the server with SIGTERM and waits for it to exit; returns its exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
+        signal(self.child.id(), "TERM");
         self.child.wait().expect("ktrdr serve exits")
     }
+
+    /// Kills the server with SIGKILL (no shutdown, as in a crash) and waits for it to end.
+    pub fn kill(mut self) {
+        signal(self.child.id(), "KILL");
+        let _ = self.child.wait();
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A `ktrdr` command on the server's `KTRDR_HOME` and data directory (so it shares the
+    /// registry and the store), with no data source from the environment.
+    pub fn cli(&self) -> Command {
+        cli(&self.home, &self.data)
+    }
+
+    /// `method path` with `body` (JSON text, sent as `application/json`); the status and the
+    /// JSON answer.
+    pub async fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method name");
+        let mut request = reqwest::Client::new().request(method, self.api(path));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        Reply::of(request.send().await.expect("the server answers")).await
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call("GET", path, None).await
+    }
+
+    /// The record of operation `id` (`GET /operations/{id}`'s `data`).
+    pub async fn operation(&self, id: &str) -> Value {
+        let reply = self.get(&format!("/operations/{id}")).await;
+        assert_eq!(reply.status, 200, "GET /operations/{id}: {}", reply.body);
+        reply.body["data"].clone()
+    }
+
+    /// Polls operation `id` until it has ended (at most a minute); its record then.
+    pub async fn until_ended(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let record = self.operation(id).await;
+            let status = record["status"].as_str().expect("a status");
+            if ["completed", "failed", "cancelled", "interrupted"].contains(&status) {
+                return record;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{id} still {status} after a minute"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// An answer of the API.
+#[derive(Debug)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body as JSON (`Null` when empty or not JSON).
+    pub body: Value,
+    /// The raw body.
+    pub text: String,
+}
+
+impl Reply {
+    /// Reads `response` whole.
+    pub async fn of(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, body, text }
+    }
+
+    /// Asserts the error shape with `status` and `code`; the message.
+    pub fn refused(&self, status: u16, code: &str) -> &str {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(self.body["success"], false, "{}", self.text);
+        assert_eq!(self.body["error"]["code"], code, "{}", self.text);
+        self.body["error"]["message"].as_str().expect("a message")
+    }
+}
+
+/// A `ktrdr` command on `home` and `data`, with no data source from the environment and
+/// only errors logged.
+pub fn cli(home: &Path, data: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ktrdr"));
+    command
+        .env_remove("KTRDR_API_TOKEN")
+        .env_remove("KTRDR_DATA_SOURCE")
+        .env_remove("USE_IB_HOST_SERVICE")
+        .env("RUST_LOG", "error")
+        .env("KTRDR_HOME", home)
+        .env("KTRDR_DATA_DIR", data);
+    command
+}
+
+/// Sends `SIG{name}` to process `pid`.
+pub fn signal(pid: u32, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -{name} {pid}");
 }
 
 impl Drop for Server {

@@ -19,8 +19,9 @@
 //!   [`openapi::ApiDoc`]; wire types derive `ToSchema`. The served document is compared with the
 //!   checked-in `docs/openapi.json` by a test.
 //! - **Serving**: [`ApiServer::serve`] on the connection loop of [`crate::http`] (connection
-//!   limit, header/idle and body timeouts, a 2 MiB body limit); shutdown cancels the
-//!   operations this process runs with reason `shutdown`.
+//!   limit, header/idle and body timeouts, a 2 MiB body limit); [`orphans`] marks the
+//!   operations of dead processes `interrupted` every few seconds; shutdown stops the runner
+//!   (`Operations::shutdown`: cancel with reason `shutdown`, a grace, then abort).
 
 pub mod auth;
 pub mod error;
@@ -29,6 +30,7 @@ mod follow;
 pub mod gap_filler;
 pub mod metrics;
 pub mod openapi;
+pub mod orphans;
 pub mod request_id;
 mod routes;
 mod server;

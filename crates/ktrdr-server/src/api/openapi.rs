@@ -11,7 +11,7 @@ use utoipa::OpenApi;
 
 use super::metrics::scrape;
 use super::routes::data::{bars, catalog, gaps, load};
-use super::routes::{events, gap_filler, health, operations, wait};
+use super::routes::{cancel, events, gap_filler, health, operations, retry, wait};
 
 /// The document: every path and the schemas they use.
 #[derive(Debug, OpenApi)]
@@ -27,6 +27,10 @@ use super::routes::{events, gap_filler, health, operations, wait};
         scrape::serve_metrics,
         operations::list,
         operations::get,
+        operations::status,
+        cancel::cancel,
+        cancel::cancel_alias,
+        retry::retry,
         events::events,
         wait::wait,
         catalog::symbols,

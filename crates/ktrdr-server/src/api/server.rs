@@ -1,5 +1,5 @@
-//! [`ApiServer`]: the router with its middleware, served on the shared connection loop, and the
-//! shutdown that cancels the operations this process runs.
+//! [`ApiServer`]: the router with its middleware, served on the shared connection loop, with
+//! the orphan sweep while it runs and the shutdown that stops the operations this process runs.
 
 use std::future::Future;
 use std::io;
@@ -8,11 +8,11 @@ use std::time::Duration;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware;
 use axum::Router;
-use ktrdr_ops::cancel::CancelReason;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::auth::{require_token, ApiToken};
+use super::orphans::{sweep_orphans, DEFAULT_SWEEP_EVERY};
 use super::request_id::{tag_requests, REQUEST_ID_HEADER};
 use super::routes::routes;
 use super::ApiState;
@@ -27,19 +27,22 @@ pub struct ApiConfig {
     pub cors_origins: Vec<HeaderValue>,
     /// Connection limits and timeouts.
     pub limits: ServeLimits,
-    /// How long a shutdown waits for running operations to stop before recording them
-    /// cancelled anyway.
+    /// How long a shutdown waits for running operations to stop before aborting them (they are
+    /// recorded cancelled by shutdown either way).
     pub shutdown_grace: Duration,
+    /// How often the registry is swept for operations whose owner process died.
+    pub orphan_sweep: Duration,
 }
 
 impl Default for ApiConfig {
-    /// No token, no CORS, the default limits, 5 s of grace.
+    /// No token, no CORS, the default limits, 5 s of grace, a sweep every 2 s.
     fn default() -> Self {
         ApiConfig {
             token: None,
             cors_origins: Vec::new(),
             limits: ServeLimits::default(),
             shutdown_grace: Duration::from_secs(5),
+            orphan_sweep: DEFAULT_SWEEP_EVERY,
         }
     }
 }
@@ -77,8 +80,9 @@ impl ApiServer {
         router.layer(middleware::from_fn(tag_requests))
     }
 
-    /// Serves on `listener` until `shutdown` completes; then cancels the operations this
-    /// process runs (reason `shutdown`), waits up to the grace for them to stop, ends the
+    /// Serves on `listener` until `shutdown` completes, sweeping the registry for orphans
+    /// meanwhile; then stops the gap filler and the runner (its operations are cancelled with
+    /// reason `shutdown` and given the grace to save what they fetched, then aborted), ends the
     /// event streams, and returns once every connection is closed.
     pub async fn serve(
         self,
@@ -87,32 +91,23 @@ impl ApiServer {
     ) -> io::Result<()> {
         let state = self.state.clone();
         let grace = self.config.shutdown_grace;
+        tokio::spawn(sweep_orphans(state.clone(), self.config.orphan_sweep));
         let stopping = async move {
             shutdown.await;
-            stop_operations(&state, grace).await;
+            // First, so that it starts no load after the others are cancelled.
+            state.gap_filler().shutdown().await;
+            let report = state.operations().shutdown(grace).await;
+            if report.stopped + report.forced > 0 {
+                tracing::info!(
+                    stopped = report.stopped,
+                    forced = report.forced,
+                    ?grace,
+                    "shutting down: the running operations are cancelled"
+                );
+            }
             state.close();
         };
         serve_connections(listener, self.router(), self.config.limits, stopping).await
-    }
-}
-
-/// Cancels what this process runs and waits for it, at most `grace`.
-async fn stop_operations(state: &ApiState, grace: Duration) {
-    // First, so that it starts no load after the others are cancelled.
-    state.gap_filler().shutdown().await;
-    let operations = state.operations().clone();
-    let cancelled =
-        tokio::task::spawn_blocking(move || operations.cancel_all(CancelReason::Shutdown))
-            .await
-            .unwrap_or(0);
-    if cancelled > 0 {
-        tracing::info!(cancelled, "shutting down: cancelled the running operations");
-    }
-    if tokio::time::timeout(grace, state.operations().wait_idle())
-        .await
-        .is_err()
-    {
-        tracing::warn!(?grace, "operations still running after the shutdown grace");
     }
 }
 

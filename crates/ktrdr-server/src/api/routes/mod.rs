@@ -1,10 +1,12 @@
 //! The routes of `/api/v1`, one module per area, and the router that mounts them.
 
+pub(crate) mod cancel;
 pub(crate) mod data;
 pub(crate) mod events;
 pub(crate) mod gap_filler;
 pub(crate) mod health;
 pub(crate) mod operations;
+pub(crate) mod retry;
 pub(crate) mod wait;
 
 use axum::routing::{get, post};
@@ -21,7 +23,13 @@ pub(crate) fn routes(state: &ApiState) -> Router<ApiState> {
         .route("/health", get(health::health))
         .route("/openapi.json", get(serve_document))
         .route("/operations", get(operations::list))
-        .route("/operations/{id}", get(operations::get))
+        .route(
+            "/operations/{id}",
+            get(operations::get).delete(cancel::cancel),
+        )
+        .route("/operations/{id}/status", get(operations::status))
+        .route("/operations/{id}/cancel", post(cancel::cancel_alias))
+        .route("/operations/{id}/retry", post(retry::retry))
         .route("/operations/{id}/events", get(events::events))
         .route("/operations/{id}/wait", get(wait::wait))
         .route("/symbols", get(data::catalog::symbols))

@@ -1,4 +1,5 @@
-//! `/operations`: list and read the operations of every process sharing the registry.
+//! `/operations`: list and read the operations of every process sharing the registry (cancel
+//! and retry have their own modules).
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -102,6 +103,25 @@ pub(crate) async fn get(
         .await?;
     let record = record.ok_or_else(|| unknown_operation(&id))?;
     Ok(Json(Envelope::ok(OperationInfo::from(&record))))
+}
+
+/// `GET /operations/{id}/status`: the same as `GET /operations/{id}` (the Python clients' model
+/// commands call it).
+#[utoipa::path(
+    get,
+    path = "/api/v1/operations/{id}/status",
+    tag = "operations",
+    params(("id" = String, Path, description = "The operation id")),
+    responses(
+        (status = 200, description = "The operation", body = Envelope<OperationInfo>),
+        (status = 404, description = "No such operation", body = ErrorBody),
+    )
+)]
+pub(crate) async fn status(
+    state: State<ApiState>,
+    id: Path<String>,
+) -> Result<Json<Envelope<OperationInfo>>, ApiError> {
+    get(state, id).await
 }
 
 /// 404 for an id no process recorded.

@@ -1,6 +1,7 @@
 //! The JSON shapes of `/api/v1` (`../shared/contracts/api-v1.md`): the Python backend's fields,
 //! every one kept, plus ours. Shared by the handlers, the OpenAPI document and the API client.
 
+mod cancel;
 mod data;
 mod envelope;
 mod events;
@@ -8,6 +9,7 @@ mod gap_filler;
 mod operations;
 mod query;
 
+pub use cancel::{CancelBody, CancelResult};
 pub use data::{
     BarsData, BarsMetadata, DataInfo, DataLoadOperationResponse, DataRange, GapAnalysis,
     GapInterval, GapKindSummary, LoadAnswer, LoadBody, LoadFilters, RangeRequest, SeriesSummary,

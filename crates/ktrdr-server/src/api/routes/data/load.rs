@@ -160,12 +160,13 @@ pub(crate) fn validate(body: &LoadBody) -> Result<LoadJob, ApiError> {
             end,
         },
         filters: body.filters,
+        retry_of: None,
     })
 }
 
 /// 503 for a fetching mode on a server started without a data source, naming what configures
 /// one.
-fn no_source(mode: LoadMode) -> ApiError {
+pub(crate) fn no_source(mode: LoadMode) -> ApiError {
     ApiError::unavailable(
         "DATA-NoSource",
         format!(

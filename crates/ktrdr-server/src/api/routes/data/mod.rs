@@ -10,7 +10,7 @@ pub(crate) mod catalog;
 mod failure;
 pub(crate) mod gaps;
 pub(crate) mod load;
-mod operation;
+pub(crate) mod operation;
 mod params;
 
 pub(crate) use params::{

@@ -30,10 +30,14 @@ pub(crate) struct LoadJob {
     pub(crate) request: LoadRequest,
     /// The filters the client sent (recorded, not applied to what is stored).
     pub(crate) filters: Option<LoadFilters>,
+    /// The operation this load runs again (`POST /operations/{id}/retry`), recorded as
+    /// `retry_of`; not part of the idempotency fingerprint.
+    pub(crate) retry_of: Option<String>,
 }
 
 impl LoadJob {
-    /// The operation's metadata: the manager's, with the filters as `parameters`.
+    /// The operation's metadata: the manager's, with the filters as `parameters` and the
+    /// operation it retries as `retry_of`.
     fn metadata(&self, manager: &DataManager) -> Value {
         let mut metadata = manager.operation_metadata(&self.request);
         if let Some(filters) = self.filters {
@@ -41,6 +45,9 @@ impl LoadJob {
                 "trading_hours_only": filters.trading_hours_only,
                 "include_extended": filters.include_extended,
             });
+        }
+        if let Some(retried) = &self.retry_of {
+            metadata["retry_of"] = Value::from(retried.as_str());
         }
         metadata
     }
