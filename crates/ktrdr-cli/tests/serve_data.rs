@@ -161,6 +161,13 @@ async fn bars_of_a_stored_series_in_the_python_shape() {
     // The whole series without bounds.
     let (_, body) = get(&server.api("/data/MSFT/1h")).await;
     assert_eq!(body["data"]["metadata"]["point_count"], MSFT_1H_ROWS);
+
+    // A range with no bars is an empty answer, not an error.
+    let (status, body) = get(&server.api("/data/MSFT/1h?start_date=2030-01-01")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["dates"], json!([]));
+    assert_eq!(body["data"]["metadata"]["point_count"], 0);
+    assert_eq!(body["data"]["metadata"]["start_date"], "");
 }
 
 #[tokio::test]

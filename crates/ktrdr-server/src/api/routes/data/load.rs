@@ -35,7 +35,8 @@ pub(crate) struct LoadQuery {
 /// Sync: 200 with the real counts once it completed; a failed load answers the status its
 /// failure calls for (404 unknown symbol at the source, 503 source down, 502 requests failed,
 /// …) with the error and what it saved; a cancelled one 409 with what it kept. Async: 200
-/// with the operation id; follow it at `GET /operations/{id}`.
+/// with the operation id; follow it at `GET /operations/{id}`. A client that hangs up on a
+/// synchronous load does not stop it (the load is the runner's, not the request's).
 ///
 /// With an `Idempotency-Key` header the load starts once per key: the same key with the same
 /// request (after normalising: `msft` and `MSFT`, `60m` and `1h` are one request) answers the
