@@ -119,13 +119,13 @@ async fn serve(args: ServeArgs, store: BarStore) -> anyhow::Result<()> {
 async fn start_gap_filler(server: &ApiServer, interval: Duration) -> anyhow::Result<()> {
     let control = server.state().gap_filler();
     let defaults = GapFillerConfig::default();
-    control.set_config(GapFillerConfig {
+    let config = GapFillerConfig {
         interval,
         max_backoff: defaults.max_backoff.max(interval),
         ..defaults
-    })?;
+    };
     control
-        .start(server.state())
+        .start(server.state(), Some(config))
         .await
         .map_err(|error| UsageError(format!("--gap-filler: {}", error.message)))?;
     eprintln!(

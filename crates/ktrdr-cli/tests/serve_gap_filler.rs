@@ -136,8 +136,34 @@ async fn serve_gap_filler_fills_a_punched_hole_and_answers_start_stop_and_status
     assert_eq!(code, 409, "{again}");
     assert_eq!(again["error"]["code"], "GAPFILLER-NotRunning");
 
-    let (code, started) = post(&server, "/gap-filler/start").await;
+    // Settings out of range are refused, naming the field.
+    for (query, field) in [
+        ("interval_secs=0", "interval_secs"),
+        ("recent_days=-1", "recent_days"),
+        ("request_budget=0", "request_budget"),
+        ("timeframes=1h,7x", "timeframes"),
+    ] {
+        let (code, refused) = post(&server, &format!("/gap-filler/start?{query}")).await;
+        assert_eq!(code, 422, "{query}: {refused}");
+        assert_eq!(refused["error"]["details"]["field"], field, "{refused}");
+    }
+    let (_, status) = get(&server, "/gap-filler").await;
+    assert_eq!(
+        status["data"]["running"], false,
+        "a refused start starts nothing"
+    );
+
+    let (code, started) = post(
+        &server,
+        "/gap-filler/start?request_budget=5&symbols=aapl&timeframes=1h,1d",
+    )
+    .await;
     assert_eq!(code, 200, "{started}");
+    let config = &started["data"]["config"];
+    assert_eq!(config["request_budget"], 5, "{config}");
+    assert_eq!(config["symbols"], serde_json::json!(["AAPL"]));
+    assert_eq!(config["timeframes"], serde_json::json!(["1h", "1d"]));
+    assert_eq!(config["interval_secs"], 3600.0, "the others are kept");
     assert_eq!(started["data"]["running"], true);
 
     // SIGTERM stops the running gap filler with the server.

@@ -42,23 +42,18 @@ impl GapFillerControl {
         self.lock_config().clone()
     }
 
-    /// Sets the settings of the next start.
+    /// Starts the service on `state`'s runner and data manager, with `config` when given (it
+    /// then stays the settings of later starts), else the last settings.
     ///
     /// # Errors
     ///
-    /// [`InvalidConfig`] naming the field out of range.
-    pub fn set_config(&self, config: GapFillerConfig) -> Result<(), InvalidConfig> {
-        config.validate()?;
-        *self.lock_config() = config;
-        Ok(())
-    }
-
-    /// Starts the service on `state`'s runner and data manager.
-    ///
-    /// # Errors
-    ///
-    /// 409 when it runs already, 503 when the server has no data source.
-    pub async fn start(&self, state: &ApiState) -> Result<GapFillerStatus, ApiError> {
+    /// 409 when it runs already, 422 naming a setting out of range, 503 when the server has
+    /// no data source.
+    pub async fn start(
+        &self,
+        state: &ApiState,
+        config: Option<GapFillerConfig>,
+    ) -> Result<GapFillerStatus, ApiError> {
         let mut slot = self.slot.lock().await;
         if slot
             .running
@@ -70,7 +65,14 @@ impl GapFillerControl {
                 "the gap filler is already running; stop it first",
             ));
         }
-        let config = self.config();
+        let config = match config {
+            Some(config) => {
+                config.validate().map_err(|e| invalid_setting(&e))?;
+                *self.lock_config() = config.clone();
+                config
+            }
+            None => self.config(),
+        };
         let filler = GapFiller::new(state.manager().clone(), state.operations().clone(), config)
             .map_err(|error| match error {
                 GapFillerError::NoProvider => ApiError::unavailable(
@@ -78,7 +80,7 @@ impl GapFillerControl {
                     "the gap filler needs a data source: start the server with --source \
                      (sim, host or ib) or KTRDR_DATA_SOURCE",
                 ),
-                other => ApiError::internal(other),
+                GapFillerError::Config(e) => invalid_setting(&e),
             })?;
         let handle = filler.spawn().map_err(ApiError::internal)?;
         tracing::info!("gap filler started");
@@ -153,4 +155,17 @@ impl GapFillerControl {
         // A plain value, replaced whole: a panic elsewhere cannot leave it half-written.
         self.config.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// 422 for a setting out of range, named as the API names it.
+fn invalid_setting(error: &InvalidConfig) -> ApiError {
+    let field = match error.field {
+        "interval" => "interval_secs",
+        "recent" => "recent_days",
+        "max_backoff" => "max_backoff_secs",
+        "recheck_empty" => "recheck_empty_secs",
+        "max_gate_wait" => "max_gate_wait_secs",
+        other => other,
+    };
+    ApiError::invalid_field(field, format!("{field} must be {}", error.requirement), &[])
 }
