@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::Timeframe;
 use serde_json::Value;
-use support::Server;
+use support::{Reply, Server};
 
 /// A quarter of AAPL daily bars from the simulated broker: one request, done at once.
 const QUICK: [&str; 10] = [
@@ -394,4 +394,415 @@ async fn sigterm_cancels_the_servers_loads_by_shutdown_and_keeps_what_they_saved
         before + saved,
         "what it fetched is saved"
     );
+}
+
+/// The ids of a listing's page, in order.
+fn ids(list: &Value) -> Vec<String> {
+    let rows = list["data"].as_array().expect("a page");
+    rows.iter()
+        .map(|row| row["operation_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_filters_pages_and_counts_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[]);
+    for symbol in ["AAPL", "MSFT", "AAPL", "SPY"] {
+        let mut args = QUICK;
+        args[2] = symbol;
+        assert_eq!(load(&server, &args)["status"], "completed");
+    }
+    let mut unknown = QUICK;
+    unknown[2] = "ZZTOP";
+    assert_eq!(load(&server, &unknown)["status"], "failed");
+    let (child, running) = slow_cli_load(&server).await;
+
+    let all = server.get("/operations").await.body;
+    assert_eq!(all["total_count"], 6);
+    assert_eq!(all["active_count"], 1);
+    let order = ids(&all);
+    assert_eq!(order[0], running, "the newest first");
+    let created: Vec<&str> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["created_at"].as_str().unwrap())
+        .collect();
+    let times: Vec<chrono::DateTime<chrono::Utc>> =
+        created.iter().map(|t| t.parse().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "{created:?}");
+
+    // Pages of two tile the listing; past the end, an empty page with the same counts.
+    let mut paged = Vec::new();
+    for offset in [0, 2, 4] {
+        let page = server
+            .get(&format!("/operations?limit=2&offset={offset}"))
+            .await
+            .body;
+        assert_eq!(page["total_count"], 6, "counts ignore the page");
+        paged.extend(ids(&page));
+    }
+    assert_eq!(paged, order);
+    let beyond = server.get("/operations?limit=2&offset=6").await.body;
+    assert_eq!(ids(&beyond), Vec::<String>::new());
+    assert_eq!(beyond["total_count"], 6);
+
+    for (query, total) in [
+        ("status=completed", 4),
+        ("status=failed", 1),
+        ("status=running", 1),
+        ("status=cancelled", 0),
+        ("operation_type=data_load", 6),
+        ("operation_type=training", 0),
+        ("active_only=true", 1),
+        ("status=completed&limit=1&offset=1", 4),
+    ] {
+        let page = server.get(&format!("/operations?{query}")).await.body;
+        assert_eq!(page["total_count"], total, "{query}");
+        assert_eq!(
+            page["active_count"], 1,
+            "{query}: the active count ignores the filters"
+        );
+        let status = query
+            .strip_prefix("status=")
+            .map(|s| s.split('&').next().unwrap());
+        for row in page["data"].as_array().unwrap() {
+            if let Some(status) = status {
+                assert_eq!(row["status"], status, "{query}");
+            }
+        }
+    }
+    let active = server.get("/operations?active_only=true").await.body;
+    assert_eq!(ids(&active), [running.clone()]);
+    let second = server
+        .get("/operations?status=completed&limit=1&offset=1")
+        .await
+        .body;
+    let completed: Vec<String> = order
+        .iter()
+        .skip(2) // the running load and the failed one came last
+        .cloned()
+        .collect();
+    assert_eq!(ids(&second), [completed[1].clone()]);
+
+    let reply = server
+        .call("DELETE", &format!("/operations/{running}"), None)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    child.wait_with_output().unwrap();
+    assert_eq!(server.until_ended(&running).await["status"], "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_every_route_but_health_needs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[("KTRDR_API_TOKEN", "s3cret-token")]);
+    let done = load(&server, &QUICK);
+    let id = done["id"].as_str().unwrap();
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, url: String, auth: Option<&'static str>| {
+        let mut request = client.request(method, url);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    use reqwest::Method;
+
+    for url in [format!("{}/health", server.base), server.api("/health")] {
+        let reply = send(Method::GET, url.clone(), None).await.unwrap();
+        assert_eq!(reply.status(), 200, "{url} is open");
+    }
+    let routes = [
+        (Method::GET, server.api("/operations")),
+        (Method::GET, server.api(&format!("/operations/{id}"))),
+        (Method::GET, server.api(&format!("/operations/{id}/status"))),
+        (Method::DELETE, server.api(&format!("/operations/{id}"))),
+        (
+            Method::POST,
+            server.api(&format!("/operations/{id}/cancel")),
+        ),
+        (Method::POST, server.api(&format!("/operations/{id}/retry"))),
+        (Method::GET, server.api("/operations/op_nope")),
+    ];
+    for (method, url) in &routes {
+        for auth in [
+            None,
+            Some("Bearer wrong"),
+            Some("Bearer s3cret-toke"),
+            Some("Basic czNjcmV0LXRva2Vu"),
+            Some("s3cret-token"),
+        ] {
+            let reply = Reply::of(send(method.clone(), url.clone(), auth).await.unwrap()).await;
+            reply.refused(401, "AUTH-Unauthorized");
+            assert!(!reply.text.contains("s3cret"), "{}", reply.text);
+        }
+        let reply = send(method.clone(), url.clone(), Some("Bearer s3cret-token"))
+            .await
+            .unwrap();
+        assert_ne!(reply.status(), 401, "{method} {url} with the token");
+    }
+    let reply = send(Method::GET, server.api("/operations"), None)
+        .await
+        .unwrap();
+    assert_eq!(reply.headers()["www-authenticate"], "Bearer");
+    // Refused requests changed nothing: the operation is still the completed one.
+    let record = send(
+        Method::GET,
+        server.api(&format!("/operations/{id}")),
+        Some("Bearer s3cret-token"),
+    )
+    .await
+    .unwrap();
+    let record: Value = record.json().await.unwrap();
+    assert_eq!(record["data"]["status"], "completed");
+
+    // Without a token the same routes answer anyone, whatever header they send.
+    drop(server);
+    let server = Server::start(dir.path(), &[], &[]);
+    for auth in [None, Some("Bearer anything")] {
+        let reply = send(Method::GET, server.api("/operations"), auth)
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_malformed_bodies_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[]);
+    let (child, id) = slow_cli_load(&server).await;
+    let path = format!("/operations/{id}");
+
+    let huge = format!("{{\"reason\": \"{}\"}}", "x".repeat(3 << 20));
+    let reply = server.call("DELETE", &path, Some(&huge)).await;
+    assert_eq!(
+        reply.status,
+        413,
+        "{}",
+        &reply.text[..reply.text.len().min(200)]
+    );
+
+    for (body, status) in [
+        ("{\"reason\": ", 400),
+        ("not json", 400),
+        ("{\"reason\": [\"a\"]}", 422),
+        ("{\"force\": 1}", 422),
+        ("42", 422),
+    ] {
+        let reply = server.call("DELETE", &path, Some(body)).await;
+        let message = reply.refused(status, "REQUEST-InvalidBody");
+        assert!(message.contains("JSON"), "{body}: {message}");
+    }
+    let long = serde_json::json!({ "reason": "y".repeat(501) }).to_string();
+    let reply = server
+        .call("POST", &format!("{path}/cancel"), Some(&long))
+        .await;
+    reply.refused(422, "REQUEST-InvalidField");
+    assert_eq!(reply.body["error"]["details"]["field"], "reason");
+    assert_eq!(server.operation(&id).await["status"], "running");
+
+    // A bare body (no content type) is read all the same.
+    let reply = reqwest::Client::new()
+        .delete(server.api(&path))
+        .body(r#"{"reason": "bare"}"#)
+        .send()
+        .await
+        .unwrap();
+    let reply = Reply::of(reply).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.body["data"]["cancellation_reason"],
+        "cancelled remotely: bare"
+    );
+    child.wait_with_output().unwrap();
+    assert_eq!(server.until_ended(&id).await["status"], "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_500_names_its_request_id_and_nothing_of_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--source", "sim"], &[]);
+    let mut unknown = QUICK;
+    unknown[2] = "ZZTOP";
+    let failed = load(&server, &unknown);
+    let id = failed["id"].as_str().unwrap();
+
+    // Another process holds the registry's write lock past the server's busy timeout (5 s):
+    // the retry's insert fails inside the server.
+    let db = server.home.join("ktrdr.db");
+    let holder = ktrdr_ops::db::open(&db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let response = reqwest::Client::new()
+        .post(server.api(&format!("/operations/{id}/retry")))
+        .send()
+        .await
+        .unwrap();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let reply = Reply::of(response).await;
+    holder.execute_batch("ROLLBACK").unwrap();
+
+    let message = reply.refused(500, "INTERNAL-Error");
+    assert!(message.contains(&request_id), "{message}");
+    assert_eq!(
+        reply.body["error"]["details"]["request_id"],
+        request_id.as_str()
+    );
+    let home = server.home.to_str().unwrap();
+    for secret in [home, "ktrdr.db", "locked", "busy", "sqlite", "database"] {
+        assert!(!reply.text.contains(secret), "{secret} in {}", reply.text);
+    }
+    // The lock gone, the same request works.
+    let reply = server
+        .call("POST", &format!("/operations/{id}/retry"), None)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+/// What happened to one load of the storm.
+struct Fate {
+    id: String,
+    /// The status of the cancel's answer (200 accepted, 400 already ended).
+    cancel: u16,
+    /// The record once it ended.
+    ended: Value,
+}
+
+/// Starts a week-long minute load of `symbol` through `POST /data/load`; its operation id.
+async fn start_load(server: &Server, symbol: &str) -> String {
+    let body = serde_json::json!({
+        "symbol": symbol, "timeframe": "1m", "mode": "full",
+        "start_date": "2024-01-01", "end_date": "2024-01-07",
+    });
+    let reply = server
+        .call(
+            "POST",
+            "/data/load?async_mode=true",
+            Some(&body.to_string()),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body["data"]["operation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Starts a load of `symbol`, cancels it after `delay`, and follows it to its end.
+async fn load_then_cancel(server: &Server, symbol: String, delay: Duration) -> Fate {
+    let id = start_load(server, &symbol).await;
+    tokio::time::sleep(delay).await;
+    let reply = server
+        .call(
+            "DELETE",
+            &format!("/operations/{id}"),
+            Some(r#"{"reason": "storm"}"#),
+        )
+        .await;
+    match reply.status {
+        200 => {
+            let status = reply.body["data"]["status"].as_str().unwrap();
+            assert!(
+                ["cancelling", "cancelled"].contains(&status),
+                "{}",
+                reply.text
+            );
+        }
+        400 => {
+            reply.refused(400, "OPERATIONS-AlreadyFinished");
+        }
+        other => panic!("{id}: cancel answered {other}: {}", reply.text),
+    }
+    let ended = server.until_ended(&id).await;
+    Fate {
+        id,
+        cancel: reply.status,
+        ended,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_loads_cancelled_at_random_moments_each_end_once_and_stay_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--source", "sim"], &[]);
+    // Cancel moments spread over a whole load (ten at once, as below) and past its end,
+    // seeded so that a failure replays.
+    const AT_ONCE: u64 = 10;
+    let server = &server;
+    let probes = (0..AT_ONCE).map(|i| async move {
+        let id = start_load(server, &format!("PROBE{i}")).await;
+        let ended = server.until_ended(&id).await;
+        assert_eq!(ended["status"], "completed", "{ended}");
+        ended["duration_seconds"].as_f64().unwrap()
+    });
+    let longest = futures_util::future::join_all(probes)
+        .await
+        .into_iter()
+        .fold(0.0, f64::max);
+    let span_ms = ((longest * 2.0 * 1e3) as u64).max(50);
+    let mut fates = Vec::new();
+    for batch in 0..50 / AT_ONCE {
+        let loads = (0..AT_ONCE).map(|i| {
+            let n = batch * AT_ONCE + i;
+            let delay = ktrdr_ops::mix::mix(0x5EED ^ n) % span_ms;
+            load_then_cancel(server, format!("STORM{n}"), Duration::from_millis(delay))
+        });
+        fates.extend(futures_util::future::join_all(loads).await);
+    }
+    // Ended records never change afterwards (no late write overwrites a cancel).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (mut cancelled, mut completed) = (0, 0);
+    for fate in &fates {
+        let (id, ended) = (&fate.id, &fate.ended);
+        let later = server.operation(id).await;
+        for field in [
+            "status",
+            "completed_at",
+            "result_summary",
+            "cancel_reason",
+            "error_message",
+        ] {
+            assert_eq!(
+                later[field], ended[field],
+                "{id}: {field} changed after it ended"
+            );
+        }
+        match (fate.cancel, ended["status"].as_str().unwrap()) {
+            // An accepted cancel always ends cancelled, with its reason and what it kept.
+            (200, "cancelled") => {
+                cancelled += 1;
+                assert_eq!(
+                    ended["cancel_reason"], "cancelled remotely: storm",
+                    "{ended}"
+                );
+                let kept = &ended["result_summary"];
+                assert!(kept["bars_saved"].is_u64(), "{id}: {kept}");
+            }
+            // A refused one had already completed, with its real counts.
+            (400, "completed") => {
+                completed += 1;
+                assert!(
+                    ended["result_summary"]["bars_new"].as_u64().unwrap() > 0,
+                    "{ended}"
+                );
+                assert!(ended["cancel_reason"].is_null(), "{ended}");
+            }
+            (code, status) => panic!("{id}: cancel answered {code}, ended {status}: {ended}"),
+        }
+    }
+    eprintln!("{cancelled} cancelled, {completed} completed (cancel points over {span_ms} ms)");
+    // Some moments fall after a load's end; how many depends on the machine's load (and on
+    // the pacing budget earlier loads used), so only the cancels, the point here, are counted.
+    assert!(
+        cancelled >= 10,
+        "{cancelled} cancelled, {completed} completed"
+    );
+    let list = server.get("/operations?limit=1000").await.body;
+    assert_eq!(list["total_count"], 60);
+    assert_eq!(list["active_count"], 0);
 }
