@@ -628,3 +628,24 @@ async fn a_load_of_a_decade_of_bars_does_not_block_health() {
         share * 100.0
     );
 }
+
+#[tokio::test]
+async fn a_sync_load_the_source_refuses_answers_its_status_and_is_recorded_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--source", "sim"], &[]);
+    // The simulated broker knows no symbol starting with ZZ.
+    let body = json!({"symbol": "ZZTOP", "timeframe": "1d", "mode": "tail"});
+    let (status, answer) = post(&server.api("/data/load"), &body).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert_eq!(answer["success"], false);
+    assert_eq!(answer["error"]["code"], "DATA-SymbolNotFound");
+    assert_eq!(answer["data"]["status"], "failed");
+    assert_eq!(answer["data"]["fetched_bars"], 0);
+    let id = answer["data"]["operation_id"].as_str().unwrap();
+    let (_, op) = get(&server.api(&format!("/operations/{id}"))).await;
+    assert_eq!(op["data"]["status"], "failed", "{op}");
+    assert!(op["data"]["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("ZZTOP"));
+}

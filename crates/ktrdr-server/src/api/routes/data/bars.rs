@@ -2,6 +2,8 @@
 //! trading hours), and `POST /data/range`: a series' first and last bar and real row count.
 
 use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ktrdr_data::calendar::{Calendar, SessionHours};
 use ktrdr_data::types::{format_timestamp, BarSeries, Timeframe};
@@ -54,12 +56,13 @@ pub(crate) async fn bars(
     State(state): State<ApiState>,
     Path((symbol, timeframe)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<BarsQuery>,
-) -> Result<Json<Envelope<BarsData>>, ApiError> {
+) -> Result<Response, ApiError> {
     let symbol = parse_symbol("symbol", &symbol)?;
     let timeframe = parse_timeframe("timeframe", &timeframe)?;
     let (lo, hi) = date_bounds(query.start_date.as_deref(), query.end_date.as_deref())?;
     let manager = state.manager().clone();
-    let data = off_runtime(move || {
+    // Serialised off the runtime too: a decade of minute bars is tens of megabytes of JSON.
+    let json = off_runtime(move || {
         let store = manager.store();
         let (series, skipped) = store
             .load_lenient(&symbol, timeframe)
@@ -84,10 +87,10 @@ pub(crate) async fn bars(
             unreadable_rows: skipped.len(),
             ..data.metadata
         };
-        Ok(data)
+        serde_json::to_vec(&Envelope::ok(data)).map_err(ApiError::internal)
     })
     .await?;
-    Ok(Json(Envelope::ok(data)))
+    Ok(([(CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// Which bars count as "in trading hours".
