@@ -11,6 +11,7 @@ mod calendar;
 mod data;
 mod gap_filler;
 mod host_service;
+mod ops;
 mod output;
 mod progress_display;
 mod serve;
@@ -49,6 +50,8 @@ enum Command {
     HostService(host_service::HostServiceArgs),
     /// Serve the ktrdr API (/api/v1): operations, data, live progress.
     Serve(serve::ServeArgs),
+    /// Operations of this machine or of a server: list, show, cancel, watch, wait, retry.
+    Ops(ops::OpsArgs),
     /// Fill recent missing bars of the stored series (one cycle; `serve --gap-filler` runs it as a service).
     #[command(subcommand)]
     GapFiller(gap_filler::GapFillerCommand),
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Calendar(command) => calendar::run(command),
         Command::HostService(args) => host_service::run(args),
         Command::Serve(args) => serve::run(args, ktrdr_data::store::BarStore::new(&ctx.data_dir)),
+        Command::Ops(args) => ops::run(args),
         Command::GapFiller(command) => {
             gap_filler::run(command, ktrdr_data::store::BarStore::new(&ctx.data_dir))
         }

@@ -1,11 +1,14 @@
 //! Live progress of an operation on the terminal (the Python `EnhancedCLIProgressDisplay`),
-//! fed from a [`ProgressSubscriber`]: an indicatif bar when a person is watching, a plain line
-//! every few seconds when output goes to a file or a pipe, nothing with `--quiet`.
+//! fed from a [`ProgressFeed`]: an operation this process runs (its [`ProgressSubscriber`]) or
+//! one a server runs (its event stream, through a watch channel): an indicatif bar when a
+//! person is watching, a plain line every few seconds when output goes to a file or a pipe,
+//! nothing with `--quiet`.
 //!
-//! Everything shown comes from the typed [`ProgressState`]: the percent, the step, the message
-//! the operation's renderer made from the state (step detail, bars) and *our* ETA with its
-//! range. indicatif only draws; its own rate and ETA estimates are not used (the Python CLI
-//! showed rich's guess because the real ETA never reached it).
+//! Everything shown comes from the typed progress ([`ProgressState`], or its wire form
+//! [`OperationProgress`]): the percent, the step, the message the operation's renderer made
+//! from the state (step detail, bars) and *our* ETA with its range. indicatif only draws; its
+//! own rate and ETA estimates are not used (the Python CLI showed rich's guess because the real
+//! ETA never reached it).
 
 use std::future::Future;
 use std::io::IsTerminal;
@@ -16,6 +19,72 @@ use tokio::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ktrdr_ops::progress::{format_duration, ProgressState, ProgressSubscriber};
+use ktrdr_server::api::wire::OperationProgress;
+use tokio::sync::watch;
+
+/// What the display shows of a progress state.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Shown {
+    /// 0..=100.
+    pub(crate) percent: f64,
+    /// The operation's message (step, detail, counts, ETA).
+    pub(crate) message: String,
+    /// Seconds since the work started.
+    pub(crate) elapsed_secs: f64,
+    /// The current step (a plain line is printed at each new one).
+    pub(crate) step_index: usize,
+}
+
+impl From<&ProgressState> for Shown {
+    fn from(state: &ProgressState) -> Self {
+        Shown {
+            percent: state.percent,
+            message: state.message.clone(),
+            elapsed_secs: state.elapsed_secs,
+            step_index: state.step_index,
+        }
+    }
+}
+
+impl From<&OperationProgress> for Shown {
+    fn from(progress: &OperationProgress) -> Self {
+        Shown {
+            percent: progress.percentage,
+            message: progress.current_step.clone().unwrap_or_default(),
+            elapsed_secs: progress.elapsed_seconds,
+            step_index: progress.step_index,
+        }
+    }
+}
+
+/// Where the progress shown comes from.
+pub(crate) trait ProgressFeed {
+    /// Waits until the progress changed; `false` once it never will again.
+    async fn changed(&mut self) -> bool;
+    /// The latest progress.
+    fn latest(&mut self) -> Shown;
+}
+
+impl ProgressFeed for ProgressSubscriber {
+    async fn changed(&mut self) -> bool {
+        ProgressSubscriber::changed(self).await.is_ok()
+    }
+
+    fn latest(&mut self) -> Shown {
+        Shown::from(&ProgressSubscriber::latest(self))
+    }
+}
+
+/// The progress of an operation run elsewhere, published by whoever reads its events.
+impl ProgressFeed for watch::Receiver<Shown> {
+    async fn changed(&mut self) -> bool {
+        watch::Receiver::changed(self).await.is_ok()
+    }
+
+    fn latest(&mut self) -> Shown {
+        self.borrow_and_update().clone()
+    }
+}
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,10 +159,9 @@ impl ProgressDisplay {
         }
     }
 
-    /// Shows `state`.
     /// Shows `state`: redraws the bar, or prints a line if one is due (a new step, `every`
     /// passed since the last line) or `forced`. Returns whether a line was printed.
-    pub(crate) fn update(&mut self, state: &ProgressState, forced: bool) -> bool {
+    pub(crate) fn update(&mut self, state: &Shown, forced: bool) -> bool {
         match self.mode {
             DisplayMode::Quiet => false,
             DisplayMode::Bar => {
@@ -133,7 +201,7 @@ impl ProgressDisplay {
     /// returns what `done` gave.
     pub(crate) async fn follow<T>(
         &mut self,
-        mut progress: ProgressSubscriber,
+        mut progress: impl ProgressFeed,
         done: impl Future<Output = T>,
     ) -> T {
         tokio::pin!(done);
@@ -155,14 +223,13 @@ impl ProgressDisplay {
                     self.finish();
                     return out;
                 }
-                changed = progress.changed(), if open => match changed {
-                    Ok(()) => {
-                        if self.update(&progress.latest(), false) {
-                            tick.reset();
-                        }
+                changed = progress.changed(), if open => {
+                    if !changed {
+                        open = false;
+                    } else if self.update(&progress.latest(), false) {
+                        tick.reset();
                     }
-                    Err(_) => open = false,
-                },
+                }
                 _ = tick.tick(), if self.mode != DisplayMode::Quiet => {
                     self.update(&progress.latest(), true);
                 }
@@ -184,7 +251,7 @@ fn bar_style() -> ProgressStyle {
 }
 
 /// `[   12s]  45.3% Fetching AAPL 1h: segment 3/7 (…), 1,400 bars · ETA 20s (15s–30s)`.
-pub(crate) fn plain_line(state: &ProgressState) -> String {
+pub(crate) fn plain_line(state: &Shown) -> String {
     format!(
         "[{:>6}] {:>5.1}% {}",
         format_duration(state.elapsed_secs),
@@ -205,7 +272,7 @@ mod tests {
             ProgressHandle::new("op", StepPlan::new([("Read", 20), ("Fetch", 80)]).unwrap());
         progress.next_step().unwrap();
         progress.set_sub_progress(1, 2);
-        let line = plain_line(&progress.snapshot());
+        let line = plain_line(&Shown::from(&progress.snapshot()));
         assert!(line.ends_with(" 60.0% [2/2] Fetch (1/2)"), "{line}");
         assert!(line.starts_with("[    0s]"), "{line}");
     }

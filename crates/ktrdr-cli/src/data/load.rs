@@ -141,36 +141,44 @@ pub(crate) struct LoadOptions {
     /// What to do: local (read the store only), tail (up to now), backfill (back to the
     /// earliest bar), full (every gap from the earliest bar to now).
     #[arg(long, short = 'm', default_value = "tail")]
-    mode: LoadMode,
+    pub(crate) mode: LoadMode,
     /// First bar wanted: a date or date-time (UTC unless an offset is given).
     #[arg(long)]
-    start: Option<DateArg>,
+    pub(crate) start: Option<DateArg>,
     /// Last bar wanted (a date covers that whole day).
     #[arg(long)]
-    end: Option<DateArg>,
+    pub(crate) end: Option<DateArg>,
     #[command(flatten)]
     source: SourceArgs,
     /// Print the result as JSON on standard output (progress still goes to standard error).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// No progress display.
     #[arg(long, short = 'q')]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// Seconds between progress lines when standard output is not a terminal.
     #[arg(long, value_name = "SECS", default_value_t = 5.0, hide = true)]
-    progress_interval: f64,
+    pub(crate) progress_interval: f64,
 }
 
 /// `ktrdr data load SYMBOL TF`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  ktrdr data load AAPL 1h --source sim --mode full --start 2024-01-01\n  ktrdr data load EURUSD 5m --source host --host-url http://127.0.0.1:5001 --mode tail\n  KTRDR_DATA_SOURCE=sim ktrdr data load MSFT 1d --mode backfill --json\n\nCtrl-C (also SIGTERM, SIGHUP) cancels and keeps every bar fetched so far (run again to resume); a second one exits at once.\nPacing: each run paces itself; a host service also holds back a request identical to one it forwarded within IB's 15 s (for every client). With --source ib, a run started within 15 s of the last may repeat a request IB refuses; that refusal is waited out, not a failure.\nExit status: 0 done, 1 error, 2 bad usage (also no source configured), 130 cancelled by Ctrl-C (143 by SIGTERM, 129 by SIGHUP)."
+    after_help = "Examples:\n  ktrdr data load AAPL 1h --source sim --mode full --start 2024-01-01\n  ktrdr data load EURUSD 5m --source host --host-url http://127.0.0.1:5001 --mode tail\n  KTRDR_DATA_SOURCE=sim ktrdr data load MSFT 1d --mode backfill --json\n  ktrdr data load AAPL 1h --mode tail --server http://127.0.0.1:8000\n\nCtrl-C (also SIGTERM, SIGHUP) cancels and keeps every bar fetched so far (run again to resume); a second one exits at once.\nPacing: each run paces itself; a host service also holds back a request identical to one it forwarded within IB's 15 s (for every client). With --source ib, a run started within 15 s of the last may repeat a request IB refuses; that refusal is waited out, not a failure.\nWith --server URL the load runs in that ktrdr server (its source and store) and its progress shows here; Ctrl-C cancels it in the server and waits until it is cancelled.\nExit status: 0 done, 1 error, 2 bad usage (also no source configured), 130 cancelled by Ctrl-C (143 by SIGTERM, 129 by SIGHUP)."
 )]
 pub(crate) struct LoadArgs {
     #[command(flatten)]
     series: SeriesArgs,
     #[command(flatten)]
     options: LoadOptions,
+    /// Run the load in this ktrdr server (http://host:port) with its data source and store,
+    /// following its progress here; Ctrl-C cancels it there.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with_all = ["source", "host_url", "pacing", "ib_address", "ib_client_id", "max_in_flight"]
+    )]
+    server: Option<String>,
 }
 
 /// `ktrdr data load-multi SYMBOL --timeframes 1h,4h,1d`.
@@ -231,6 +239,9 @@ fn finish(runtime: tokio::runtime::Runtime, code: i32) -> anyhow::Result<()> {
 
 async fn load(args: LoadArgs, store: BarStore) -> anyhow::Result<i32> {
     let o = &args.options;
+    if let Some(server) = &args.server {
+        return super::remote_load::load(server, &args.series, o).await;
+    }
     let (start, end) = time_bounds(o.start, o.end)?;
     let request = LoadRequest {
         symbol: args.series.symbol,

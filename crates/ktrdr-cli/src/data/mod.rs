@@ -13,6 +13,7 @@ use crate::Context;
 mod gaps;
 pub(crate) mod load;
 mod range;
+mod remote_load;
 mod show;
 mod validate;
 
@@ -79,6 +80,19 @@ impl FromStr for DateArg {
             ts: parse_timestamp(s)?,
             date_only: s.trim().len() == 10,
         })
+    }
+}
+
+impl DateArg {
+    /// The same instant as the API reads it: the date alone for a date, else RFC 3339 in UTC.
+    pub(crate) fn to_wire(self) -> String {
+        let format = if self.date_only {
+            "%Y-%m-%d"
+        } else {
+            "%Y-%m-%dT%H:%M:%SZ"
+        };
+        chrono::DateTime::from_timestamp(self.ts, 0)
+            .map_or_else(|| self.ts.to_string(), |t| t.format(format).to_string())
     }
 }
 

@@ -201,3 +201,130 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// `ktrdr host-service --provider sim` on a free loopback port (simulated "now"
+/// 2025-01-01), killed when dropped. [`SimHost::pause`] stops the process (SIGSTOP), so a load
+/// that fetches from it is sure to be running, and stays so, until [`SimHost::resume`].
+pub struct SimHost {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl SimHost {
+    /// Starts the host service with the extra arguments `args`.
+    pub fn start(args: &[&str]) -> SimHost {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ktrdr"))
+            .args(["host-service", "--provider", "sim", "--port", "0"])
+            .args(["--now", "2025-01-01T00:00:00Z"])
+            .args(args)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ktrdr host-service starts");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut first)
+            .expect("the host service prints its URL");
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .trim_end_matches('/')
+            .to_owned();
+        SimHost { child, url }
+    }
+
+    /// Freezes the process: requests to it wait.
+    pub fn pause(&self) {
+        signal(self.child.id(), "STOP");
+    }
+
+    /// Lets it answer again.
+    pub fn resume(&self) {
+        signal(self.child.id(), "CONT");
+    }
+
+    /// The flags of a load that fetches from it.
+    pub fn source(&self) -> [&str; 6] {
+        [
+            "--source",
+            "host",
+            "--host-url",
+            &self.url,
+            "--pacing",
+            "fast",
+        ]
+    }
+}
+
+impl Drop for SimHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `ktrdr` child that names its operation on standard error (`data load`, `--server` or
+/// not): running, with that id, its standard error read to the end in the background (a
+/// closed pipe would fail its next progress line).
+pub struct Running {
+    /// The process.
+    pub child: Child,
+    /// The operation it started.
+    pub id: String,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Running {
+    /// Spawns `command` (standard output piped) and waits for the line naming its operation.
+    pub fn spawn(command: Command) -> Running {
+        Running::spawn_until(command, "; operation ")
+    }
+
+    /// Spawns `command` (standard output piped) and waits for a line of its standard error
+    /// that contains `marker`; `id` is what follows `; operation ` on that line, if anything.
+    pub fn spawn_until(mut command: Command, marker: &str) -> Running {
+        let marker = marker.to_owned();
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ktrdr starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (named, id) = std::sync::mpsc::channel();
+        let wanted = marker.clone();
+        let stderr = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains(&wanted) {
+                    let id = line.split_once("; operation ").map_or("", |(_, id)| id);
+                    let _ = named.send(id.trim().to_owned());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let id = match id.recv() {
+            Ok(id) => id,
+            Err(_) => panic!(
+                "no line with {marker:?}; stderr: {}",
+                stderr.join().unwrap_or_default()
+            ),
+        };
+        Running { child, id, stderr }
+    }
+
+    /// Waits for the end: the exit status, standard output and standard error.
+    pub fn finish(mut self) -> (std::process::ExitStatus, String, String) {
+        let mut stdout = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            std::io::Read::read_to_string(&mut out, &mut stdout).expect("stdout reads");
+        }
+        let status = self.child.wait().expect("ktrdr exits");
+        let stderr = self.stderr.join().unwrap_or_default();
+        (status, stdout, stderr)
+    }
+}

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod actions;
 mod api_client;
 mod error;
 mod events;
