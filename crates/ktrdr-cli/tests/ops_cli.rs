@@ -227,6 +227,24 @@ async fn watch_reattaches_to_a_running_load_here_and_through_a_server() {
         // Attached (it printed the running operation) before the load may go on.
         Running::spawn_until(command, "Watching ")
     };
+    // The host is frozen, so neither wait can see the end: both give up (124).
+    for server in [None, Some(server.base.as_str())] {
+        let mut wait = ktrdr(root);
+        wait.arg("ops");
+        if let Some(url) = server {
+            wait.args(["--server", url]);
+        }
+        let out = wait
+            .args(["wait", &load.id, "--timeout", "0.3"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(124), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("still running"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
     let watchers = [watch(None), watch(Some(&server.base))];
     host.resume();
     for watcher in watchers {

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use anyhow::Context as _;
 use ktrdr_ops::cancel::CancelReason;
 use ktrdr_ops::home::Home;
@@ -19,6 +21,9 @@ use ktrdr_server::client::{ApiClient, OperationEvents};
 /// How often the local registry is read while following an operation: its owner writes
 /// progress at most every 250 ms.
 const LOCAL_POLL: Duration = Duration::from_millis(200);
+
+/// The longest long poll the server allows.
+const LONGEST_POLL: Duration = Duration::from_secs(300);
 
 /// Where the operations are.
 pub(crate) enum Backend {
@@ -132,19 +137,33 @@ impl Backend {
         }
     }
 
-    /// The operation once it has ended, or as it is after `timeout`.
+    /// The operation once it has ended, or as it is after `timeout`: through the server's
+    /// long poll (one `GET …/wait` of at most 300 s after another), or by following the
+    /// registry.
     pub(crate) async fn wait(&self, id: &str, timeout: Duration) -> anyhow::Result<WaitAnswer> {
+        let deadline = Instant::now().checked_add(timeout);
+        if let Backend::Remote(client) = self {
+            loop {
+                let left = deadline.map_or(LONGEST_POLL, |d| d - Instant::now().min(d));
+                let answer = client.wait(id, left.min(LONGEST_POLL)).await?;
+                if answer.terminal || deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(answer);
+                }
+            }
+        }
         let mut follow = self.follow(id).await?;
-        let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
         let mut latest = None;
         loop {
-            tokio::select! {
-                () = &mut deadline => break,
-                next = follow.next() => match next {
-                    Some(info) => latest = Some(info?),
-                    None => break,
+            let next = match deadline {
+                Some(deadline) => match tokio::time::timeout_at(deadline, follow.next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
                 },
+                None => follow.next().await,
+            };
+            match next {
+                Some(info) => latest = Some(info?),
+                None => break,
             }
         }
         let data = match latest {
