@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use ktrdr_ops::cancel::{spawn_stop_handler, CancellationToken, StopSignal};
+use ktrdr_ops::cancel::{spawn_stop_handler, CancelReason, CancellationToken, StopSignal};
 use ktrdr_ops::registry::OperationStatus;
 use ktrdr_server::api::wire::LoadBody;
 use ktrdr_server::client::ApiClient;
@@ -32,18 +32,13 @@ pub(crate) async fn load(
         end_date: o.end.map(|d| d.to_wire()),
         filters: None,
     };
-    let started = client.start_load(&body, None).await?;
-    let id = started
-        .data
-        .operation_id
-        .context("the server started the load but named no operation")?;
     let mode = DisplayMode::detect(
         o.quiet,
         Duration::from_secs_f64(o.progress_interval.max(0.1)),
     );
     let mut display = ProgressDisplay::new(mode);
-    // Listening for Ctrl-C before anything is shown: from the first line on, a Ctrl-C cancels
-    // the load in the server.
+    // Listening for Ctrl-C before the load starts: a Ctrl-C from here on cancels it in the
+    // server (once it has an id), never leaves it running unseen.
     let token = CancellationToken::new();
     let print = display.printer();
     let signals = spawn_stop_handler(token.clone(), move |signal| {
@@ -52,11 +47,18 @@ pub(crate) async fn load(
             signal.name()
         ))
     });
+    let started = client.start_load(&body, None).await?;
+    let id = started
+        .data
+        .operation_id
+        .context("the server started the load but named no operation")?;
     let canceller = {
         let (client, id, print) = (client.clone(), id.clone(), display.printer());
         tokio::spawn(async move {
-            token.cancelled().await;
-            if let Err(error) = client.cancel(&id, None).await {
+            let reason = token.cancelled().await;
+            // The server records a plain cancel as the user's; a shutdown (SIGTERM) says so.
+            let words = (reason != CancelReason::User).then(|| reason.to_string());
+            if let Err(error) = client.cancel(&id, words).await {
                 print(&format!("The server refused the cancel: {error}"));
             }
         })
