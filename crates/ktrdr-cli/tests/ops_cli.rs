@@ -262,7 +262,7 @@ async fn watch_reattaches_to_a_running_load_here_and_through_a_server() {
 }
 
 #[tokio::test]
-async fn a_load_runs_in_the_server_and_ctrl_c_cancels_it_there() {
+async fn a_load_runs_in_the_server_ctrl_c_cancels_it_there_and_ops_cancels_and_retries_it() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let host = SimHost::start(&[]);
@@ -304,4 +304,41 @@ async fn a_load_runs_in_the_server_and_ctrl_c_cancels_it_there() {
     let record = server.operation(&id).await;
     assert_eq!(record["status"], "cancelled");
     assert_eq!(record["cancel_reason"], "cancelled by the user");
+
+    // `ktrdr ops cancel --wait` through the server: back once the load has stopped.
+    let load = Running::spawn(remote_load("IBM", &[]));
+    let cancel = ktrdr(root)
+        .args([
+            "ops",
+            "--server",
+            &server.base,
+            "cancel",
+            &load.id,
+            "--wait",
+        ])
+        .args(["--reason", "enough"])
+        .output()
+        .unwrap();
+    assert_eq!(cancel.status.code(), Some(130), "{}", text(&cancel.stderr));
+    let said = text(&cancel.stdout);
+    let expected = format!("{}: cancelled (cancelled remotely: enough)\n", load.id);
+    assert!(said.starts_with(&expected), "{said}");
+    let load_id = load.id.clone();
+    let (status, stdout, _) = load.finish();
+    assert_eq!(status.code(), Some(130));
+    let ended: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(ended["cancel_reason"], "cancelled remotely: enough");
+
+    // And `ktrdr ops retry` runs it again in the server, as a new operation.
+    let remote = |args: &[&str]| {
+        let mut command = ktrdr(root);
+        command.args(["ops", "--server", &server.base]).args(args);
+        command.output().unwrap()
+    };
+    let retried = json_of(&remote(&["retry", &load_id, "--json"]));
+    let again = retried["operation_id"].as_str().unwrap();
+    assert_ne!(again, load_id);
+    assert_eq!(retried["metadata"]["symbol"], "IBM");
+    host.resume();
+    assert_eq!(remote(&["wait", again]).status.code(), Some(0));
 }
