@@ -459,6 +459,45 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_quiet_stream_sends_a_comment_every_15_s() {
+        let state = ApiState::in_memory();
+        let handle = state
+            .operations()
+            .run("data_load", json!({}), StepPlan::single("W"), |_| {
+                std::future::pending()
+            })
+            .unwrap();
+        let answer = events(State(state), Path(handle.id().to_owned()), HeaderMap::new())
+            .await
+            .unwrap();
+        assert_eq!(answer.headers()["content-type"], "text/event-stream");
+        let mut body = answer.into_body().into_data_stream();
+        let first = body.next().await.unwrap().unwrap();
+        let first = String::from_utf8_lossy(&first);
+        assert!(first.starts_with("event: progress\nid: "), "{first}");
+        assert!(first.contains(&format!("\"operation_id\":\"{}\"", handle.id())));
+        // Once the operation has started (pending, then running), nothing changes: only
+        // keep-alive comments come, KEEP_ALIVE after the last event and after each other.
+        let mut last_event = Instant::now();
+        let mut comments = Vec::new();
+        while comments.len() < 2 {
+            let frame = tokio::time::timeout(KEEP_ALIVE * 2, body.next())
+                .await
+                .expect("a quiet stream still sends something")
+                .unwrap()
+                .unwrap();
+            if &frame[..] == b":\n\n" {
+                comments.push(last_event.elapsed());
+                last_event = Instant::now();
+            } else {
+                assert!(comments.is_empty(), "an event after a comment");
+                last_event = Instant::now();
+            }
+        }
+        assert_eq!(comments, [KEEP_ALIVE, KEEP_ALIVE]);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_stream_ends_when_the_server_shuts_down() {
         let state = ApiState::in_memory();
         let handle = state
