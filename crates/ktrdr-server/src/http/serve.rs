@@ -36,6 +36,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::api::ApiError;
+
 /// Largest request body read (axum's default limit for JSON bodies).
 const MAX_BODY: usize = 2 * 1024 * 1024;
 
@@ -138,15 +140,16 @@ async fn pause_after(error: &io::Error) {
 
 /// Reads the request body whole within `limit` before the route runs; a body that does not
 /// arrive in time is answered 408, one declared too large 413, one broken off (or larger than
-/// declared) 400; each closes the connection.
+/// declared) 400, each in the API's error shape; each closes the connection.
 async fn read_body_within(limit: Duration, req: Request, next: Next) -> Response {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return closing((
+        return closing(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
+            "REQUEST-TooLarge",
             format!("request bodies are limited to {MAX_BODY} bytes"),
         ));
     }
@@ -156,12 +159,13 @@ async fn read_body_within(limit: Duration, req: Request, next: Next) -> Response
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Ok(Err(error)) => closing((
-            StatusCode::BAD_REQUEST,
+        Ok(Err(error)) => closing(ApiError::bad_request(
+            "REQUEST-InvalidBody",
             format!("cannot read the request body: {error}"),
         )),
-        Err(_) => closing((
+        Err(_) => closing(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
+            "REQUEST-Timeout",
             format!("the request body did not arrive within {limit:?}"),
         )),
     }
