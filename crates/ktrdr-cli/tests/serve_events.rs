@@ -115,3 +115,39 @@ async fn the_stream_of_another_process_s_load_from_its_state_to_its_one_terminal
 fn load_id(event: &ktrdr_server::api::wire::OperationEvent) -> String {
     event.operation.operation_id.clone()
 }
+
+#[tokio::test]
+async fn a_stream_ends_without_a_terminal_event_when_the_server_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[]);
+    let host = SimHost::start(&[]);
+    host.pause();
+    let mut load = cli(&server.home, &server.data);
+    load.env_remove("KTRDR_API_URL")
+        .args(["data", "load", "MSFT", "1h", "--mode", "full"])
+        .args(["--start", "2024-01-01", "--end", "2024-06-30"])
+        .args(host.source());
+    let load = Running::spawn(load);
+    let mut stream = reqwest::get(server.api(&format!("/operations/{}/events", load.id)))
+        .await
+        .unwrap();
+    let first = stream.chunk().await.unwrap().unwrap();
+    assert!(first.starts_with(b"event: progress\n"), "{first:?}");
+    let stopped = tokio::task::spawn_blocking(move || server.terminate());
+    // A stream that outlived the server's shutdown would hold its exit up for good.
+    let rest = tokio::time::timeout(Duration::from_secs(60), stream.text())
+        .await
+        .expect("the stream ends when the server stops")
+        .unwrap();
+    assert!(
+        !rest.contains("event: "),
+        "no terminal event of a load still running: {rest}"
+    );
+    assert!(stopped.await.unwrap().success());
+    host.resume();
+    let (status, _, _) = load.finish();
+    assert!(
+        status.success(),
+        "the CLI's load is not the server's to stop"
+    );
+}
