@@ -585,6 +585,45 @@ async fn oversized(server: &Server, path: &str) -> String {
     answer
 }
 
+/// Whether the server has begun to answer on `socket` (so that the client stops sending before
+/// the server closes on unread data, which would reset the connection under the answer).
+fn answered(socket: &std::net::TcpStream) -> bool {
+    socket.set_nonblocking(true).unwrap();
+    let ready = matches!(socket.peek(&mut [0; 1]), Ok(n) if n > 0);
+    socket.set_nonblocking(false).unwrap();
+    ready
+}
+
+/// `DELETE path` with a 3 MiB chunked body (no length up front), sent until the server
+/// answers; the server's whole answer.
+fn oversized_chunked(server: &Server, path: &str) -> String {
+    use std::io::{Read, Write};
+    let authority = server.base.trim_start_matches("http://");
+    let mut socket = std::net::TcpStream::connect(authority).unwrap();
+    let head = format!(
+        "DELETE /api/v1{path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).unwrap();
+    let chunk = [
+        format!("{:x}\r\n", 64 << 10).into_bytes(),
+        vec![b' '; 64 << 10],
+        b"\r\n".to_vec(),
+    ]
+    .concat();
+    let mut sent = 0;
+    while sent < 3 << 20 && !answered(&socket) {
+        if socket.write_all(&chunk).is_err() {
+            break; // answered and closed before the end
+        }
+        sent += 64 << 10;
+    }
+    let _ = socket.write_all(b"0\r\n\r\n");
+    let mut answer = String::new();
+    let _ = socket.read_to_string(&mut answer);
+    answer
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_and_malformed_bodies_are_refused_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -599,6 +638,10 @@ async fn oversized_and_malformed_bodies_are_refused_and_change_nothing() {
     let (_, body) = reply.split_once("\r\n\r\n").expect("a head and a body");
     let body: serde_json::Value = serde_json::from_str(body).expect("the error shape");
     assert_eq!(body["error"]["code"], "REQUEST-TooLarge", "{reply}");
+    // The same without a length up front (chunked): refused once it passes the limit.
+    let reply = oversized_chunked(&server, &path);
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(reply.contains("REQUEST-TooLarge"), "{reply}");
 
     for (body, status) in [
         ("{\"reason\": ", 400),

@@ -29,6 +29,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use http_body_util::LengthLimitError;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -139,19 +140,15 @@ async fn pause_after(error: &io::Error) {
 }
 
 /// Reads the request body whole within `limit` before the route runs; a body that does not
-/// arrive in time is answered 408, one declared too large 413, one broken off (or larger than
-/// declared) 400, each in the API's error shape; each closes the connection.
+/// arrive in time is answered 408, one too large 413 (declared so or not), one broken off
+/// 400, each in the API's error shape; each closes the connection.
 async fn read_body_within(limit: Duration, req: Request, next: Next) -> Response {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return closing(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "REQUEST-TooLarge",
-            format!("request bodies are limited to {MAX_BODY} bytes"),
-        ));
+        return closing(too_large());
     }
     let (parts, body) = req.into_parts();
     match tokio::time::timeout(limit, axum::body::to_bytes(body, MAX_BODY)).await {
@@ -159,6 +156,8 @@ async fn read_body_within(limit: Duration, req: Request, next: Next) -> Response
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
+        // Larger than the limit without saying so up front (a chunked body).
+        Ok(Err(error)) if is_over_limit(&error) => closing(too_large()),
         Ok(Err(error)) => closing(ApiError::bad_request(
             "REQUEST-InvalidBody",
             format!("cannot read the request body: {error}"),
@@ -169,6 +168,20 @@ async fn read_body_within(limit: Duration, req: Request, next: Next) -> Response
             format!("the request body did not arrive within {limit:?}"),
         )),
     }
+}
+
+/// 413: the body passed [`MAX_BODY`].
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "REQUEST-TooLarge",
+        format!("request bodies are limited to {MAX_BODY} bytes"),
+    )
+}
+
+/// Whether reading a body failed because it passed the limit.
+fn is_over_limit(error: &axum::Error) -> bool {
+    std::error::Error::source(error).is_some_and(|cause| cause.is::<LengthLimitError>())
 }
 
 /// `response` with `Connection: close`: after a refused body the connection's state is unknown.
