@@ -308,6 +308,18 @@ async fn a_retry_starts_and_runs_a_new_load_with_the_same_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_and_methods_answer_in_the_error_shape() {
+    let api = Api::start(false).await;
+    let (status, body) = api.send("PUT", "/operations", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert_eq!(body["error"]["code"], "API-MethodNotAllowed", "{body}");
+    assert_eq!(body["success"], false);
+    let (status, body) = api.send("GET", "/nothing/here", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "API-NotFound", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_is_refused_with_the_reason() {
     let api = Api::start(false).await;
     let load = json!({"symbol": "AAPL", "timeframe": "1h", "mode": "tail"});

@@ -51,8 +51,17 @@ pub(crate) fn routes(state: &ApiState) -> Router<ApiState> {
             track_requests,
         ))
         .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found("API-NotFound", format!("no route {}", uri.path()))
+}
+
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "API-MethodNotAllowed",
+        format!("{} does not take {method}", uri.path()),
+    )
 }
