@@ -298,11 +298,38 @@ async fn main() {
             ));
         }
     }
+    // How long the registry's writes took, from the server's own histogram: a slow write is
+    // the first suspect for a slow cancel.
+    let metrics = http
+        .get(format!(
+            "{}/metrics",
+            server.url.trim_end_matches("/api/v1")
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let slow_writes: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("ktrdr_registry_write_duration_seconds_"))
+        .filter(|l| {
+            l.contains("_count")
+                || ["0.01024", "0.08192", "0.32768", "+Inf"]
+                    .iter()
+                    .any(|le| l.contains(&format!("le=\"{le}\"")))
+        })
+        .collect();
     let (peak, now) = server.memory();
     println!("| what | n | p50 ms | p99 ms | max ms | rate |\n|---|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
     }
+    println!(
+        "\nRegistry writes by this server:\n{}",
+        slow_writes.join("\n")
+    );
     println!(
         "\nServer peak RSS {peak:.1} MiB (while loaded: {peak_loaded:.1} MiB), {now:.1} MiB at the end."
     );

@@ -68,14 +68,15 @@ impl Follower {
         state: &ApiState,
         id: &str,
     ) -> Result<(OperationInfo, Follower), ApiError> {
+        // The handle first, then the record: the runner forgets a handle only after writing
+        // the terminal status, so a record read after finding no handle is either another
+        // process's or already ended. (Read the other way round, an operation ending in
+        // between looked active with no handle, and was polled: its end arrived a poll late.)
+        let live = state.operations().live(id);
         let record = read(state, id)
             .await?
             .ok_or_else(|| unknown_operation(id))?;
-        let live = record
-            .status
-            .is_active()
-            .then(|| state.operations().live(id))
-            .flatten();
+        let live = live.filter(|_| record.status.is_active());
         let mut follower = Follower {
             state: state.clone(),
             id: id.to_owned(),
