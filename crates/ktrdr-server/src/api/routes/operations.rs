@@ -8,7 +8,7 @@ use ktrdr_ops::registry::{OperationFilter, OperationStatus};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::ApiQuery;
 use crate::api::wire::{
-    Envelope, OperationInfo, OperationList, OperationQuery, OperationSummary, OperationType,
+    Envelope, OperationInfo, OperationList, OperationQuery, OperationSummary, OPERATION_TYPES,
 };
 use crate::api::ApiState;
 
@@ -27,12 +27,12 @@ fn filter(query: OperationQuery) -> Result<OperationFilter, ApiError> {
     let operation_type = match query.operation_type {
         None => None,
         Some(t) if t.is_empty() => None,
-        Some(t) if OperationType::NAMES.contains(&t.as_str()) => Some(t),
+        Some(t) if OPERATION_TYPES.contains(&t.as_str()) => Some(t),
         Some(t) => {
             return Err(ApiError::invalid_field(
                 "operation_type",
                 format!("unknown operation type {t:?}"),
-                &OperationType::NAMES,
+                &OPERATION_TYPES,
             ))
         }
     };

@@ -21,6 +21,6 @@ pub use gap_filler::{
     GapFillerCycle, GapFillerLoad, GapFillerSettings, GapFillerStatus, GapFillerTotals,
 };
 pub use operations::{
-    OperationInfo, OperationMetadata, OperationProgress, OperationSummary, OperationType,
+    OperationInfo, OperationMetadata, OperationProgress, OperationSummary, OPERATION_TYPES,
 };
 pub use query::OperationQuery;

@@ -8,33 +8,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-/// The operation types of the contract. Our runner records free-form type names; these are
-/// the ones clients know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OperationType {
-    /// A market-data load.
-    DataLoad,
-    /// A model training.
-    Training,
-    /// A backtest.
-    Backtesting,
-    /// An indicator computation.
-    IndicatorCompute,
-    /// A fuzzy analysis.
-    FuzzyAnalysis,
-}
-
-impl OperationType {
-    /// Every type, for error messages.
-    pub const NAMES: [&'static str; 5] = [
-        "data_load",
-        "training",
-        "backtesting",
-        "indicator_compute",
-        "fuzzy_analysis",
-    ];
-}
+/// The operation types of the contract (its `OperationType`), which clients filter by; the
+/// runner records any type name, these are the ones the API knows.
+pub const OPERATION_TYPES: [&str; 5] = [
+    "data_load",
+    "training",
+    "backtesting",
+    "indicator_compute",
+    "fuzzy_analysis",
+];
 
 /// Progress as the Python clients read it, plus our step, ETA and elapsed fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
