@@ -35,8 +35,8 @@ pub(crate) struct ServeArgs {
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,
     /// Seconds a shutdown waits for running operations to stop.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
-    shutdown_grace: f64,
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds)]
+    shutdown_grace: Duration,
     #[command(flatten)]
     source: SourceArgs,
     /// Also run the gap filler service (needs a data source): every --gap-filler-interval it
@@ -56,6 +56,13 @@ fn positive_minutes(s: &str) -> Result<Duration, String> {
         return Err("must be more than 0 minutes".to_owned());
     }
     Duration::try_from_secs_f64(minutes * 60.0).map_err(|e| e.to_string())
+}
+
+/// A duration in seconds, 0 or more.
+fn seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| "must be a number of seconds, 0 or more".to_owned())
 }
 
 pub(crate) fn run(args: ServeArgs, store: BarStore) -> anyhow::Result<()> {
@@ -85,7 +92,7 @@ async fn serve(args: ServeArgs, store: BarStore) -> anyhow::Result<()> {
     let config = ApiConfig {
         token: token.clone(),
         cors_origins,
-        shutdown_grace: Duration::from_secs_f64(args.shutdown_grace.max(0.0)),
+        shutdown_grace: args.shutdown_grace,
         ..ApiConfig::default()
     };
     let state = ApiState::with_metrics(home.operations().clone(), manager, metrics);
