@@ -564,13 +564,6 @@ impl PacingGate {
         );
     }
 
-    /// Pacing violations reported to this gate so far, by every load on the connection: a
-    /// background service compares it before and after its work to learn that the broker
-    /// pushed back, and backs off.
-    pub fn violations(&self) -> u64 {
-        self.stats().violations
-    }
-
     /// What the gate has done since it was made (all clones together).
     pub fn stats(&self) -> PacingStats {
         self.lock().stats

@@ -372,10 +372,10 @@ async fn a_reported_violation_holds_every_request() {
     let gate = PacingGate::new(PacingRules::fast()).unwrap();
     let token = CancellationToken::new();
     let t0 = Instant::now();
-    assert_eq!(gate.violations(), 0);
+    assert_eq!(gate.stats().violations, 0);
     gate.report_violation(Duration::from_secs(30));
     assert_eq!(
-        gate.clone().violations(),
+        gate.clone().stats().violations,
         1,
         "counted, and shared by clones"
     );

@@ -161,7 +161,7 @@ impl GapFiller {
             if planned < w.candidate.plan.len() {
                 report.deferred += 1;
             }
-            let violations = gate.map(|g| g.violations());
+            let violations = gate.map(|g| g.stats().violations);
             let Some(load) = self.load(&w, start, planned, shutdown, report).await else {
                 continue;
             };
@@ -179,7 +179,7 @@ impl GapFiller {
             let pacing = load.pacing_waits > 0
                 || gate
                     .zip(violations)
-                    .is_some_and(|(g, before)| g.violations() > before);
+                    .is_some_and(|(g, before)| g.stats().violations > before);
             report.count_load(load);
             if pacing {
                 report.pacing_errors += 1;

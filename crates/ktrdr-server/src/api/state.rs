@@ -91,11 +91,6 @@ impl ApiState {
         let _ = closing.wait_for(|closing| *closing).await;
     }
 
-    /// How many event streams are open now (`ktrdr_event_streams` in the metrics).
-    pub fn event_subscribers(&self) -> usize {
-        usize::try_from(self.inner.metrics.event_streams()).unwrap_or(0)
-    }
-
     /// Counts one more event stream until the guard is dropped.
     pub(crate) fn count_subscriber(&self) -> StreamGuard {
         self.inner.metrics.event_stream()

@@ -223,10 +223,10 @@ mod tests {
             .unwrap();
         let (current, follower) = Follower::start(&state, handle.id()).await.unwrap();
         let stream = operation_events(state.clone(), follower, current, false);
-        assert_eq!(state.event_subscribers(), 1);
+        assert_eq!(state.metrics().event_streams(), 1);
         let events: Vec<_> = stream.map(|event| (Instant::now(), event)).collect().await;
         assert_eq!(
-            state.event_subscribers(),
+            state.metrics().event_streams(),
             0,
             "a finished stream is not counted"
         );
