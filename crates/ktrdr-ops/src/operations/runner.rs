@@ -65,9 +65,10 @@ impl Operations {
 
     /// Starts an operation of type `kind` and returns at once with its handle.
     ///
-    /// The metadata factors `symbol`, `timeframe`, `mode` (strings) and `items` (the expected
-    /// item count, for the size bucket), when present, select the ETA history this run learns
-    /// from and adds to. Must be called inside a tokio runtime. Refused with
+    /// The metadata factors `symbol`, `timeframe`, `mode` (strings), `items` (the expected
+    /// item count, for the size bucket) and the entries of `eta_factors` (a domain's own cost
+    /// factors, strings or numbers), when present, select the ETA history this run learns from
+    /// and adds to. Must be called inside a tokio runtime. Refused with
     /// [`OperationsError::ShuttingDown`] once [`Operations::shutdown`] has begun.
     ///
     /// Unlike the writes that follow, the `pending` insert (and the read of the ETA prior)
