@@ -7,3 +7,4 @@
 //! it and stored with its feature order, so prediction uses exactly the training columns.
 
 pub mod dataset;
+pub mod render;
