@@ -142,6 +142,27 @@ async fn without_history_there_is_no_eta_before_progress() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_outcome_is_there_without_waiting_once_the_work_has_ended() {
+    let (ops, _) = memory_ops();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let handle = ops
+        .run("data_load", load_metadata(), plan(), |_ctx| async move {
+            let _ = released.await;
+            Ok(json!({"bars": 3}))
+        })
+        .unwrap();
+    assert_eq!(handle.outcome(), None);
+    release.send(()).unwrap();
+    let waited = handle.wait().await;
+    let seen = handle.outcome().unwrap();
+    assert_eq!(
+        (seen.status, seen.result_summary),
+        (Completed, Some(json!({"bars": 3})))
+    );
+    assert_eq!(waited.status, Completed);
+}
+
+#[tokio::test(start_paused = true)]
 async fn failing_work_is_recorded_failed_and_teaches_nothing() {
     let registry = Arc::new(MemoryRegistry::new());
     let history = Arc::new(MemoryEtaHistory::new());

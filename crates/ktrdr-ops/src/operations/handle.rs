@@ -64,6 +64,12 @@ impl OperationHandle {
         recorded.unwrap_or_else(|| self.vanished())
     }
 
+    /// The outcome if the operation has ended and its terminal status is recorded, without
+    /// waiting.
+    pub fn outcome(&self) -> Option<OperationOutcome> {
+        self.outcome.borrow().clone()
+    }
+
     fn vanished(&self) -> OperationOutcome {
         OperationOutcome {
             id: self.id.clone(),
