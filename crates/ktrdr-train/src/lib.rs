@@ -6,5 +6,13 @@
 //! the rows are split chronologically per symbol into a [`dataset::Dataset`]; an MLP is trained on
 //! it and stored with its feature order, so prediction uses exactly the training columns.
 
+pub mod checkpoint;
 pub mod dataset;
+pub mod evaluate;
+pub mod metrics;
+pub mod model;
+pub mod optim;
+pub mod progress;
 pub mod render;
+pub mod spec;
+pub mod train;
