@@ -15,4 +15,6 @@ pub mod optim;
 pub mod progress;
 pub mod render;
 pub mod spec;
+pub mod store;
+pub mod store_read;
 pub mod train;
