@@ -1,16 +1,8 @@
 //! Labelled samples ready for training: the seam between feature building and the trainer.
 
-/// What a model predicts for a bar, as the Python system encodes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[repr(u8)]
-pub enum Signal {
-    /// The price rises to the next zigzag extreme.
-    Buy = 0,
-    /// At an extreme, or after the last one: no direction known.
-    Hold = 1,
-    /// The price falls to the next zigzag extreme.
-    Sell = 2,
-}
+/// Labels are the indicator crate's (zigzag labelling produces them); re-exported here because
+/// every sample carries one.
+pub use ktrdr_indicators::labels::Signal;
 
 /// Rows of one part of a dataset (train, validation or test), row-major.
 #[derive(Debug, Clone, Default, PartialEq)]
