@@ -15,6 +15,7 @@ mod ops;
 mod output;
 mod progress_display;
 mod serve;
+mod strategy;
 
 /// ktrdr: research platform for systematic traders.
 #[derive(Debug, Parser)]
@@ -55,6 +56,9 @@ enum Command {
     /// Fill recent missing bars of the stored series (one cycle; `serve --gap-filler` runs it as a service).
     #[command(subcommand)]
     GapFiller(gap_filler::GapFillerCommand),
+    /// Strategy files: validate them (every problem with its key path).
+    #[command(subcommand)]
+    Strategy(strategy::StrategyCommand),
 }
 
 /// What every subcommand may need from the global options.
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::GapFiller(command) => {
             gap_filler::run(command, ktrdr_data::store::BarStore::new(&ctx.data_dir))
         }
+        Command::Strategy(command) => strategy::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,4 +17,5 @@ pub mod render;
 pub mod spec;
 pub mod store;
 pub mod store_read;
+pub mod strategy;
 pub mod train;
