@@ -17,6 +17,8 @@ pub use report::{Problem, Report, StrategyError};
 
 use ktrdr_data::types::{Symbol, Timeframe};
 
+use crate::spec::{MlpSpec, TrainParams};
+
 /// The outcome of checking one strategy text: the strategy when it has no errors, and every
 /// error and note found.
 #[derive(Debug, Clone)]
@@ -88,8 +90,22 @@ impl Strategy {
     }
 
     /// `model.training`.
-    pub fn training_params(&self) -> &TrainingParams {
+    pub fn training_params(&self) -> &TrainParams {
         &self.model.training
+    }
+
+    /// The network for `input_size` feature columns and `num_symbols` symbols.
+    pub fn mlp_spec(&self, input_size: usize, num_symbols: usize) -> MlpSpec {
+        let arch = &self.model.architecture;
+        MlpSpec {
+            input_size,
+            num_symbols,
+            symbol_embedding_dim: self.model.symbol_embedding_dim,
+            hidden_layers: arch.hidden_layers.clone(),
+            activation: arch.activation,
+            // The file's dropout is checked to lie in [0, 1); f32 is what the network uses.
+            dropout: arch.dropout as f32,
+        }
     }
 
     /// `training.labels`.

@@ -10,7 +10,9 @@
 use std::path::Path;
 
 use ktrdr_data::types::Timeframe;
-use ktrdr_train::strategy::{self, Activation, Optimizer, Strategy};
+use ktrdr_indicators::{Indicator, MembershipFunction};
+use ktrdr_train::spec::{Activation, OptimizerKind};
+use ktrdr_train::strategy::{self, Strategy};
 
 const STRATEGIES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -81,8 +83,16 @@ fn rsi_mean_reversion_is_typed_as_written() {
         Timeframe::M15
     );
     assert_eq!(s.indicators.len(), 2);
-    assert_eq!(s.indicators[1].name, "macd");
-    assert_eq!(s.indicators[1].params.len(), 4);
+    assert_eq!(s.indicators[1].spec.name, "macd");
+    assert!(matches!(
+        s.indicators[1].spec.indicator,
+        Indicator::Macd {
+            fast_period: 12,
+            slow_period: 26,
+            signal_period: 9,
+            ..
+        }
+    ));
     assert_eq!(s.fuzzy_sets.len(), 1);
     let sets: Vec<&str> = s.fuzzy_sets[0]
         .sets
@@ -90,7 +100,14 @@ fn rsi_mean_reversion_is_typed_as_written() {
         .map(|f| f.name.as_str())
         .collect();
     assert_eq!(sets, ["oversold", "neutral", "overbought"]);
-    assert_eq!(s.fuzzy_sets[0].sets[2].parameters, [65.0, 80.0, 100.0]);
+    assert_eq!(
+        s.fuzzy_sets[0].sets[2].membership,
+        MembershipFunction::Triangular {
+            a: 65.0,
+            b: 80.0,
+            c: 100.0
+        }
+    );
     assert_eq!(s.architecture().hidden_layers, [50, 25]);
     assert_eq!(s.architecture().activation, Activation::Relu);
     assert_eq!(s.architecture().dropout, 0.2);
@@ -98,8 +115,9 @@ fn rsi_mean_reversion_is_typed_as_written() {
     assert_eq!(s.model.lookback_periods, 2);
     let t = s.training_params();
     assert_eq!((t.learning_rate, t.batch_size, t.epochs), (0.001, 32, 100));
-    assert_eq!(t.optimizer, Optimizer::Adam);
-    assert_eq!(t.weight_decay, None);
+    assert_eq!(t.optimizer, OptimizerKind::Adam);
+    // Absent: the Python system's default.
+    assert_eq!(t.weight_decay, 1e-4);
     assert_eq!(t.early_stopping, None);
     assert_eq!(s.labels().zigzag_threshold, 0.03);
     assert_eq!(s.labels().label_lookahead, 20);
@@ -174,7 +192,7 @@ fn every_problem_is_reported_with_its_key_path() {
 fn cross_section_problems_are_reported_together() {
     let text = rsi_text()
         .replace("  rsi:  # Fuzzy", "  rsx:  # Fuzzy")
-        .replace("- name: \"macd\"", "- name: \"rsi\"")
+        .replace("- name: \"macd\"", "- name: \"rsi\"\n  type: \"macd\"")
         .replace("  type: \"mlp\"", "  type: \"mlp\"\n  input_size: 36");
     let checked = strategy::check_str(&text);
     let paths: Vec<&str> = checked
@@ -192,6 +210,50 @@ fn cross_section_problems_are_reported_together() {
     assert!(checked.report.errors[2]
         .message
         .contains("27 feature columns"));
+}
+
+#[test]
+fn indicators_and_fuzzy_parameters_are_checked_by_the_registry() {
+    let text = rsi_text()
+        .replace("  period: 14  # Lookback", "  period: 0  # Lookback")
+        .replace(
+            "  slow_period: 26",
+            "  slow_period: 26\n  slowest_period: 50",
+        )
+        .replace("[30, 50, 70]", "[70, 50, 30]");
+    let checked = strategy::check_str(&text);
+    let errors: Vec<(&str, &str)> = checked
+        .report
+        .errors
+        .iter()
+        .map(|e| (e.path.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert_eq!(errors[0].0, "indicators[0].period");
+    assert_eq!(errors[1].0, "indicators[1].slowest_period");
+    assert!(errors[1].1.contains("slow_period"), "{}", errors[1].1);
+    assert_eq!(errors[2].0, "fuzzy_sets.rsi.neutral.parameters");
+    // An unknown indicator is refused, not skipped as the Python system did.
+    let text = rsi_text().replace("- name: \"macd\"", "- name: \"macd\"\n  type: \"macdx\"");
+    assert_eq!(error_paths(&text), ["indicators[1].type"]);
+    let text = rsi_text().replace("- name: \"macd\"", "- name: \"momentum_x\"");
+    assert_eq!(error_paths(&text), ["indicators[1].name"]);
+}
+
+#[test]
+fn the_network_and_training_params_convert_to_the_trainers_types() {
+    let s =
+        Strategy::load(&Path::new(STRATEGIES).join("universal_generalization_model.yaml")).unwrap();
+    let mlp = s.mlp_spec(s.feature_width(1), 2);
+    // rsi, sma and BollingerBands, 3 sets each, on 1 timeframe, with 5 lags.
+    assert_eq!(mlp.input_size, 9 * 6);
+    assert_eq!(mlp.hidden_layers, [128, 64, 32]);
+    assert_eq!(mlp.symbol_embedding_dim, 16);
+    assert_eq!(mlp.dropout, 0.2);
+    mlp.validate().unwrap();
+    let t = s.training_params();
+    assert_eq!((t.batch_size, t.epochs), (64, 40));
+    t.validate().unwrap();
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! Checks across sections: names that must refer to each other, and sizes that must agree.
 
-use super::config::{FuzzyInput, IndicatorEntry, ModelSection, TrainingData};
+use super::config::{FuzzyInput, ModelSection, TrainingData};
 use super::report::Report;
 
 /// The sections that refer to each other, each present when it parsed; a check runs when the
 /// sections it needs are present, so a broken section does not hide problems in the others.
 pub(super) struct Sections<'s> {
-    pub(super) indicators: Option<&'s [IndicatorEntry]>,
+    /// The name each `indicators` entry declares, by position (`None` when it declares none),
+    /// valid or not: a fuzzy set of a broken indicator is not also reported as dangling.
+    pub(super) indicator_names: Option<&'s [Option<String>]>,
     pub(super) fuzzy_sets: Option<&'s [FuzzyInput]>,
     pub(super) model: Option<&'s ModelSection>,
     pub(super) training_data: Option<&'s TrainingData>,
@@ -14,31 +16,29 @@ pub(super) struct Sections<'s> {
 
 /// Adds every cross-section problem to `report`.
 pub(super) fn cross_checks(s: Sections<'_>, report: &mut Report) {
-    let (Some(indicators), Some(fuzzy_sets)) = (s.indicators, s.fuzzy_sets) else {
+    let (Some(declared), Some(fuzzy_sets)) = (s.indicator_names, s.fuzzy_sets) else {
         return;
     };
-    for (i, ind) in indicators.iter().enumerate() {
-        if indicators[..i].iter().any(|o| o.name == ind.name) {
+    for (i, name) in declared.iter().enumerate() {
+        let Some(name) = name else { continue };
+        if declared[..i].iter().flatten().any(|o| o == name) {
             report.error(
                 format!("indicators[{i}].name"),
                 format!(
                     "{:?} is used by an earlier indicator; names must be unique (fuzzy sets and \
                      feature columns refer to indicators by name)",
-                    ind.name
+                    name
                 ),
             );
         }
-        if !fuzzy_sets.iter().any(|f| f.indicator == ind.name) {
+        if !fuzzy_sets.iter().any(|f| &f.indicator == name) {
             report.note(
                 format!("indicators[{i}]"),
-                format!(
-                    "{:?} has no fuzzy sets, so it is not a feature and is not computed",
-                    ind.name
-                ),
+                format!("{name:?} has no fuzzy sets, so it is not a feature and is not computed"),
             );
         }
     }
-    let names: Vec<&str> = indicators.iter().map(|i| i.name.as_str()).collect();
+    let names: Vec<&str> = declared.iter().flatten().map(String::as_str).collect();
     for input in fuzzy_sets {
         if !names.contains(&input.indicator.as_str()) {
             report.error(

@@ -2,6 +2,9 @@
 //! including those training does not act on, so nothing in a file is silently dropped.
 
 use ktrdr_data::types::{Symbol, Timeframe};
+use ktrdr_indicators::{IndicatorEntry, IndicatorSpec, MembershipFunction};
+
+use crate::spec::{Activation, TrainParams};
 
 /// A validated strategy file.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +24,7 @@ pub struct Strategy {
     /// `deployment` (not used by training).
     pub deployment: Option<Deployment>,
     /// `indicators`, in file order.
-    pub indicators: Vec<IndicatorEntry>,
+    pub indicators: Vec<StrategyIndicator>,
     /// `fuzzy_sets`, in file order: the feature columns follow this order.
     pub fuzzy_sets: Vec<FuzzyInput>,
     /// `model`.
@@ -65,28 +68,14 @@ pub struct Deployment {
     pub target_timeframes: Vec<Timeframe>,
 }
 
-/// One entry of `indicators`.
+/// One entry of `indicators`: as written, and validated by the indicator registry.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IndicatorEntry {
-    /// `name`: how fuzzy sets and feature columns refer to it.
-    pub name: String,
-    /// `type`, when given; otherwise the type is named by `name`.
-    pub kind: Option<String>,
-    /// Every other key, in file order: the indicator's parameters.
-    pub params: Vec<(String, ParamValue)>,
-}
-
-/// A scalar indicator parameter as written in the file.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ParamValue {
-    /// A whole number.
-    Int(i64),
-    /// A decimal number.
-    Float(f64),
-    /// A string (`source: close`).
-    Text(String),
-    /// A boolean.
-    Bool(bool),
+pub struct StrategyIndicator {
+    /// The entry as written (`type`, `name`, parameters): what `features.json` records, so
+    /// prediction rebuilds the very same indicator.
+    pub entry: IndicatorEntry,
+    /// The validated indicator and the name fuzzy sets refer to it by.
+    pub spec: IndicatorSpec,
 }
 
 /// The fuzzy sets of one indicator: `fuzzy_sets.<indicator>`.
@@ -103,21 +92,8 @@ pub struct FuzzyInput {
 pub struct FuzzySet {
     /// The set's name (`oversold`).
     pub name: String,
-    /// `type`: `triangular`, `trapezoidal` or `gaussian`.
-    pub kind: MembershipKind,
-    /// `parameters`.
-    pub parameters: Vec<f64>,
-}
-
-/// A membership function's shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MembershipKind {
-    /// `[a, b, c]`.
-    Triangular,
-    /// `[a, b, c, d]`.
-    Trapezoidal,
-    /// `[mean, sigma]`.
-    Gaussian,
+    /// `type` and `parameters`, validated.
+    pub membership: MembershipFunction,
 }
 
 /// `model`.
@@ -135,8 +111,10 @@ pub struct ModelSection {
     pub include_price_context: Option<bool>,
     /// `features.scale_features` (not used by training: memberships are already in [0, 1]).
     pub scale_features: Option<bool>,
-    /// `training`.
-    pub training: TrainingParams,
+    /// `training`: absent keys take the Python system's defaults ([`TrainParams::default`]).
+    pub training: TrainParams,
+    /// `training.estimated_duration_minutes` (not used by training: the ETA is learned).
+    pub estimated_duration_minutes: Option<f64>,
 }
 
 /// `model.architecture`.
@@ -148,100 +126,6 @@ pub struct Architecture {
     pub activation: Activation,
     /// `dropout` in [0, 1) (default 0.2).
     pub dropout: f64,
-}
-
-/// A hidden layer's activation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// `relu`.
-    Relu,
-    /// `tanh`.
-    Tanh,
-    /// `sigmoid`.
-    Sigmoid,
-    /// `leaky_relu`.
-    LeakyRelu,
-}
-
-/// `model.training`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainingParams {
-    /// `learning_rate` (default 0.001).
-    pub learning_rate: f64,
-    /// `batch_size` (default 32).
-    pub batch_size: usize,
-    /// `epochs` (default 100).
-    pub epochs: usize,
-    /// `optimizer` (default adam).
-    pub optimizer: Optimizer,
-    /// `weight_decay`; absent means none (the Python system used 1e-4 even when absent).
-    pub weight_decay: Option<f64>,
-    /// `momentum`, for sgd (absent: 0.9 as in the Python system).
-    pub momentum: Option<f64>,
-    /// `early_stopping`; absent means off.
-    pub early_stopping: Option<EarlyStopping>,
-    /// `lr_scheduler`; absent means a constant rate.
-    pub lr_scheduler: Option<LrScheduler>,
-    /// `gradient_clip`: the largest gradient norm; absent means no clipping.
-    pub gradient_clip: Option<f64>,
-    /// `estimated_duration_minutes` (not used by training: the ETA is learned).
-    pub estimated_duration_minutes: Option<f64>,
-}
-
-/// `model.training.optimizer`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Optimizer {
-    /// `adam`.
-    Adam,
-    /// `sgd`.
-    Sgd,
-    /// `rmsprop`.
-    RmsProp,
-}
-
-/// `model.training.early_stopping`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EarlyStopping {
-    /// `patience`: epochs without improvement before stopping (default 10).
-    pub patience: usize,
-    /// `monitor` (default val_loss).
-    pub monitor: Monitor,
-    /// `min_delta`: the smallest change that counts as an improvement (default 1e-4).
-    pub min_delta: f64,
-}
-
-/// What early stopping and plateau scheduling watch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Monitor {
-    /// `val_loss` (lower is better).
-    ValLoss,
-    /// `val_accuracy` (higher is better).
-    ValAccuracy,
-}
-
-/// `model.training.lr_scheduler`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LrScheduler {
-    /// `type: step`: multiply by `gamma` (default 0.1) every `step_size` (default 30) epochs.
-    Step {
-        /// Epochs between steps.
-        step_size: usize,
-        /// Factor per step.
-        gamma: f64,
-    },
-    /// `type: exponential`: multiply by `gamma` (default 0.95) every epoch.
-    Exponential {
-        /// Factor per epoch.
-        gamma: f64,
-    },
-    /// `type: reduce_on_plateau`: multiply by `factor` (default 0.5) after `patience` (default 5)
-    /// epochs without a better validation loss.
-    ReduceOnPlateau {
-        /// Factor per reduction.
-        factor: f64,
-        /// Epochs without improvement before reducing.
-        patience: usize,
-    },
 }
 
 /// `decisions` (used by backtests, not by training).

@@ -5,6 +5,9 @@
 use serde_norway::Value;
 
 use ktrdr_data::types::{Symbol, Timeframe};
+use ktrdr_indicators::{IndicatorEntry, IndicatorSpec, MembershipFunction, ParamValue, SpecError};
+
+use crate::spec::{Activation, EarlyStopping, LrScheduler, Monitor, OptimizerKind, TrainParams};
 
 use super::checks::{self, Sections};
 use super::config::*;
@@ -46,6 +49,11 @@ pub(super) fn strategy(report: &mut Report, doc: &Value) -> Option<Strategy> {
     let indicators = top
         .required(report, "indicators")
         .and_then(|(v, p)| indicators(report, &p, v));
+    let indicator_names: Option<Vec<Option<String>>> = indicators
+        .as_ref()
+        .map(|all| all.iter().map(|(name, _)| name.clone()).collect());
+    let indicators: Option<Vec<StrategyIndicator>> =
+        indicators.map(|all| all.into_iter().filter_map(|(_, ind)| ind).collect());
     let fuzzy_sets = top
         .required(report, "fuzzy_sets")
         .and_then(|(v, p)| fuzzy_sets(report, &p, v));
@@ -63,7 +71,7 @@ pub(super) fn strategy(report: &mut Report, doc: &Value) -> Option<Strategy> {
     let training_data = training_data.flatten();
     checks::cross_checks(
         Sections {
-            indicators: indicators.as_deref(),
+            indicator_names: indicator_names.as_deref(),
             fuzzy_sets: fuzzy_sets.as_deref(),
             model: model.as_ref(),
             training_data: training_data.as_ref(),
@@ -300,40 +308,41 @@ fn deployment(report: &mut Report, path: &str, v: &Value) -> Option<Deployment> 
     })
 }
 
-fn indicators(report: &mut Report, path: &str, v: &Value) -> Option<Vec<IndicatorEntry>> {
+/// Each entry's declared name (valid or not, for the cross-section checks) and, when valid, the
+/// indicator.
+type Declared = (Option<String>, Option<StrategyIndicator>);
+
+fn indicators(report: &mut Report, path: &str, v: &Value) -> Option<Vec<Declared>> {
     let items = r::list(report, path, v)?;
     if items.is_empty() {
         report.error(path, "must list at least one indicator");
         return None;
     }
-    // Broken entries are left out (their problems are reported) so that the cross-section
-    // checks still see the others; a report with errors never yields a strategy.
     Some(
         items
             .iter()
             .enumerate()
-            .filter_map(|(i, item)| indicator(report, &r::index(path, i), item))
+            .map(|(i, item)| indicator(report, &r::index(path, i), item))
             .collect(),
     )
 }
 
-/// `name`, `type` and any other scalar keys as parameters; which parameters an indicator takes
-/// is checked against the indicator itself (see `checks`).
-fn indicator(report: &mut Report, path: &str, v: &Value) -> Option<IndicatorEntry> {
-    let mut f = Fields::of(report, path, v)?;
-    let name = f
-        .required(report, "name")
-        .and_then(|(v, p)| non_empty(report, &p, v));
-    let kind = f
-        .optional("type")
-        .and_then(|(v, p)| non_empty(report, &p, v));
-    let Value::Mapping(map) = v else {
-        return None;
+/// `name`, `type` and any other scalar keys as parameters, validated by the indicator registry
+/// (the indicator must exist and take each parameter; the Python system dropped both silently).
+fn indicator(report: &mut Report, path: &str, v: &Value) -> Declared {
+    let Some(mut f) = Fields::of(report, path, v) else {
+        return (None, None);
     };
-    let mut params = Vec::new();
+    let name = f.optional("name").map(|(v, p)| non_empty(report, &p, v));
+    let kind = f.optional("type").map(|(v, p)| non_empty(report, &p, v));
+    let Value::Mapping(map) = v else {
+        return (None, None);
+    };
+    let mut params = std::collections::BTreeMap::new();
+    let mut bad_param = false;
     for (key, value) in map {
         let Some(key) = key.as_str() else {
-            continue; // reported by `finish`
+            continue; // reported below, as every non-string key
         };
         if key == "name" || key == "type" {
             continue;
@@ -342,12 +351,13 @@ fn indicator(report: &mut Report, path: &str, v: &Value) -> Option<IndicatorEntr
         let value = match value {
             Value::Bool(b) => ParamValue::Bool(*b),
             Value::String(s) => ParamValue::Text(s.clone()),
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => ParamValue::Int(i),
-                None => match r::number(report, &p, value) {
-                    Some(x) => ParamValue::Float(x),
-                    None => continue,
-                },
+            Value::Number(n) => match (n.as_i64(), r::number(report, &p, value)) {
+                (Some(i), _) => ParamValue::Int(i),
+                (None, Some(x)) => ParamValue::Float(x),
+                (None, None) => {
+                    bad_param = true;
+                    continue;
+                }
             },
             other => {
                 report.error(
@@ -357,16 +367,57 @@ fn indicator(report: &mut Report, path: &str, v: &Value) -> Option<IndicatorEntr
                         r::kind(other)
                     ),
                 );
+                bad_param = true;
                 continue;
             }
         };
-        params.push((key.to_owned(), value));
+        params.insert(key.to_owned(), value);
     }
-    Some(IndicatorEntry {
-        name: name?,
-        kind,
+    // Every other key is a parameter, judged by the registry below, not by `finish`.
+    let declared = match (&name, &kind) {
+        (Some(Some(n)), _) => Some(n.clone()),
+        (None, Some(Some(k))) => Some(k.to_lowercase()),
+        _ => None,
+    };
+    if map.keys().any(|k| k.as_str().is_none()) {
+        report.error(path, "keys must be strings");
+        return (declared, None);
+    }
+    let entry = IndicatorEntry {
+        kind: match kind {
+            Some(Some(k)) => Some(k),
+            Some(None) => return (declared, None),
+            None => None,
+        },
+        name: match name {
+            Some(Some(n)) => Some(n),
+            Some(None) => return (declared, None),
+            None => None,
+        },
         params,
-    })
+    };
+    if bad_param {
+        return (declared, None);
+    }
+    match IndicatorSpec::from_entry(&entry) {
+        Ok(spec) => (
+            Some(spec.name.clone()),
+            Some(StrategyIndicator { entry, spec }),
+        ),
+        Err(e) => {
+            let at = match &e {
+                SpecError::UnknownIndicator { .. } if entry.kind.is_some() => r::join(path, "type"),
+                SpecError::UnknownIndicator { .. } => r::join(path, "name"),
+                SpecError::UnknownParam { param, .. } => r::join(path, param),
+                SpecError::DuplicateParam { param, .. } | SpecError::InvalidParam { param, .. } => {
+                    r::join(path, param)
+                }
+                _ => path.to_owned(),
+            };
+            report.error(at, e.to_string());
+            (declared, None)
+        }
+    }
 }
 
 fn fuzzy_sets(report: &mut Report, path: &str, v: &Value) -> Option<Vec<FuzzyInput>> {
@@ -397,13 +448,9 @@ fn fuzzy_sets(report: &mut Report, path: &str, v: &Value) -> Option<Vec<FuzzyInp
 
 fn fuzzy_set(report: &mut Report, path: &str, name: &str, v: &Value) -> Option<FuzzySet> {
     let mut f = Fields::of(report, path, v)?;
-    let kind = f.required(report, "type").and_then(|(v, p)| {
-        match r::choice(report, &p, v, &["triangular", "trapezoidal", "gaussian"])? {
-            "triangular" => Some(MembershipKind::Triangular),
-            "trapezoidal" => Some(MembershipKind::Trapezoidal),
-            _ => Some(MembershipKind::Gaussian),
-        }
-    });
+    let kind = f
+        .required(report, "type")
+        .and_then(|(v, p)| r::choice(report, &p, v, &["triangular", "trapezoidal", "gaussian"]));
     let parameters = f.required(report, "parameters").and_then(|(v, p)| {
         let items = r::list(report, &p, v)?;
         let xs: Vec<Option<f64>> = items
@@ -411,14 +458,20 @@ fn fuzzy_set(report: &mut Report, path: &str, name: &str, v: &Value) -> Option<F
             .enumerate()
             .map(|(i, x)| r::number(report, &r::index(&p, i), x))
             .collect();
-        xs.into_iter().collect::<Option<Vec<f64>>>()
+        Some((xs.into_iter().collect::<Option<Vec<f64>>>()?, p))
     });
     f.finish(report);
-    Some(FuzzySet {
-        name: name.to_owned(),
-        kind: kind?,
-        parameters: parameters?,
-    })
+    let (parameters, at) = parameters?;
+    match MembershipFunction::new(kind?, &parameters) {
+        Ok(membership) => Some(FuzzySet {
+            name: name.to_owned(),
+            membership,
+        }),
+        Err(e) => {
+            report.error(at, e.to_string());
+            None
+        }
+    }
 }
 
 fn model(report: &mut Report, path: &str, v: &Value) -> Option<ModelSection> {
@@ -446,6 +499,7 @@ fn model(report: &mut Report, path: &str, v: &Value) -> Option<ModelSection> {
     f.finish(report);
     kind?;
     let (lookback_periods, include_price_context, scale_features) = features?;
+    let (training, estimated_duration_minutes) = training?;
     Some(ModelSection {
         symbol_embedding_dim: symbol_embedding_dim?,
         input_size: match input_size {
@@ -456,7 +510,8 @@ fn model(report: &mut Report, path: &str, v: &Value) -> Option<ModelSection> {
         lookback_periods,
         include_price_context,
         scale_features,
-        training: training?,
+        training,
+        estimated_duration_minutes,
     })
 }
 
@@ -476,15 +531,7 @@ fn architecture(report: &mut Report, path: &str, v: &Value) -> Option<Architectu
         widths.into_iter().collect::<Option<Vec<usize>>>()
     });
     let activation = match f.optional("activation") {
-        Some((v, p)) => {
-            match r::choice(report, &p, v, &["relu", "tanh", "sigmoid", "leaky_relu"]) {
-                Some("relu") => Some(Activation::Relu),
-                Some("tanh") => Some(Activation::Tanh),
-                Some("sigmoid") => Some(Activation::Sigmoid),
-                Some(_) => Some(Activation::LeakyRelu),
-                None => None,
-            }
-        }
+        Some((v, p)) => r::choice(report, &p, v, Activation::ALLOWED).and_then(|a| a.parse().ok()),
         None => Some(Activation::Relu),
     };
     if let Some((v, p)) = f.optional("output_activation") {
@@ -496,7 +543,7 @@ fn architecture(report: &mut Report, path: &str, v: &Value) -> Option<Architectu
         }
     }
     let dropout = match f.optional("dropout") {
-        Some((v, p)) => dropout(report, &p, v),
+        Some((v, p)) => below_one(report, &p, v),
         None => Some(0.2),
     };
     f.finish(report);
@@ -507,7 +554,8 @@ fn architecture(report: &mut Report, path: &str, v: &Value) -> Option<Architectu
     })
 }
 
-fn dropout(report: &mut Report, path: &str, v: &Value) -> Option<f64> {
+/// A number in [0, 1): a dropout probability or a momentum.
+fn below_one(report: &mut Report, path: &str, v: &Value) -> Option<f64> {
     let x = r::number(report, path, v)?;
     if (0.0..1.0).contains(&x) {
         Some(x)
@@ -543,41 +591,43 @@ fn features(report: &mut Report, path: &str, v: &Value) -> Option<Features> {
     Some((lookback?, include_price_context, scale_features))
 }
 
-fn training_params(report: &mut Report, path: &str, v: &Value) -> Option<TrainingParams> {
+/// `model.training`, with [`TrainParams::default`] (the Python system's defaults) for absent keys.
+fn training_params(
+    report: &mut Report,
+    path: &str,
+    v: &Value,
+) -> Option<(TrainParams, Option<f64>)> {
+    let d = TrainParams::default();
     let mut f = Fields::of(report, path, v)?;
     let learning_rate = f
         .optional("learning_rate")
-        .map_or(Some(0.001), |(v, p)| r::positive(report, &p, v));
+        .map_or(Some(d.learning_rate), |(v, p)| r::positive(report, &p, v));
     let batch_size = f
         .optional("batch_size")
-        .map_or(Some(32), |(v, p)| r::count(report, &p, v, 1));
+        .map_or(Some(d.batch_size), |(v, p)| r::count(report, &p, v, 1));
     let epochs = f
         .optional("epochs")
-        .map_or(Some(100), |(v, p)| r::count(report, &p, v, 1));
-    let optimizer =
-        f.optional("optimizer")
-            .map_or(Some(Optimizer::Adam), |(v, p)| {
-                match r::choice(report, &p, v, &["adam", "sgd", "rmsprop"])? {
-                    "adam" => Some(Optimizer::Adam),
-                    "sgd" => Some(Optimizer::Sgd),
-                    _ => Some(Optimizer::RmsProp),
-                }
-            });
-    let weight_decay = optional(f.optional("weight_decay"), |v, p| {
-        r::number_in(report, p, v, 0.0, f64::MAX, true)
+        .map_or(Some(d.epochs), |(v, p)| r::count(report, &p, v, 1));
+    let optimizer = f.optional("optimizer").map_or(Some(d.optimizer), |(v, p)| {
+        r::choice(report, &p, v, OptimizerKind::ALLOWED).and_then(|o| o.parse().ok())
     });
-    let momentum = optional(f.optional("momentum"), |v, p| {
-        r::number_in(report, p, v, 0.0, 1.0, true)
-    });
+    let weight_decay = f
+        .optional("weight_decay")
+        .map_or(Some(d.weight_decay), |(v, p)| {
+            r::number_in(report, &p, v, 0.0, f64::MAX, true)
+        });
+    let momentum = f
+        .optional("momentum")
+        .map_or(Some(d.momentum), |(v, p)| below_one(report, &p, v));
     let early_stopping = optional(f.optional("early_stopping"), |v, p| {
         early_stopping(report, p, v)
     });
     let lr_scheduler = optional(f.optional("lr_scheduler"), |v, p| {
         lr_scheduler(report, p, v)
     });
-    let gradient_clip = optional(f.optional("gradient_clip"), |v, p| {
-        r::positive(report, p, v)
-    });
+    let gradient_clip = f
+        .optional("gradient_clip")
+        .map_or(Some(d.gradient_clip), |(v, p)| r::positive(report, &p, v));
     let estimated_duration_minutes = optional(f.optional("estimated_duration_minutes"), |v, p| {
         report.note(
             p,
@@ -586,7 +636,7 @@ fn training_params(report: &mut Report, path: &str, v: &Value) -> Option<Trainin
         r::positive(report, p, v)
     });
     f.finish(report);
-    Some(TrainingParams {
+    let params = TrainParams {
         learning_rate: learning_rate?,
         batch_size: batch_size?,
         epochs: epochs?,
@@ -596,8 +646,9 @@ fn training_params(report: &mut Report, path: &str, v: &Value) -> Option<Trainin
         early_stopping: early_stopping?,
         lr_scheduler: lr_scheduler?,
         gradient_clip: gradient_clip?,
-        estimated_duration_minutes: estimated_duration_minutes?,
-    })
+        seed: d.seed,
+    };
+    Some((params, estimated_duration_minutes?))
 }
 
 /// `Some(None)` when the key is absent, `Some(Some(x))` when valid, `None` when invalid.
@@ -619,10 +670,7 @@ fn early_stopping(report: &mut Report, path: &str, v: &Value) -> Option<EarlySto
     let monitor = f
         .optional("monitor")
         .map_or(Some(Monitor::ValLoss), |(v, p)| {
-            match r::choice(report, &p, v, &["val_loss", "val_accuracy"])? {
-                "val_loss" => Some(Monitor::ValLoss),
-                _ => Some(Monitor::ValAccuracy),
-            }
+            r::choice(report, &p, v, Monitor::ALLOWED).and_then(|m| m.parse().ok())
         });
     let min_delta = f.optional("min_delta").map_or(Some(1e-4), |(v, p)| {
         r::number_in(report, &p, v, 0.0, f64::MAX, true)
