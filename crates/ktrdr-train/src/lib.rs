@@ -9,6 +9,7 @@
 pub mod checkpoint;
 pub mod dataset;
 pub mod evaluate;
+pub mod features;
 pub mod metrics;
 pub mod model;
 pub mod optim;

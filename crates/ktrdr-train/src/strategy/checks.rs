@@ -10,6 +10,8 @@ pub(super) struct Sections<'s> {
     /// valid or not: a fuzzy set of a broken indicator is not also reported as dangling.
     pub(super) indicator_names: Option<&'s [Option<String>]>,
     pub(super) fuzzy_sets: Option<&'s [FuzzyInput]>,
+    /// Names of indicators whose value at a bar depends on later bars (zigzag).
+    pub(super) looking_ahead: &'s [&'s str],
     pub(super) model: Option<&'s ModelSection>,
     pub(super) training_data: Option<&'s TrainingData>,
 }
@@ -40,6 +42,16 @@ pub(super) fn cross_checks(s: Sections<'_>, report: &mut Report) {
     }
     let names: Vec<&str> = declared.iter().flatten().map(String::as_str).collect();
     for input in fuzzy_sets {
+        if s.looking_ahead.contains(&input.indicator.as_str()) {
+            report.error(
+                format!("fuzzy_sets.{}", input.indicator),
+                format!(
+                    "{:?} is a zigzag, which looks ahead (an extreme is known only once later \
+                     bars confirm it); it can label bars but not be a feature",
+                    input.indicator
+                ),
+            );
+        }
         if !names.contains(&input.indicator.as_str()) {
             report.error(
                 format!("fuzzy_sets.{}", input.indicator),

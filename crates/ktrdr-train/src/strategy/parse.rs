@@ -54,6 +54,12 @@ pub(super) fn strategy(report: &mut Report, doc: &Value) -> Option<Strategy> {
         .map(|all| all.iter().map(|(name, _)| name.clone()).collect());
     let indicators: Option<Vec<StrategyIndicator>> =
         indicators.map(|all| all.into_iter().filter_map(|(_, ind)| ind).collect());
+    let looking_ahead: Vec<&str> = indicators
+        .iter()
+        .flatten()
+        .filter(|i| matches!(i.spec.indicator, ktrdr_indicators::Indicator::ZigZag { .. }))
+        .map(|i| i.spec.name.as_str())
+        .collect();
     let fuzzy_sets = top
         .required(report, "fuzzy_sets")
         .and_then(|(v, p)| fuzzy_sets(report, &p, v));
@@ -72,6 +78,7 @@ pub(super) fn strategy(report: &mut Report, doc: &Value) -> Option<Strategy> {
     checks::cross_checks(
         Sections {
             indicator_names: indicator_names.as_deref(),
+            looking_ahead: &looking_ahead,
             fuzzy_sets: fuzzy_sets.as_deref(),
             model: model.as_ref(),
             training_data: training_data.as_ref(),

@@ -1,0 +1,153 @@
+//! A labelled dataset from feature rows: zigzag labels on the base timeframe's close, then each
+//! symbol's rows split in time order.
+
+use std::ops::Range;
+
+use ktrdr_data::types::{BarSeries, Timeframe};
+use ktrdr_indicators::labels::{zigzag_extremes, ZigZagLabeler};
+
+use super::{FeatureError, FeatureFrame, FeatureSpec};
+use crate::dataset::{Dataset, Samples};
+use crate::strategy::{DataSplit, Labels};
+
+/// One symbol's bars: one series per timeframe of the feature spec.
+#[derive(Debug, Clone)]
+pub struct SymbolBars {
+    /// The symbol; its position in the list given to [`assemble_dataset`] is its embedding
+    /// index.
+    pub symbol: String,
+    /// Its series, one per timeframe.
+    pub series: Vec<(Timeframe, BarSeries)>,
+}
+
+/// Builds the dataset of `symbols` (in embedding order, normally the strategy's order).
+///
+/// Rows are base bars with every feature defined and a final label. The bars from the last
+/// zigzag extreme on have none: that extreme is provisional and what follows it depends on bars
+/// not seen yet (the Python system labelled them HOLD). Each symbol's rows are split in time
+/// order: the first `train` fraction, then `validation`, then the rest as test, so every train
+/// row is earlier than every validation row, itself earlier than every test row (the Python
+/// system shuffled first). The last `label_lookahead` rows of train, and of validation when a
+/// test part follows, are left out: their labels look up to that many bars ahead, into the next
+/// part.
+pub fn assemble_dataset(
+    spec: &FeatureSpec,
+    labels: Labels,
+    split: DataSplit,
+    symbols: &[SymbolBars],
+) -> Result<Dataset, FeatureError> {
+    let labeler = ZigZagLabeler::new(labels.zigzag_threshold, Some(labels.label_lookahead))?;
+    let mut dataset = Dataset {
+        feature_names: spec.fuzzy_features.clone(),
+        symbols: symbols.iter().map(|s| s.symbol.clone()).collect(),
+        train: Samples::default(),
+        validation: Samples::default(),
+        test: Samples::default(),
+    };
+    for (index, bars) in symbols.iter().enumerate() {
+        let frame = spec.build(&bars.series)?;
+        let close = bars
+            .series
+            .iter()
+            .find(|(tf, _)| *tf == spec.base_timeframe())
+            .map(|(_, s)| s.close())
+            .ok_or(FeatureError::MissingSeries(spec.base_timeframe()))?;
+        let signals = labeler.labels(close);
+        let labelled_until = zigzag_extremes(close, labels.zigzag_threshold)
+            .last()
+            .copied()
+            .unwrap_or(0);
+        let rows: Vec<usize> = (0..frame.len())
+            .filter(|&r| frame.bar_index[r] < labelled_until)
+            .collect();
+        let parts = split_rows(rows.len(), split, labels.label_lookahead).map_err(|why| {
+            FeatureError::TooFewRows {
+                symbol: bars.symbol.clone(),
+                rows: rows.len(),
+                why,
+            }
+        })?;
+        let symbol = u32::try_from(index).unwrap_or(u32::MAX);
+        let targets = [
+            &mut dataset.train,
+            &mut dataset.validation,
+            &mut dataset.test,
+        ];
+        for (part, samples) in parts.into_iter().zip(targets) {
+            for &r in &rows[part] {
+                push_row(samples, &frame, r, signals[frame.bar_index[r]], symbol);
+            }
+        }
+    }
+    Ok(dataset)
+}
+
+fn push_row(
+    samples: &mut Samples,
+    frame: &FeatureFrame,
+    r: usize,
+    label: ktrdr_indicators::Signal,
+    symbol: u32,
+) {
+    samples.features.extend_from_slice(frame.row(r));
+    samples.labels.push(label);
+    samples.symbol.push(symbol);
+    samples.ts.push(frame.ts[r] * 1000);
+}
+
+/// The train, validation and test ranges of `n` rows in time order, with `purge` rows left
+/// out at the end of a part that another follows.
+fn split_rows(n: usize, split: DataSplit, purge: usize) -> Result<[Range<usize>; 3], String> {
+    // Truncation as in the Python system: the test part takes the remainder.
+    let n_train = (n as f64 * split.train) as usize;
+    let n_val = ((n as f64 * split.validation) as usize).min(n - n_train);
+    let val_start = n_train;
+    let test_start = n_train + n_val;
+    let val_end = if test_start < n {
+        test_start.saturating_sub(purge).max(val_start)
+    } else {
+        test_start
+    };
+    let parts = [
+        0..n_train.saturating_sub(purge),
+        val_start..val_end,
+        test_start..n,
+    ];
+    if parts[0].is_empty() {
+        return Err(format!(
+            "no train row is left once the last {purge} (label_lookahead) are set aside"
+        ));
+    }
+    if parts[1].is_empty() {
+        return Err("no validation row".to_owned());
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(train: f64, validation: f64, test: f64) -> DataSplit {
+        DataSplit {
+            train,
+            validation,
+            test,
+        }
+    }
+
+    #[test]
+    fn parts_are_consecutive_and_purged_before_the_next_part() {
+        let [t, v, s] = split_rows(100, split(0.7, 0.15, 0.15), 5).unwrap();
+        assert_eq!((t, v, s), (0..65, 70..80, 85..100));
+        // No test part: nothing follows validation, so it keeps its last rows.
+        let [t, v, s] = split_rows(100, split(0.8, 0.2, 0.0), 5).unwrap();
+        assert_eq!((t, v, s), (0..75, 80..100, 100..100));
+    }
+
+    #[test]
+    fn too_few_rows_are_refused() {
+        assert!(split_rows(10, split(0.7, 0.15, 0.15), 20).is_err());
+        assert!(split_rows(3, split(0.7, 0.15, 0.15), 0).is_err());
+    }
+}
