@@ -649,3 +649,43 @@ async fn a_sync_load_the_source_refuses_answers_its_status_and_is_recorded_faile
         .unwrap()
         .contains("ZZTOP"));
 }
+
+#[tokio::test]
+async fn candles_aggregate_a_window_to_at_most_max_points_with_its_gaps_and_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(dir.path(), &["MSFT_1h.csv"], &[]);
+
+    // The whole series in at most 100 candles: every bar counted once.
+    let (status, body) = get(&server.api("/data/msft/1h/candles?max_points=100")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = &body["data"];
+    let candles = data["candles"].as_array().unwrap();
+    assert!(
+        !candles.is_empty() && candles.len() <= 100,
+        "{}",
+        candles.len()
+    );
+    let bars: u64 = candles.iter().map(|c| c["bars"].as_u64().unwrap()).sum();
+    assert_eq!(bars, MSFT_1H_ROWS);
+    assert_eq!(data["bars"], MSFT_1H_ROWS);
+    assert!(data["bucket_seconds"].as_i64().unwrap() > 3600);
+    assert!(candles.iter().all(|c| c["l"].as_f64() <= c["h"].as_f64()));
+    // The IB file has missing bars; the validation findings are per candle.
+    let gaps = data["gaps"].as_array().unwrap();
+    assert!(gaps.iter().any(|g| g["kind"] == "missing"), "{gaps:?}");
+    assert!(!data["findings"].as_array().unwrap().is_empty());
+
+    // One day at the bar size: a candle per bar, the closures of that day listed.
+    let day = "/data/MSFT/1h/candles?start_date=2025-06-02&end_date=2025-06-02&max_points=1000";
+    let (_, body) = get(&server.api(day)).await;
+    let data = &body["data"];
+    assert_eq!(data["bucket_seconds"], 3600);
+    assert_eq!(data["candles"].as_array().unwrap().len(), data["bars"]);
+
+    let (status, body) = get(&server.api("/data/MSFT/1h/candles?max_points=0")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"]["field"], "max_points");
+    let (status, body) = get(&server.api("/data/MSFT/5m/candles")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "DATA-NotFound");
+}

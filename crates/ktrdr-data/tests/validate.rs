@@ -73,6 +73,13 @@ fn value_and_order_defects_are_counted_per_bar() {
             (IssueKind::Unsorted, 1),
         ],
     );
+    // Each row names its own kinds.
+    let kinds = |row| report.kinds_of_row(row).collect::<Vec<_>>();
+    assert_eq!(kinds(0), []);
+    assert_eq!(kinds(2), [IssueKind::Unsorted]);
+    assert_eq!(kinds(4), [IssueKind::OhlcInconsistent]);
+    assert_eq!(kinds(6), [IssueKind::NegativeVolume]);
+    assert_eq!(kinds(rows.len()), [], "a row out of range has none");
     let dup = report.issue(IssueKind::Duplicate).unwrap();
     assert_eq!(dup.examples[0].row, 1, "the earlier row is the dropped one");
     assert_eq!(

@@ -31,6 +31,7 @@ pub(crate) async fn load(
         start_date: o.start.map(|d| d.to_wire()),
         end_date: o.end.map(|d| d.to_wire()),
         filters: None,
+        source: None,
     };
     let mode = DisplayMode::detect(
         o.quiet,

@@ -52,6 +52,15 @@ impl ValidationReport {
         self.issues.iter().any(|i| i.severity >= Severity::Warning)
     }
 
+    /// The kinds found on the row at `row` (its position in the rows validated), in
+    /// [`IssueKind::ALL`] order; none for a row out of range.
+    pub fn kinds_of_row(&self, row: usize) -> impl Iterator<Item = IssueKind> + '_ {
+        let flags = self.flags.get(row).copied().unwrap_or(0);
+        IssueKind::ALL
+            .into_iter()
+            .filter(move |kind| flags & kind.bit() != 0)
+    }
+
     /// Distinct bars with at least one warning or error.
     pub fn problem_bars(&self) -> usize {
         let mask = IssueKind::ALL

@@ -1,5 +1,7 @@
 //! Bearer-token authentication: when the server has a token (`KTRDR_API_TOKEN`), every route but
-//! `/health` requires `Authorization: Bearer <token>`, compared in constant time.
+//! `/health` and the web page's files requires `Authorization: Bearer <token>`, compared in
+//! constant time. The page holds no data: it asks its user for the token and sends it with
+//! every API call.
 
 use std::sync::Arc;
 
@@ -46,8 +48,13 @@ impl std::fmt::Debug for ApiToken {
     }
 }
 
-/// Routes that answer without a token: the liveness probe.
-const OPEN_PATHS: [&str; 2] = ["/health", "/api/v1/health"];
+/// Routes that answer without a token: the liveness probe and the page.
+const OPEN_PATHS: [&str; 3] = ["/health", "/api/v1/health", "/"];
+
+/// Whether `path` answers without a token.
+fn is_open(path: &str) -> bool {
+    OPEN_PATHS.contains(&path) || path.starts_with("/assets/")
+}
 
 /// Refuses a request without the right bearer token with 401 (and `WWW-Authenticate`).
 pub(crate) async fn require_token(
@@ -58,7 +65,7 @@ pub(crate) async fn require_token(
     let Some(token) = token else {
         return next.run(request).await;
     };
-    if OPEN_PATHS.contains(&request.uri().path()) {
+    if is_open(request.uri().path()) {
         return next.run(request).await;
     }
     let presented = request
@@ -85,7 +92,22 @@ fn unauthorized(message: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::ApiToken;
+    use super::{is_open, ApiToken};
+
+    #[test]
+    fn only_the_probe_and_the_page_are_open() {
+        for open in ["/health", "/api/v1/health", "/", "/assets/app.js"] {
+            assert!(is_open(open), "{open}");
+        }
+        for closed in [
+            "/api/v1/operations",
+            "/metrics",
+            "/api/v1/openapi.json",
+            "/assetsx",
+        ] {
+            assert!(!is_open(closed), "{closed}");
+        }
+    }
 
     #[test]
     fn tokens_match_exactly_and_an_empty_one_is_none() {

@@ -10,8 +10,8 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use super::metrics::scrape;
-use super::routes::data::{bars, catalog, gaps, load};
-use super::routes::{cancel, events, gap_filler, health, operations, retry, wait};
+use super::routes::data::{bars, candles, catalog, gaps, load};
+use super::routes::{cancel, events, feed, gap_filler, health, operations, retry, wait};
 
 /// The document: every path and the schemas they use.
 #[derive(Debug, OpenApi)]
@@ -32,6 +32,7 @@ use super::routes::{cancel, events, gap_filler, health, operations, retry, wait}
         cancel::cancel_alias,
         retry::retry,
         events::events,
+        feed::feed,
         wait::wait,
         catalog::symbols,
         catalog::timeframes,
@@ -39,6 +40,7 @@ use super::routes::{cancel, events, gap_filler, health, operations, retry, wait}
         bars::bars,
         bars::range,
         gaps::gaps,
+        candles::candles_route,
         load::load,
         gap_filler::status,
         gap_filler::start,

@@ -3,9 +3,11 @@
 pub(crate) mod cancel;
 pub(crate) mod data;
 pub(crate) mod events;
+pub(crate) mod feed;
 pub(crate) mod gap_filler;
 pub(crate) mod health;
 pub(crate) mod operations;
+pub(crate) mod page;
 pub(crate) mod retry;
 pub(crate) mod wait;
 
@@ -17,12 +19,14 @@ use super::metrics::{serve_metrics, track_requests};
 use super::openapi::serve_document;
 use super::ApiState;
 
-/// Every route, under `/api/v1` (and `/health` at the root), without the middleware.
+/// Every route, under `/api/v1` (and `/health`, `/metrics` and the web page at the root),
+/// without the middleware.
 pub(crate) fn routes(state: &ApiState) -> Router<ApiState> {
     let v1 = Router::new()
         .route("/health", get(health::health))
         .route("/openapi.json", get(serve_document))
         .route("/operations", get(operations::list))
+        .route("/operations/events", get(feed::feed))
         .route(
             "/operations/{id}",
             get(operations::get).delete(cancel::cancel),
@@ -39,10 +43,16 @@ pub(crate) fn routes(state: &ApiState) -> Router<ApiState> {
         .route("/data/load", post(data::load::load))
         .route("/data/{symbol}/{timeframe}", get(data::bars::bars))
         .route("/data/{symbol}/{timeframe}/gaps", get(data::gaps::gaps))
+        .route(
+            "/data/{symbol}/{timeframe}/candles",
+            get(data::candles::candles_route),
+        )
         .route("/gap-filler", get(gap_filler::status))
         .route("/gap-filler/start", post(gap_filler::start))
         .route("/gap-filler/stop", post(gap_filler::stop));
     Router::new()
+        .route("/", get(page::index))
+        .route("/assets/{name}", get(page::asset_route))
         .route("/health", get(health::health))
         .route("/metrics", get(serve_metrics))
         .nest("/api/v1", v1)

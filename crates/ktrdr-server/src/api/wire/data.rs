@@ -63,6 +63,9 @@ pub struct DataInfo {
     pub timeframes_available: Vec<String>,
     /// Every stored series.
     pub series: Vec<SeriesSummary>,
+    /// The data source loads fetch from (`sim (simulated data)`, …); `null` when the server
+    /// has none (mode `local` only).
+    pub data_source: Option<String>,
 }
 
 /// One stored series in [`DataInfo`].
@@ -224,6 +227,11 @@ pub struct LoadBody {
     /// Recorded with the operation; a load stores every bar the source sends (filter when
     /// reading, with `GET /data/{symbol}/{timeframe}?trading_hours_only=true`).
     pub filters: Option<LoadFilters>,
+    /// The data source the client expects the load to fetch from (`sim`, `host`, `ib`): a
+    /// server configured with another answers 422 naming its own, rather than load from a
+    /// source the client did not mean. Absent: the server's source, whichever it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The `filters` of a [`LoadBody`].

@@ -2,6 +2,7 @@
 //! every one kept, plus ours. Shared by the handlers, the OpenAPI document and the API client.
 
 mod cancel;
+mod candles;
 mod data;
 mod envelope;
 mod events;
@@ -10,6 +11,7 @@ mod operations;
 mod query;
 
 pub use cancel::{CancelBody, CancelResult};
+pub use candles::{Candle, CandleFinding, CandleGap, Candles};
 pub use data::{
     BarsData, BarsMetadata, DataInfo, DataLoadOperationResponse, DataRange, GapAnalysis,
     GapInterval, GapKindSummary, LoadAnswer, LoadBody, LoadFilters, RangeRequest, SeriesSummary,

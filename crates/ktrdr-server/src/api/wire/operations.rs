@@ -2,6 +2,7 @@
 //! of a listing), built from the registry's [`OperationRecord`].
 
 use chrono::{DateTime, Utc};
+use ktrdr_data::types::LoadMode;
 use ktrdr_ops::progress::ProgressState;
 use ktrdr_ops::registry::{OperationRecord, OperationStatus};
 use serde::{Deserialize, Serialize};
@@ -197,6 +198,9 @@ pub struct OperationInfo {
     pub duration_seconds: Option<f64>,
     /// Why it was cancelled, in words.
     pub cancel_reason: Option<String>,
+    /// The names of its steps, in order, when the server knows its plan (a load of one
+    /// timeframe); `progress.step_index` points into it.
+    pub step_plan: Option<Vec<String>>,
 }
 
 impl From<&OperationRecord> for OperationInfo {
@@ -219,8 +223,25 @@ impl From<&OperationRecord> for OperationInfo {
             result_summary: record.result_summary.clone(),
             duration_seconds: duration_seconds(record),
             cancel_reason: record.cancel_reason.as_ref().map(ToString::to_string),
+            step_plan: step_plan(record),
         }
     }
+}
+
+/// The step names of a load of one timeframe, from the mode in its metadata.
+fn step_plan(record: &OperationRecord) -> Option<Vec<String>> {
+    if record.operation_type != ktrdr_data::manager::OPERATION_KIND
+        || record
+            .metadata
+            .get("timeframe")
+            .and_then(Value::as_str)
+            .is_none()
+    {
+        return None;
+    }
+    let mode: LoadMode = record.metadata.get("mode")?.as_str()?.parse().ok()?;
+    let plan = ktrdr_data::manager::DataManager::plan(mode);
+    Some(plan.steps().map(|(name, _)| name.to_owned()).collect())
 }
 
 /// One row of `GET /operations`.
@@ -247,11 +268,18 @@ pub struct OperationSummary {
     pub timeframe: Option<String>,
     /// Seconds left, when estimated.
     pub eta_seconds: Option<f64>,
+    /// Optimistic end of the ETA range.
+    pub eta_low_seconds: Option<f64>,
+    /// Pessimistic end of the ETA range.
+    pub eta_high_seconds: Option<f64>,
+    /// When it started running.
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 impl From<&OperationRecord> for OperationSummary {
     fn from(record: &OperationRecord) -> Self {
         let progress = record.progress.as_ref();
+        let eta = progress.and_then(|p| p.eta.as_ref());
         let text = |key: &str| {
             record
                 .metadata
@@ -269,9 +297,10 @@ impl From<&OperationRecord> for OperationSummary {
             symbol: text("symbol"),
             duration_seconds: duration_seconds(record),
             timeframe: text("timeframe"),
-            eta_seconds: progress
-                .and_then(|p| p.eta.as_ref())
-                .map(|e| e.remaining_secs),
+            eta_seconds: eta.map(|e| e.remaining_secs),
+            eta_low_seconds: eta.map(|e| e.low_secs),
+            eta_high_seconds: eta.map(|e| e.high_secs),
+            started_at: record.started_at,
         }
     }
 }
@@ -342,5 +371,32 @@ mod tests {
         let summary = serde_json::to_value(OperationSummary::from(&record)).unwrap();
         assert_eq!(summary["symbol"], "MSFT");
         assert_eq!(summary["progress_percentage"], 0.0);
+    }
+
+    #[test]
+    fn a_load_of_one_timeframe_names_its_steps() {
+        let load = |metadata| {
+            OperationInfo::from(&OperationRecord::pending("op_x", "data_load", metadata))
+        };
+        let plan = load(json!({"symbol": "MSFT", "timeframe": "1h", "mode": "tail"})).step_plan;
+        let plan = plan.expect("a plan");
+        assert_eq!(plan.len(), 7);
+        assert_eq!(plan[5], ktrdr_data::render::steps::FETCH);
+        assert_eq!(
+            load(json!({"timeframe": "1h", "mode": "local"}))
+                .step_plan
+                .map(|p| p.len()),
+            Some(3)
+        );
+        assert_eq!(
+            load(json!({"timeframes": ["1h"], "mode": "tail"})).step_plan,
+            None
+        );
+        let other = OperationRecord::pending(
+            "op_y",
+            "training",
+            json!({"timeframe": "1h", "mode": "tail"}),
+        );
+        assert_eq!(OperationInfo::from(&other).step_plan, None);
     }
 }

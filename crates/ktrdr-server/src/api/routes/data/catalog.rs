@@ -82,7 +82,9 @@ pub(crate) async fn info(
     State(state): State<ApiState>,
 ) -> Result<Json<Envelope<DataInfo>>, ApiError> {
     let manager = state.manager().clone();
-    let info = off_runtime(move || data_info(manager.store())).await?;
+    let source = manager.provider_info().map(|p| p.name);
+    let mut info = off_runtime(move || data_info(manager.store())).await?;
+    info.data_source = source;
     Ok(Json(Envelope::ok(info)))
 }
 
@@ -115,6 +117,7 @@ fn data_info(store: &BarStore) -> Result<DataInfo, ApiError> {
         available_symbols: symbols,
         timeframes_available: timeframes.iter().map(|t| t.as_str().to_owned()).collect(),
         series: summaries,
+        data_source: None,
     })
 }
 

@@ -71,7 +71,16 @@ pub(crate) async fn load(
     let key = idempotency_key(&headers)?;
     let job = validate(&body)?;
     let request = &job.request;
-    if request.mode.fetches() && state.manager().provider_info().is_none() {
+    let provider = state.manager().provider_info();
+    if let Some(expected) = body
+        .source
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        check_source(expected, provider.as_ref().map(|p| p.name.as_str()))?;
+    }
+    if request.mode.fetches() && provider.is_none() {
         return Err(no_source(request.mode));
     }
     if request.mode == LoadMode::Local {
@@ -165,6 +174,21 @@ pub(crate) fn validate(body: &LoadBody) -> Result<LoadJob, ApiError> {
     })
 }
 
+/// 422 naming the server's source when the client expected another (`expected` is the first
+/// word of a source's name: `sim`, `host`, `ib`).
+fn check_source(expected: &str, configured: Option<&str>) -> Result<(), ApiError> {
+    let kind = configured.and_then(|name| name.split_whitespace().next());
+    if kind.is_some_and(|kind| kind.eq_ignore_ascii_case(expected)) {
+        return Ok(());
+    }
+    let allowed: Vec<&str> = kind.into_iter().collect();
+    let message = match configured {
+        Some(name) => format!("source '{expected}' is not this server's: it loads from {name}"),
+        None => format!("source '{expected}' is not configured: this server has no data source"),
+    };
+    Err(ApiError::invalid_field("source", message, &allowed))
+}
+
 /// 503 for a fetching mode on a server started without a data source, naming what configures
 /// one.
 pub(crate) fn no_source(mode: LoadMode) -> ApiError {
@@ -197,7 +221,21 @@ mod tests {
             start_date: None,
             end_date: None,
             filters: None,
+            source: None,
         }
+    }
+
+    #[test]
+    fn a_source_other_than_the_servers_is_422_naming_the_servers() {
+        assert!(check_source("sim", Some("sim (simulated data)")).is_ok());
+        assert!(check_source("SIM", Some("sim (simulated data)")).is_ok());
+        let error = check_source("ib", Some("sim (simulated data)")).unwrap_err();
+        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error.details["field"], "source");
+        assert_eq!(error.details["allowed"], serde_json::json!(["sim"]));
+        let error = check_source("sim", None).unwrap_err();
+        assert_eq!(error.details["field"], "source");
+        assert!(error.details.get("allowed").is_none(), "{}", error.details);
     }
 
     #[test]

@@ -6,12 +6,14 @@
 
 mod answer;
 pub(crate) mod bars;
+pub(crate) mod candles;
 pub(crate) mod catalog;
 mod failure;
 pub(crate) mod gaps;
 pub(crate) mod load;
 pub(crate) mod operation;
 mod params;
+mod resolution;
 
 pub(crate) use params::{
     date_bounds, no_series, off_runtime, parse_symbol, parse_timeframe, python_time, store_error,
