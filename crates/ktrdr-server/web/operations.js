@@ -6,7 +6,7 @@ import { api, ApiError, followEvents } from "./api.js";
 import { formatDuration, formatEta, formatTime, formatCount } from "./format.js";
 
 const ACTIVE = new Set(["pending", "running", "cancelling"]);
-const RETRYABLE = new Set(["failed", "cancelled"]);
+const RETRYABLE = new Set(["failed", "cancelled", "interrupted"]);
 const LIST_LIMIT = 200;
 
 /** Every operation the page knows, by id, in one shape for listing rows and whole records. */

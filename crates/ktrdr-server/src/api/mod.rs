@@ -24,6 +24,7 @@
 //!   (`Operations::shutdown`: cancel with reason `shutdown`, a grace, then abort).
 
 pub mod auth;
+mod chart_cache;
 pub mod error;
 pub mod extract;
 mod follow;

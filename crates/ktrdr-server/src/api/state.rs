@@ -8,6 +8,7 @@ use ktrdr_ops::operations::Operations;
 use ktrdr_ops::registry::Registry;
 use tokio::sync::watch;
 
+use super::chart_cache::ChartCache;
 use super::error::ApiError;
 use super::gap_filler::GapFillerControl;
 use super::metrics::{Metrics, StreamGuard};
@@ -27,6 +28,8 @@ struct Inner {
     closing: watch::Sender<bool>,
     /// The gap filler service (stopped until started).
     gap_filler: GapFillerControl,
+    /// The series the chart route read last.
+    chart_cache: ChartCache,
 }
 
 impl ApiState {
@@ -50,6 +53,7 @@ impl ApiState {
                 metrics,
                 closing: watch::Sender::new(false),
                 gap_filler: GapFillerControl::default(),
+                chart_cache: ChartCache::default(),
             }),
         }
     }
@@ -72,6 +76,11 @@ impl ApiState {
     /// The gap filler service.
     pub fn gap_filler(&self) -> &GapFillerControl {
         &self.inner.gap_filler
+    }
+
+    /// The series the chart route read last.
+    pub(crate) fn chart_cache(&self) -> &ChartCache {
+        &self.inner.chart_cache
     }
 
     /// The server's metrics.

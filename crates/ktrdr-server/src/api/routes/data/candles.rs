@@ -11,6 +11,7 @@ use utoipa::IntoParams;
 
 use super::resolution::{bucket_seconds, candles, findings, thin_gaps};
 use super::{date_bounds, off_runtime, parse_symbol, parse_timeframe, store_error};
+use crate::api::chart_cache::ChartSeries;
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::ApiQuery;
 use crate::api::wire::{Candles, Envelope};
@@ -68,10 +69,24 @@ pub(crate) async fn candles_route(
     let manager = state.manager().clone();
     let answer = off_runtime(move || {
         let store = manager.store();
-        let (series, _) = store
-            .load_lenient(&symbol, timeframe)
-            .map_err(|e| store_error(e, &symbol, timeframe, &store.timeframes_of(&symbol)))?;
         let calendar = manager.calendars().calendar_for(&symbol);
+        let chart = state
+            .chart_cache()
+            .get_or_load(&store.path(&symbol, timeframe), || {
+                let (series, _) = store.load_lenient(&symbol, timeframe).map_err(|e| {
+                    store_error(e, &symbol, timeframe, &store.timeframes_of(&symbol))
+                })?;
+                let options = ValidateOptions::default();
+                let report = validate(&series, calendar, timeframe, &options).ok();
+                let hours =
+                    session_hours_of(&series, calendar, timeframe).map_err(|e| e.to_string());
+                Ok(ChartSeries {
+                    series,
+                    report,
+                    hours,
+                })
+            })?;
+        let series = &chart.series;
         let start = lo.or(series.first_ts());
         let end = hi.or(series.last_ts());
         let window = series.slice_time(start, end);
@@ -81,28 +96,23 @@ pub(crate) async fn candles_route(
             _ => bar_seconds,
         };
         let buckets = candles(&window, width);
-        // Findings need the whole series (outliers are judged against their neighbours).
+        // Findings are judged on the whole series (outliers against their neighbours).
         let offset = series.index_range(start, end).start;
-        let found = match validate(&series, calendar, timeframe, &ValidateOptions::default()) {
-            Ok(report) => findings(&buckets, |row| report.kinds_of_row(row + offset)),
-            Err(error) => {
-                tracing::debug!(%error, "no findings: the calendar cannot judge the series");
-                Vec::new()
-            }
+        let found = match &chart.report {
+            Some(report) => findings(&buckets, |row| report.kinds_of_row(row + offset)),
+            None => Vec::new(),
         };
         let (gaps, gaps_error) = match (start, end) {
             (Some(start), Some(end)) => {
-                let report = session_hours_of(&series, calendar, timeframe)
-                    .map_err(|e| e.to_string())
-                    .and_then(|hours| {
-                        let options = GapOptions {
-                            hours,
-                            start: Some(start),
-                            end: Some(end + 1),
-                            head: None,
-                        };
-                        analyze(&series, calendar, timeframe, &options).map_err(|e| e.to_string())
-                    });
+                let report = chart.hours.clone().and_then(|hours| {
+                    let options = GapOptions {
+                        hours,
+                        start: Some(start),
+                        end: Some(end + 1),
+                        head: None,
+                    };
+                    analyze(series, calendar, timeframe, &options).map_err(|e| e.to_string())
+                });
                 match report {
                     Ok(report) => (thin_gaps(&report.gaps, width, bar_seconds), None),
                     Err(error) => (Vec::new(), Some(error)),
