@@ -6,6 +6,7 @@ use ktrdr_ops::cancel::CancellationToken;
 
 use crate::dataset::{Samples, Signal};
 use crate::model::{argmax, signal_class, Mlp, ModelError};
+use crate::spec::NUM_CLASSES;
 
 /// Rows per forward pass: large enough to amortise per-call costs, small enough that a cancel
 /// is seen quickly on a big validation part.
@@ -73,11 +74,22 @@ pub fn to_classes(labels: &[Signal]) -> Vec<u32> {
     labels.iter().map(|&s| signal_class(s)).collect()
 }
 
-/// −log softmax(logits)[label], computed stably in f64.
-fn cross_entropy(logits: &[f32], label: Signal) -> f64 {
+/// −log softmax(logits)[label] and the softmax, computed stably in f64.
+pub(crate) fn softmax_cross_entropy(logits: &[f32], label: usize) -> (f64, [f64; NUM_CLASSES]) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
-    max + sum.ln() - logits[signal_class(label) as usize] as f64
+    let mut probs = [0f64; NUM_CLASSES];
+    for (p, &l) in probs.iter_mut().zip(logits) {
+        *p = (l as f64 - max).exp();
+    }
+    let sum: f64 = probs.iter().sum();
+    for p in &mut probs {
+        *p /= sum;
+    }
+    (max + sum.ln() - logits[label] as f64, probs)
+}
+
+fn cross_entropy(logits: &[f32], label: Signal) -> f64 {
+    softmax_cross_entropy(logits, signal_class(label) as usize).0
 }
 
 #[cfg(test)]
@@ -89,5 +101,8 @@ mod tests {
         let ce = cross_entropy(&[2.0, 2.0, 2.0], Signal::Sell);
         assert!((ce - 3f64.ln()).abs() < 1e-12);
         assert!(cross_entropy(&[10.0, 0.0, 0.0], Signal::Buy) < 1e-3);
+        let (_, p) = softmax_cross_entropy(&[1.0, 2.0, 3.0], 0);
+        let e: f64 = [1f64, 2.0, 3.0].iter().map(|x| x.exp()).sum();
+        assert!((p[2] - 3f64.exp() / e).abs() < 1e-12);
     }
 }

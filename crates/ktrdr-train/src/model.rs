@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
-use rand::Rng;
+use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 
 use crate::dataset::Signal;
@@ -315,6 +315,10 @@ fn activate(h: &Tensor, activation: Activation) -> Result<Tensor, candle_core::E
 }
 
 /// Inverted dropout: each element kept with probability 1 − p and scaled by 1/(1 − p).
+///
+/// Each element is decided by 16 random bits (dropped when below round(p·2¹⁶), so p is exact
+/// to 2⁻¹⁷): one bulk fill of the RNG instead of a call per element, which cost a tenth of
+/// a training step at batch 32.
 fn dropout_mask(
     dims: &[usize],
     p: f32,
@@ -322,9 +326,19 @@ fn dropout_mask(
     device: &Device,
 ) -> Result<Tensor, candle_core::Error> {
     let scale = 1.0 / (1.0 - p);
-    let n = dims.iter().product();
-    let mask: Vec<f32> = (0..n)
-        .map(|_| if rng.random::<f32>() < p { 0.0 } else { scale })
+    let threshold = (f64::from(p) * 65536.0).round() as u16;
+    let n: usize = dims.iter().product();
+    let mut bits = vec![0u8; 2 * n];
+    rng.fill_bytes(&mut bits);
+    let mask: Vec<f32> = bits
+        .chunks_exact(2)
+        .map(|b| {
+            if u16::from_le_bytes([b[0], b[1]]) < threshold {
+                0.0
+            } else {
+                scale
+            }
+        })
         .collect();
     Tensor::from_vec(mask, dims, device)
 }
@@ -401,6 +415,21 @@ mod tests {
             .to_vec2::<f32>()
             .unwrap();
         assert_ne!(train, eval(&model));
+    }
+
+    #[test]
+    fn dropout_drops_the_configured_share_and_scales_the_rest() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mask = dropout_mask(&[1000, 100], 0.2, &mut rng, &Device::Cpu)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let dropped = mask.iter().filter(|&&m| m == 0.0).count() as f64 / mask.len() as f64;
+        // 100,000 draws: the standard deviation of the share is 0.0013.
+        assert!((dropped - 0.2).abs() < 0.006, "{dropped}");
+        assert!(mask.iter().all(|&m| m == 0.0 || m == 1.25));
     }
 
     #[test]

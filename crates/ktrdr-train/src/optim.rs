@@ -93,7 +93,7 @@ impl Optimizer {
         let wd = self.weight_decay;
         for (i, (p, g)) in params.iter_mut().zip(grads.iter_mut()).enumerate() {
             if wd != 0.0 {
-                for (g, p) in g.iter_mut().zip(p.iter()) {
+                for (g, &p) in g.iter_mut().zip(p.iter()) {
                     *g += wd * p;
                 }
             }
@@ -103,14 +103,14 @@ impl Optimizer {
                     let bc1 = 1.0 - ADAM_BETA1.powi(t);
                     let bc2_sqrt = (1.0 - ADAM_BETA2.powi(t)).sqrt();
                     let step_size = lr / bc1;
-                    let m = &mut self.state.first[i];
-                    let v = &mut self.state.second[i];
-                    for j in 0..p.len() {
-                        let g = g[j];
-                        m[j] = ADAM_BETA1 * m[j] + (1.0 - ADAM_BETA1) * g;
-                        v[j] = ADAM_BETA2 * v[j] + (1.0 - ADAM_BETA2) * g * g;
-                        let denom = v[j].sqrt() / bc2_sqrt + ADAM_EPS;
-                        p[j] -= step_size * m[j] / denom;
+                    let m = self.state.first[i].iter_mut();
+                    let v = self.state.second[i].iter_mut();
+                    // Zipped iterators (no indexing) let the compiler vectorise the loop.
+                    for (((p, &g), m), v) in p.iter_mut().zip(g.iter()).zip(m).zip(v) {
+                        *m = ADAM_BETA1 * *m + (1.0 - ADAM_BETA1) * g;
+                        *v = ADAM_BETA2 * *v + (1.0 - ADAM_BETA2) * g * g;
+                        let denom = v.sqrt() / bc2_sqrt + ADAM_EPS;
+                        *p -= step_size * *m / denom;
                     }
                 }
                 OptimizerKind::Sgd => {
