@@ -11,6 +11,7 @@ mod calendar;
 mod data;
 mod gap_filler;
 mod host_service;
+mod indicators;
 mod ops;
 mod output;
 mod progress_display;
@@ -44,6 +45,8 @@ struct Cli {
 enum Command {
     /// Market data in the local store (show, range, ...).
     Data(data::DataArgs),
+    /// Technical indicators over a stored series (compute; `--help` lists them).
+    Indicators(indicators::IndicatorsArgs),
     /// Exchange calendars: sessions as CSV, and which calendar a symbol trades on.
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Data(args) => data::run(args, &ctx),
+        Command::Indicators(args) => indicators::run(args, &ctx),
         Command::Calendar(command) => calendar::run(command),
         Command::HostService(args) => host_service::run(args),
         Command::Serve(args) => serve::run(args, ktrdr_data::store::BarStore::new(&ctx.data_dir)),

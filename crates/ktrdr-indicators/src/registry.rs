@@ -261,12 +261,17 @@ pub fn help_text() -> String {
             .iter()
             .map(|p| format!("{}={}", p.name, p.default))
             .collect();
-        s.push_str(&format!(
-            "  {:<20} {}\n",
-            i.name.to_lowercase(),
+        let params = if params.is_empty() {
+            "(no parameters)".to_owned()
+        } else {
             params.join(" ")
-        ));
-        s.push_str(&format!("  {:<20} → {}\n", "", i.columns));
+        };
+        let names = if i.aliases.is_empty() {
+            i.name.to_owned()
+        } else {
+            format!("{} ({})", i.name, i.aliases.join(", "))
+        };
+        s.push_str(&format!("  {names}: {params}\n      → {}\n", i.columns));
     }
     s
 }
