@@ -1,12 +1,14 @@
-//! The formulas behind [`Indicator::compute`], one function per indicator, over the series'
-//! column slices. Warm-up bars are NaN; so is any value whose formula divides zero by zero
-//! (where the Python system filled 0 or 50).
+//! The formulas behind [`Indicator::compute`], one loop per indicator over the series' column
+//! slices, pushing every output column in the same pass (no intermediate columns). Warm-up bars
+//! are NaN; so is any value whose formula divides zero by zero (where the Python system filled
+//! 0 or 50).
 
 use ktrdr_data::types::BarSeries;
 
+use crate::fast::{self, all_finite, four_steps, powers, WindowExtreme};
 use crate::kernels::{
-    bars_since_extreme, difference, ewm_adjusted, ewm_recursive, rolling_extreme, rolling_mean,
-    rolling_mean_std, rolling_sum, true_range, Extreme,
+    difference, ewm_adjusted, ewm_recursive, ewm_step, rolling_mean, true_range_at, Extreme,
+    RollingExtreme, RollingMoments, RollingSum,
 };
 use crate::labels::zigzag_extremes;
 use crate::params::Source;
@@ -14,9 +16,15 @@ use crate::spec::Indicator;
 
 const NAN: f64 = f64::NAN;
 
+/// `N` empty columns with room for `len` values each.
+fn columns<const N: usize>(len: usize) -> [Vec<f64>; N] {
+    std::array::from_fn(|_| Vec::with_capacity(len))
+}
+
 /// The columns of `indicator` over `bars`, in [`Indicator::column_names`] order.
 pub(crate) fn compute(indicator: &Indicator, bars: &BarSeries) -> Vec<Vec<f64>> {
     let (h, l, c, v) = (bars.high(), bars.low(), bars.close(), bars.volume());
+    let len = c.len();
     match *indicator {
         Indicator::Rsi { period, source } => vec![rsi(column(bars, source), period)],
         Indicator::Sma { period, source } => vec![rolling_mean(column(bars, source), period)],
@@ -49,74 +57,94 @@ pub(crate) fn compute(indicator: &Indicator, bars: &BarSeries) -> Vec<Vec<f64>> 
             multiplier,
             source,
         } => {
-            let (mid, sd) = rolling_mean_std(column(bars, source), period);
-            let upper = mid
-                .iter()
-                .zip(&sd)
-                .map(|(m, s)| m + multiplier * s)
-                .collect();
-            let lower = mid
-                .iter()
-                .zip(&sd)
-                .map(|(m, s)| m - multiplier * s)
-                .collect();
-            vec![upper, mid, lower]
+            let [mut upper, mut middle, mut lower] = columns(len);
+            moments(column(bars, source), period, |m, s| {
+                upper.push(m + multiplier * s);
+                middle.push(m);
+                lower.push(m - multiplier * s);
+            });
+            vec![upper, middle, lower]
         }
         Indicator::Stochastic {
             k_period,
             d_period,
             smooth_k,
         } => {
-            let raw = range_position(h, l, c, k_period, |c, hh, ll| 100.0 * (c - ll) / (hh - ll));
-            let k = rolling_mean(&raw, smooth_k);
-            let d = rolling_mean(&k, d_period);
-            vec![k, d]
+            let [mut k_out, mut d_out] = columns(len);
+            let mut range = PriceRange::new(h, l, k_period);
+            let (mut smooth, mut signal) = (RollingSum::new(smooth_k), RollingSum::new(d_period));
+            let (inv_k, inv_d) = (1.0 / smooth_k as f64, 1.0 / d_period as f64);
+            for i in 0..len {
+                let raw = range.position(i, c[i], |c, hh, ll| 100.0 * (c - ll) / (hh - ll));
+                let k = smooth.push(raw).map_or(NAN, |s| s * inv_k);
+                k_out.push(k);
+                d_out.push(signal.push(k).map_or(NAN, |s| s * inv_d));
+            }
+            vec![k_out, d_out]
         }
         Indicator::Adx { period } => adx(h, l, c, period),
-        Indicator::Atr { period } => vec![rolling_mean(&true_range(h, l, c), period)],
+        Indicator::Atr { period } => {
+            let inv = 1.0 / period as f64;
+            let mut window = RollingSum::new(period);
+            vec![(0..len)
+                .map(|i| {
+                    window
+                        .push(true_range_at(h, l, c, i))
+                        .map_or(NAN, |s| s * inv)
+                })
+                .collect()]
+        }
         Indicator::ZigZag { threshold } => {
-            let mut out = vec![NAN; c.len()];
+            let mut out = vec![NAN; len];
             for i in zigzag_extremes(c, threshold) {
                 out[i] = c[i];
             }
             vec![out]
         }
         Indicator::WilliamsR { period } => {
-            vec![range_position(h, l, c, period, |c, hh, ll| {
-                -100.0 * (hh - c) / (hh - ll)
-            })]
+            let mut range = PriceRange::new(h, l, period);
+            vec![(0..len)
+                .map(|i| range.position(i, c[i], |c, hh, ll| -100.0 * (hh - c) / (hh - ll)))
+                .collect()]
         }
         Indicator::Cci { period } => vec![cci(h, l, c, period)],
         Indicator::Momentum { period, source } => vec![difference(column(bars, source), period)],
         Indicator::Roc { period, source } => {
             let x = column(bars, source);
-            vec![(0..x.len())
+            vec![(0..len)
                 .map(|i| match i.checked_sub(period).map(|j| x[j]) {
-                    Some(old) if old != 0.0 => 100.0 * (x[i] - old) / old,
-                    _ => NAN,
+                    Some(old) => 100.0 * ratio(x[i] - old, old),
+                    None => NAN,
                 })
                 .collect()]
         }
         Indicator::Obv => vec![obv(c, v)],
         Indicator::Mfi { period } => vec![mfi(h, l, c, v, period)],
         Indicator::Aroon { period } => {
+            let [mut up, mut down, mut osc] = columns(len);
+            // The extremes of the last period + 1 bars, and how long ago they were.
+            let mut highs = RollingExtreme::new(period + 1, Extreme::Max);
+            let mut lows = RollingExtreme::new(period + 1, Extreme::Min);
             let n = period as f64;
-            let score = |since: Vec<f64>| -> Vec<f64> {
-                since.into_iter().map(|s| 100.0 * (n - s) / n).collect()
-            };
-            let up = score(bars_since_extreme(h, period, Extreme::Max));
-            let down = score(bars_since_extreme(l, period, Extreme::Min));
-            let osc = up.iter().zip(&down).map(|(u, d)| u - d).collect();
+            let score =
+                |e: Option<(f64, usize)>| e.map_or(NAN, |(_, age)| 100.0 * (n - age as f64) / n);
+            for i in 0..len {
+                let (u, d) = (score(highs.push(h[i])), score(lows.push(l[i])));
+                up.push(u);
+                down.push(d);
+                osc.push(u - d);
+            }
             vec![up, down, osc]
         }
         Indicator::DonchianChannels { period } => {
-            let upper = rolling_extreme(h, period, Extreme::Max);
-            let lower = rolling_extreme(l, period, Extreme::Min);
-            let middle = upper
-                .iter()
-                .zip(&lower)
-                .map(|(u, l)| (u + l) / 2.0)
-                .collect();
+            let [mut upper, mut middle, mut lower] = columns(len);
+            let mut range = PriceRange::new(h, l, period);
+            for i in 0..len {
+                let (u, d) = range.at(i).unwrap_or((NAN, NAN));
+                upper.push(u);
+                middle.push((u + d) / 2.0);
+                lower.push(d);
+            }
             vec![upper, middle, lower]
         }
         Indicator::KeltnerChannels {
@@ -124,18 +152,18 @@ pub(crate) fn compute(indicator: &Indicator, bars: &BarSeries) -> Vec<Vec<f64>> 
             atr_period,
             multiplier,
         } => {
-            let middle = ewm_recursive(c, 2.0 / (period as f64 + 1.0));
-            let atr = rolling_mean(&true_range(h, l, c), atr_period);
-            let upper = middle
-                .iter()
-                .zip(&atr)
-                .map(|(m, a)| m + multiplier * a)
-                .collect();
-            let lower = middle
-                .iter()
-                .zip(&atr)
-                .map(|(m, a)| m - multiplier * a)
-                .collect();
+            let [mut upper, mut middle, mut lower] = columns(len);
+            let alpha = 2.0 / (period as f64 + 1.0);
+            let inv = 1.0 / atr_period as f64;
+            let mut atr = RollingSum::new(atr_period);
+            let mut mid = NAN;
+            for i in 0..len {
+                mid = ewm_step(mid, c[i], alpha);
+                let a = atr.push(true_range_at(h, l, c, i)).map_or(NAN, |s| s * inv);
+                upper.push(mid + multiplier * a);
+                middle.push(mid);
+                lower.push(mid - multiplier * a);
+            }
             vec![upper, middle, lower]
         }
         Indicator::Vwap { period } => vec![vwap(h, l, c, v, period)],
@@ -144,28 +172,36 @@ pub(crate) fn compute(indicator: &Indicator, bars: &BarSeries) -> Vec<Vec<f64>> 
             multiplier,
             source,
         } => {
-            let (mid, sd) = rolling_mean_std(column(bars, source), period);
-            vec![mid
-                .iter()
-                .zip(&sd)
-                .map(|(&m, &s)| ratio(2.0 * multiplier * s, m))
-                .collect()]
+            let mut width = Vec::with_capacity(len);
+            moments(column(bars, source), period, |m, s| {
+                width.push(ratio(2.0 * multiplier * s, m));
+            });
+            vec![width]
         }
         Indicator::VolumeRatio { period } => {
-            let avg = rolling_mean(v, period);
-            vec![v.iter().zip(&avg).map(|(&x, &a)| ratio(x, a)).collect()]
+            let mut window = RollingSum::new(period);
+            let inv = 1.0 / period as f64;
+            vec![v
+                .iter()
+                .map(|&x| window.push(x).map_or(NAN, |s| ratio(x, s * inv)))
+                .collect()]
         }
         Indicator::DistanceFromMa { period, source } => {
-            let x = column(bars, source);
-            let avg = rolling_mean(x, period);
-            vec![x
+            let mut window = RollingSum::new(period);
+            let inv = 1.0 / period as f64;
+            vec![column(bars, source)
                 .iter()
-                .zip(&avg)
-                .map(|(&x, &a)| 100.0 * ratio(x - a, a))
+                .map(|&x| {
+                    window.push(x).map_or(NAN, |s| {
+                        let avg = s * inv;
+                        100.0 * ratio(x - avg, avg)
+                    })
+                })
                 .collect()]
         }
         Indicator::Cmf { period } => {
-            let flow: Vec<f64> = (0..c.len())
+            let (mut flows, mut volumes) = (RollingSum::new(period), RollingSum::new(period));
+            vec![(0..len)
                 .map(|i| {
                     let range = h[i] - l[i];
                     let multiplier = if range == 0.0 {
@@ -173,16 +209,96 @@ pub(crate) fn compute(indicator: &Indicator, bars: &BarSeries) -> Vec<Vec<f64>> 
                     } else {
                         ((c[i] - l[i]) - (h[i] - c[i])) / range
                     };
-                    multiplier * v[i]
+                    match (flows.push(multiplier * v[i]), volumes.push(v[i])) {
+                        (Some(f), Some(s)) => ratio(f, s),
+                        _ => NAN,
+                    }
                 })
-                .collect();
-            let flow_sum = rolling_sum(&flow, period);
-            let volume_sum = rolling_sum(v, period);
-            vec![flow_sum
-                .iter()
-                .zip(&volume_sum)
-                .map(|(&f, &s)| ratio(f, s))
                 .collect()]
+        }
+    }
+}
+
+/// Rolling mean and sample deviation of `x` to `emit`, bar by bar (NaN, NaN when undefined).
+fn moments(x: &[f64], n: usize, mut emit: impl FnMut(f64, f64)) {
+    if all_finite(&[x]) {
+        return fast::rolling_moments(x, n, emit);
+    }
+    let mut window = RollingMoments::new(n);
+    for &v in x {
+        let (m, s) = window.push(v).unwrap_or((NAN, NAN));
+        emit(m, s);
+    }
+}
+
+/// The highest high and lowest low of the last `n` bars, for oscillators placing the close in
+/// that range: scanned on clean input, a monotonic queue otherwise.
+enum PriceRange<'a> {
+    Clean {
+        h: &'a [f64],
+        l: &'a [f64],
+        n: usize,
+        highs: WindowExtreme,
+        lows: WindowExtreme,
+    },
+    Streaming {
+        h: &'a [f64],
+        l: &'a [f64],
+        highs: RollingExtreme,
+        lows: RollingExtreme,
+    },
+}
+
+impl<'a> PriceRange<'a> {
+    fn new(h: &'a [f64], l: &'a [f64], n: usize) -> Self {
+        if all_finite(&[h, l]) {
+            PriceRange::Clean {
+                h,
+                l,
+                n,
+                highs: WindowExtreme::new(n, true),
+                lows: WindowExtreme::new(n, false),
+            }
+        } else {
+            PriceRange::Streaming {
+                h,
+                l,
+                highs: RollingExtreme::new(n, Extreme::Max),
+                lows: RollingExtreme::new(n, Extreme::Min),
+            }
+        }
+    }
+
+    /// `(highest high, lowest low)` of the `n` bars ending at bar `i` (bars visited in order);
+    /// `None` in the warm-up or when the window holds a NaN.
+    #[inline]
+    fn at(&mut self, i: usize) -> Option<(f64, f64)> {
+        match self {
+            PriceRange::Clean {
+                h,
+                l,
+                n,
+                highs,
+                lows,
+            } => {
+                let (hh, ll) = (highs.at(h, i).0, lows.at(l, i).0);
+                (i + 1 >= *n).then_some((hh, ll))
+            }
+            PriceRange::Streaming { h, l, highs, lows } => {
+                match (highs.push(h[i]), lows.push(l[i])) {
+                    (Some((hh, _)), Some((ll, _))) => Some((hh, ll)),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// `f(close, highest high, lowest low)`; NaN in the warm-up and where the range is 0.
+    #[inline]
+    fn position(&mut self, i: usize, c: f64, f: impl Fn(f64, f64, f64) -> f64) -> f64 {
+        match self.at(i) {
+            Some((hh, ll)) if hh != ll => f(c, hh, ll),
+            _ => NAN,
         }
     }
 }
@@ -208,14 +324,12 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 /// Wilder's RSI. A NaN change is skipped: that bar is NaN and the averages are unchanged.
 fn rsi(x: &[f64], n: usize) -> Vec<f64> {
-    let mut out = vec![NAN; x.len()];
     let nf = n as f64;
     let (mut gain, mut loss) = (0.0, 0.0);
     let mut seen = 0usize;
-    for i in 1..x.len() {
-        let d = x[i] - x[i - 1];
+    let mut step = |d: f64| -> f64 {
         if !d.is_finite() {
-            continue;
+            return NAN;
         }
         let (g, l) = (d.max(0.0), (-d).max(0.0));
         seen += 1;
@@ -224,7 +338,7 @@ fn rsi(x: &[f64], n: usize) -> Vec<f64> {
             gain += g;
             loss += l;
             if seen < n {
-                continue;
+                return NAN;
             }
             gain /= nf;
             loss /= nf;
@@ -232,7 +346,7 @@ fn rsi(x: &[f64], n: usize) -> Vec<f64> {
             gain = (gain * (nf - 1.0) + g) / nf;
             loss = (loss * (nf - 1.0) + l) / nf;
         }
-        out[i] = if loss == 0.0 {
+        if loss == 0.0 {
             if gain == 0.0 {
                 50.0
             } else {
@@ -240,23 +354,51 @@ fn rsi(x: &[f64], n: usize) -> Vec<f64> {
             }
         } else {
             100.0 - 100.0 / (1.0 + gain / loss)
-        };
-    }
-    out
+        }
+    };
+    let first = x.first().map(|_| NAN);
+    first
+        .into_iter()
+        .chain(x.windows(2).map(|w| step(w[1] - w[0])))
+        .collect()
 }
 
-/// MACD line, signal and histogram in one pass: three independent recursions interleave.
+/// MACD line, signal and histogram in one pass: the three recursions interleave, four bars per
+/// step on clean input.
 fn macd(x: &[f64], fast: usize, slow: usize, signal: usize) -> Vec<Vec<f64>> {
     let alpha = |n: usize| 2.0 / (n as f64 + 1.0);
     let (af, as_, ag) = (alpha(fast), alpha(slow), alpha(signal));
-    let len = x.len();
-    let (mut line_out, mut signal_out, mut hist_out) = (
-        Vec::with_capacity(len),
-        Vec::with_capacity(len),
-        Vec::with_capacity(len),
-    );
+    let [mut line_out, mut signal_out, mut hist_out] = columns(x.len());
     let (mut f, mut s, mut g) = (NAN, NAN, NAN);
-    for &v in x {
+    let mut rest = x;
+    if all_finite(&[x]) {
+        if let Some(&first) = x.first() {
+            (f, s, g) = (first, first, 0.0);
+            line_out.push(0.0);
+            signal_out.push(0.0);
+            hist_out.push(0.0);
+            let (bf, bs, bg) = (powers(1.0 - af), powers(1.0 - as_), powers(1.0 - ag));
+            let mut chunks = x[1..].chunks_exact(4);
+            for c in &mut chunks {
+                let c = [c[0], c[1], c[2], c[3]];
+                let fs = four_steps(f, bf, c.map(|v| af * v));
+                let ss = four_steps(s, bs, c.map(|v| as_ * v));
+                let line = [fs[0] - ss[0], fs[1] - ss[1], fs[2] - ss[2], fs[3] - ss[3]];
+                let gs = four_steps(g, bg, line.map(|v| ag * v));
+                line_out.extend(line);
+                signal_out.extend(gs);
+                hist_out.extend([
+                    line[0] - gs[0],
+                    line[1] - gs[1],
+                    line[2] - gs[2],
+                    line[3] - gs[3],
+                ]);
+                (f, s, g) = (fs[3], ss[3], gs[3]);
+            }
+            rest = chunks.remainder();
+        }
+    }
+    for &v in rest {
         if v.is_finite() {
             if f.is_nan() {
                 (f, s) = (v, v);
@@ -275,63 +417,32 @@ fn macd(x: &[f64], fast: usize, slow: usize, signal: usize) -> Vec<Vec<f64>> {
     vec![line_out, signal_out, hist_out]
 }
 
-/// `f(close, highest high, lowest low)` over `n` bars; NaN where the range is 0.
-fn range_position(
-    h: &[f64],
-    l: &[f64],
-    c: &[f64],
-    n: usize,
-    f: impl Fn(f64, f64, f64) -> f64,
-) -> Vec<f64> {
-    let hh = rolling_extreme(h, n, Extreme::Max);
-    let ll = rolling_extreme(l, n, Extreme::Min);
-    (0..c.len())
-        .map(|i| {
-            if hh[i] == ll[i] {
-                NAN
-            } else {
-                f(c[i], hh[i], ll[i])
-            }
-        })
-        .collect()
-}
-
 /// ADX, +DI, −DI with Wilder smoothing (ewm α = 1/n, adjust=False, seeded on the first bar).
 fn adx(h: &[f64], l: &[f64], c: &[f64], n: usize) -> Vec<Vec<f64>> {
-    let len = c.len();
+    let [mut adx_out, mut plus_out, mut minus_out] = columns(c.len());
     let alpha = 1.0 / n as f64;
-    let tr = true_range(h, l, c);
-    let (mut plus_di, mut minus_di, mut dx) = (
-        Vec::with_capacity(len),
-        Vec::with_capacity(len),
-        Vec::with_capacity(len),
-    );
-    let (mut tr_s, mut plus_s, mut minus_s) = (NAN, NAN, NAN);
-    for i in 0..len {
+    let (mut tr_s, mut plus_s, mut minus_s, mut adx) = (NAN, NAN, NAN, NAN);
+    for i in 0..c.len() {
         // No previous bar: no directional movement on the first.
-        let (up, down) = if i == 0 {
-            (0.0, 0.0)
-        } else {
-            (h[i] - h[i - 1], l[i - 1] - l[i])
+        let (up, down) = match i.checked_sub(1) {
+            Some(p) => (h[i] - h[p], l[p] - l[i]),
+            None => (0.0, 0.0),
         };
         let plus_dm = if up > down && up > 0.0 { up } else { 0.0 };
         let minus_dm = if down > up && down > 0.0 { down } else { 0.0 };
-        if tr[i].is_finite() {
-            if tr_s.is_nan() {
-                (tr_s, plus_s, minus_s) = (tr[i], plus_dm, minus_dm);
-            } else {
-                tr_s += alpha * (tr[i] - tr_s);
-                plus_s += alpha * (plus_dm - plus_s);
-                minus_s += alpha * (minus_dm - minus_s);
-            }
+        let tr = true_range_at(h, l, c, i);
+        if tr.is_finite() {
+            tr_s = ewm_step(tr_s, tr, alpha);
+            plus_s = ewm_step(plus_s, plus_dm, alpha);
+            minus_s = ewm_step(minus_s, minus_dm, alpha);
         }
         let (p, m) = (100.0 * ratio(plus_s, tr_s), 100.0 * ratio(minus_s, tr_s));
-        plus_di.push(p);
-        minus_di.push(m);
-        dx.push(100.0 * ratio((p - m).abs(), p + m));
+        adx = ewm_step(adx, 100.0 * ratio((p - m).abs(), p + m), alpha);
+        adx_out.push(adx);
+        plus_out.push(p);
+        minus_out.push(m);
     }
-    let adx = ewm_recursive(&dx, alpha);
-    vec![adx, plus_di, minus_di]
+    vec![adx_out, plus_out, minus_out]
 }
 
 fn typical_price(h: &[f64], l: &[f64], c: &[f64]) -> Vec<f64> {
@@ -373,45 +484,47 @@ fn obv(c: &[f64], v: &[f64]) -> Vec<f64> {
 
 /// MFI; the first bar has no previous typical price, so no flow: its windows are NaN.
 fn mfi(h: &[f64], l: &[f64], c: &[f64], v: &[f64], n: usize) -> Vec<f64> {
-    let tp = typical_price(h, l, c);
-    let mut positive = vec![NAN; tp.len()];
-    let mut negative = vec![NAN; tp.len()];
-    for i in 1..tp.len() {
-        let flow = tp[i] * v[i];
-        let (p, m) = if tp[i] > tp[i - 1] {
-            (flow, 0.0)
-        } else if tp[i] < tp[i - 1] {
-            (0.0, flow)
-        } else {
-            (0.0, 0.0)
-        };
-        positive[i] = p;
-        negative[i] = m;
-    }
-    let pos = rolling_sum(&positive, n);
-    let neg = rolling_sum(&negative, n);
-    pos.iter()
-        .zip(&neg)
-        .map(|(&p, &m)| 100.0 * ratio(p, p + m))
+    let (mut positive, mut negative) = (RollingSum::new(n), RollingSum::new(n));
+    let mut prev = NAN;
+    (0..c.len())
+        .map(|i| {
+            let tp = (h[i] + l[i] + c[i]) / 3.0;
+            let flow = tp * v[i];
+            let (p, m) = if prev.is_nan() {
+                (NAN, NAN)
+            } else if tp > prev {
+                (flow, 0.0)
+            } else if tp < prev {
+                (0.0, flow)
+            } else {
+                (0.0, 0.0)
+            };
+            prev = tp;
+            match (positive.push(p), negative.push(m)) {
+                (Some(p), Some(m)) => 100.0 * ratio(p, p + m),
+                _ => NAN,
+            }
+        })
         .collect()
 }
 
 fn vwap(h: &[f64], l: &[f64], c: &[f64], v: &[f64], n: usize) -> Vec<f64> {
-    let tp = typical_price(h, l, c);
-    let pv: Vec<f64> = tp.iter().zip(v).map(|(t, v)| t * v).collect();
-    let (num, den) = if n == 0 {
-        (cumulative(&pv), cumulative(v))
-    } else {
-        (rolling_sum(&pv, n), rolling_sum(v, n))
-    };
-    num.iter().zip(&den).map(|(&a, &b)| ratio(a, b)).collect()
-}
-
-fn cumulative(x: &[f64]) -> Vec<f64> {
-    x.iter()
-        .scan(0.0, |acc, v| {
-            *acc += v;
-            Some(*acc)
+    let typical_volume = |i: usize| (h[i] + l[i] + c[i]) / 3.0 * v[i];
+    if n == 0 {
+        let (mut num, mut den) = (0.0, 0.0);
+        return (0..c.len())
+            .map(|i| {
+                num += typical_volume(i);
+                den += v[i];
+                ratio(num, den)
+            })
+            .collect();
+    }
+    let (mut num, mut den) = (RollingSum::new(n), RollingSum::new(n));
+    (0..c.len())
+        .map(|i| match (num.push(typical_volume(i)), den.push(v[i])) {
+            (Some(a), Some(b)) => ratio(a, b),
+            _ => NAN,
         })
         .collect()
 }

@@ -1,5 +1,6 @@
-//! The numeric building blocks, as plain loops over slices: rolling windows, exponential
-//! smoothing, true range. Each returns a fresh column of the input's length.
+//! The numeric building blocks: streaming windows ([`RollingSum`], [`RollingMoments`],
+//! [`RollingExtreme`]) that take one value at a time, so an indicator is one loop over its
+//! inputs writing its outputs with no intermediate columns, plus slice helpers built on them.
 //!
 //! NaN rules, shared by every indicator built on these:
 //! - a rolling window containing a NaN yields NaN (pandas `rolling(n)` with `min_periods=n`);
@@ -8,115 +9,145 @@
 
 use std::collections::VecDeque;
 
+use crate::fast::{self, all_finite};
+
 const NAN: f64 = f64::NAN;
 
-/// How often (in bars) a sliding window's running sums are recomputed from its values, so the
+/// How often (in values) a window's running sums are recomputed from its values, so the
 /// rounding of millions of add/remove steps cannot accumulate (pandas compensates each step
 /// instead, which costs more than these occasional exact sums).
 const RESUM_EVERY: usize = 64;
 
-fn finite_sum(x: &[f64]) -> f64 {
-    x.iter().filter(|v| v.is_finite()).sum()
+/// The last `n` values, in a ring.
+#[derive(Debug, Clone)]
+struct Ring {
+    buf: Vec<f64>,
+    pos: usize,
+    seen: usize,
 }
 
-/// Rolling mean over `n` bars; the first `n - 1` values are NaN.
-pub fn rolling_mean(x: &[f64], n: usize) -> Vec<f64> {
-    rolling_scaled_sum(x, n, 1.0 / n as f64)
-}
-
-/// Rolling sum over `n` bars; the first `n - 1` values are NaN.
-pub fn rolling_sum(x: &[f64], n: usize) -> Vec<f64> {
-    rolling_scaled_sum(x, n, 1.0)
-}
-
-fn rolling_scaled_sum(x: &[f64], n: usize, inv: f64) -> Vec<f64> {
-    let mut out = vec![NAN; x.len()];
-    if n == 0 || x.len() < n {
-        return out;
-    }
-    // A running sum of the finite values and a count of the others: one NaN would otherwise
-    // poison the sum for the rest of the series.
-    let mut sum = 0.0;
-    let mut bad = 0usize;
-    for (i, &v) in x.iter().enumerate() {
-        let finite = v.is_finite();
-        sum += if finite { v } else { 0.0 };
-        bad += usize::from(!finite);
-        if i >= n {
-            let old = x[i - n];
-            let old_finite = old.is_finite();
-            sum -= if old_finite { old } else { 0.0 };
-            bad -= usize::from(!old_finite);
-        }
-        if i + 1 >= n {
-            if i.is_multiple_of(RESUM_EVERY) {
-                sum = finite_sum(&x[i + 1 - n..=i]);
-            }
-            if bad == 0 {
-                out[i] = sum * inv;
-            }
+impl Ring {
+    fn new(n: usize) -> Self {
+        Ring {
+            buf: vec![0.0; n.max(1)],
+            pos: 0,
+            seen: 0,
         }
     }
-    out
+
+    /// Stores `v`, returning the value it displaces once the ring is full.
+    fn push(&mut self, v: f64) -> Option<f64> {
+        let old = std::mem::replace(&mut self.buf[self.pos], v);
+        self.pos += 1;
+        if self.pos == self.buf.len() {
+            self.pos = 0;
+        }
+        self.seen += 1;
+        (self.seen > self.buf.len()).then_some(old)
+    }
+
+    fn full(&self) -> bool {
+        self.seen >= self.buf.len()
+    }
 }
 
-/// Rolling mean and sample standard deviation (ddof 1) over `n ≥ 2` bars, from one pass.
+/// The sum of the last `n` values; `None` until `n` values have come and while one of the last
+/// `n` is not finite.
+#[derive(Debug, Clone)]
+pub struct RollingSum {
+    ring: Ring,
+    sum: f64,
+    bad: usize,
+}
+
+impl RollingSum {
+    /// A window of `n ≥ 1` values.
+    pub fn new(n: usize) -> Self {
+        RollingSum {
+            ring: Ring::new(n),
+            sum: 0.0,
+            bad: 0,
+        }
+    }
+
+    /// Adds `v` and returns the window's sum.
+    pub fn push(&mut self, v: f64) -> Option<f64> {
+        // A running sum of the finite values and a count of the others: one NaN would otherwise
+        // poison the sum for the rest of the series.
+        self.sum += if v.is_finite() { v } else { 0.0 };
+        self.bad += usize::from(!v.is_finite());
+        if let Some(old) = self.ring.push(v) {
+            self.sum -= if old.is_finite() { old } else { 0.0 };
+            self.bad -= usize::from(!old.is_finite());
+        }
+        if self.ring.seen.is_multiple_of(RESUM_EVERY) {
+            self.sum = self.ring.buf.iter().filter(|v| v.is_finite()).sum();
+        }
+        (self.ring.full() && self.bad == 0).then_some(self.sum)
+    }
+}
+
+/// Mean and sample standard deviation (ddof 1) of the last `n ≥ 2` values.
 ///
-/// The sum of squared deviations is updated with the exact identity for replacing one value
-/// in a fixed-size window, `M2' = M2 + (new − old)(new − mean' + old − mean)`, which avoids the
-/// cancellation of `Σx² − (Σx)²/n` on prices far from zero.
-pub fn rolling_mean_std(x: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
-    let len = x.len();
-    let mut mean_out = vec![NAN; len];
-    let mut std_out = vec![NAN; len];
-    if n < 2 || len < n {
-        return (mean_out, std_out);
-    }
-    let inv = 1.0 / n as f64;
-    let inv_ddof = 1.0 / (n - 1) as f64;
-    let mut i = 0;
-    while i + n <= len {
-        // (Re)start a window at i: two-pass over its n values.
-        let window = &x[i..i + n];
-        if let Some(p) = window.iter().rposition(|v| !v.is_finite()) {
-            i += p + 1;
-            continue;
-        }
-        let (mut mean, mut m2) = two_pass(window, inv);
-        let mut end = i + n - 1;
-        mean_out[end] = mean;
-        std_out[end] = (m2 * inv_ddof).max(0.0).sqrt();
-        // Slide while the incoming values are finite.
-        while end + 1 < len {
-            let new = x[end + 1];
-            if !new.is_finite() {
-                break;
-            }
-            end += 1;
-            if end.is_multiple_of(RESUM_EVERY) {
-                (mean, m2) = two_pass(&x[end + 1 - n..=end], inv);
-            } else {
-                let old = x[end - n];
-                let new_mean = mean + (new - old) * inv;
-                m2 += (new - old) * (new - new_mean + old - mean);
-                mean = new_mean;
-            }
-            mean_out[end] = mean;
-            std_out[end] = (m2 * inv_ddof).max(0.0).sqrt();
-        }
-        // Past the last slid window: restart after the NaN (or stop at the end).
-        i = end + 2;
-    }
-    (mean_out, std_out)
+/// The sum of squared deviations is updated with the exact identity for replacing one value of
+/// a fixed-size window, `M2' = M2 + (new − old)(new − mean' + old − mean)`, which avoids the
+/// cancellation of `Σx² − (Σx)²/n` on prices far from zero; a window that becomes clean (after
+/// the warm-up or a NaN) and every 64th one start from an exact two-pass sum instead.
+#[derive(Debug, Clone)]
+pub struct RollingMoments {
+    ring: Ring,
+    bad: usize,
+    ready: bool,
+    mean: f64,
+    m2: f64,
+    inv_n: f64,
+    inv_ddof: f64,
 }
 
-/// The mean and the sum of squared deviations of a window with no NaN.
-fn two_pass(window: &[f64], inv: f64) -> (f64, f64) {
-    let mean = window.iter().sum::<f64>() * inv;
-    (mean, window.iter().map(|v| (v - mean) * (v - mean)).sum())
+impl RollingMoments {
+    /// A window of `n ≥ 2` values (`n < 2` is treated as 2: a sample deviation needs two).
+    pub fn new(n: usize) -> Self {
+        let n = n.max(2);
+        RollingMoments {
+            ring: Ring::new(n),
+            bad: 0,
+            ready: false,
+            mean: 0.0,
+            m2: 0.0,
+            inv_n: 1.0 / n as f64,
+            inv_ddof: 1.0 / (n - 1) as f64,
+        }
+    }
+
+    /// Adds `v` and returns the window's `(mean, std)`.
+    pub fn push(&mut self, v: f64) -> Option<(f64, f64)> {
+        self.bad += usize::from(!v.is_finite());
+        let old = self.ring.push(v);
+        if let Some(old) = old {
+            self.bad -= usize::from(!old.is_finite());
+        }
+        if !self.ring.full() || self.bad > 0 {
+            self.ready = false;
+            return None;
+        }
+        match old {
+            Some(old) if self.ready && !self.ring.seen.is_multiple_of(RESUM_EVERY) => {
+                let mean = self.mean + (v - old) * self.inv_n;
+                self.m2 += (v - old) * (v - mean + old - self.mean);
+                self.mean = mean;
+            }
+            _ => {
+                let buf = &self.ring.buf;
+                self.mean = buf.iter().sum::<f64>() * self.inv_n;
+                self.m2 = buf.iter().map(|x| (x - self.mean) * (x - self.mean)).sum();
+                self.ready = true;
+            }
+        }
+        Some((self.mean, (self.m2 * self.inv_ddof).max(0.0).sqrt()))
+    }
 }
 
-/// Which extreme a [`rolling_extreme`] keeps.
+/// Which extreme a [`RollingExtreme`] keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Extreme {
     /// The largest value.
@@ -125,124 +156,143 @@ pub enum Extreme {
     Min,
 }
 
-/// Rolling maximum or minimum over `n` bars (a monotonic queue of indices, O(1) amortised per
-/// bar); the first `n - 1` values, and any window holding a NaN, are NaN.
-pub fn rolling_extreme(x: &[f64], n: usize, which: Extreme) -> Vec<f64> {
-    let mut out = vec![NAN; x.len()];
-    if n == 0 || x.len() < n {
-        return out;
-    }
-    let mut queue: VecDeque<usize> = VecDeque::with_capacity(n + 1);
-    let mut last_bad: Option<usize> = None;
-    let dominated = |kept: f64, new: f64| match which {
-        Extreme::Max => kept <= new,
-        Extreme::Min => kept >= new,
-    };
-    for (i, &v) in x.iter().enumerate() {
-        if !v.is_finite() {
-            last_bad = Some(i);
-            queue.clear();
-            continue;
-        }
-        while queue.back().is_some_and(|&j| dominated(x[j], v)) {
-            queue.pop_back();
-        }
-        queue.push_back(i);
-        if queue.front().is_some_and(|&j| j + n <= i) {
-            queue.pop_front();
-        }
-        let window_clean = last_bad.is_none_or(|b| b + n <= i);
-        if i + 1 >= n && window_clean {
-            if let Some(&j) = queue.front() {
-                out[i] = x[j];
-            }
-        }
-    }
-    out
+/// The largest or smallest of the last `n` values, with its age: a monotonic queue, O(1)
+/// amortised per value. On ties the most recent value is kept.
+#[derive(Debug, Clone)]
+pub struct RollingExtreme {
+    n: usize,
+    which: Extreme,
+    queue: VecDeque<(usize, f64)>,
+    seen: usize,
+    last_bad: Option<usize>,
 }
 
-/// Bars since the window's extreme (0 = the current bar), over the `n + 1` bars ending at each
-/// bar; on ties the most recent extreme counts. NaN where the window is incomplete or holds a
-/// NaN. (Aroon's "periods since the high".)
-pub fn bars_since_extreme(x: &[f64], n: usize, which: Extreme) -> Vec<f64> {
-    let span = n + 1;
-    let mut out = vec![NAN; x.len()];
-    if x.len() < span {
-        return out;
+impl RollingExtreme {
+    /// A window of `n ≥ 1` values.
+    pub fn new(n: usize, which: Extreme) -> Self {
+        let n = n.max(1);
+        RollingExtreme {
+            n,
+            which,
+            queue: VecDeque::with_capacity(n + 1),
+            seen: 0,
+            last_bad: None,
+        }
     }
-    let mut queue: VecDeque<usize> = VecDeque::with_capacity(span + 1);
-    let mut last_bad: Option<usize> = None;
-    let dominated = |kept: f64, new: f64| match which {
-        Extreme::Max => kept <= new,
-        Extreme::Min => kept >= new,
-    };
-    for (i, &v) in x.iter().enumerate() {
+
+    /// Adds `v` and returns the window's extreme and how many values ago it came (0 = `v`).
+    pub fn push(&mut self, v: f64) -> Option<(f64, usize)> {
+        let i = self.seen;
+        self.seen += 1;
         if !v.is_finite() {
-            last_bad = Some(i);
-            queue.clear();
-            continue;
+            self.last_bad = Some(i);
+            self.queue.clear();
+            return None;
         }
-        while queue.back().is_some_and(|&j| dominated(x[j], v)) {
-            queue.pop_back();
+        let which = self.which;
+        while self.queue.back().is_some_and(|&(_, kept)| match which {
+            Extreme::Max => kept <= v,
+            Extreme::Min => kept >= v,
+        }) {
+            self.queue.pop_back();
         }
-        queue.push_back(i);
-        if queue.front().is_some_and(|&j| j + span <= i) {
-            queue.pop_front();
+        self.queue.push_back((i, v));
+        if self.queue.front().is_some_and(|&(j, _)| j + self.n <= i) {
+            self.queue.pop_front();
         }
-        if i + 1 >= span && last_bad.is_none_or(|b| b + span <= i) {
-            if let Some(&j) = queue.front() {
-                out[i] = (i - j) as f64;
-            }
+        let clean = self.last_bad.is_none_or(|b| b + self.n <= i);
+        if i + 1 < self.n || !clean {
+            return None;
         }
+        self.queue.front().map(|&(j, x)| (x, i - j))
     }
-    out
+}
+
+/// Rolling mean over `n` bars; the first `n - 1` values are NaN.
+pub fn rolling_mean(x: &[f64], n: usize) -> Vec<f64> {
+    let inv = 1.0 / n as f64;
+    if all_finite(&[x]) {
+        return fast::rolling_sums(x.len(), n, inv, |i| x[i]);
+    }
+    let mut w = RollingSum::new(n);
+    x.iter()
+        .map(|&v| w.push(v).map_or(NAN, |s| s * inv))
+        .collect()
+}
+
+/// Rolling sum over `n` bars; the first `n - 1` values are NaN.
+pub fn rolling_sum(x: &[f64], n: usize) -> Vec<f64> {
+    if all_finite(&[x]) {
+        return fast::rolling_sums(x.len(), n, 1.0, |i| x[i]);
+    }
+    let mut w = RollingSum::new(n);
+    x.iter().map(|&v| w.push(v).unwrap_or(NAN)).collect()
+}
+
+/// Rolling maximum or minimum over `n` bars; NaN during the warm-up and for windows with a NaN.
+pub fn rolling_extreme(x: &[f64], n: usize, which: Extreme) -> Vec<f64> {
+    let mut w = RollingExtreme::new(n, which);
+    x.iter()
+        .map(|&v| w.push(v).map_or(NAN, |(e, _)| e))
+        .collect()
 }
 
 /// pandas `ewm(alpha, adjust=True, ignore_na=True).mean()`: at each bar the weighted mean of all
 /// finite inputs so far with weights `(1 − α)^age`. No seed: the first value is the first input.
 pub fn ewm_adjusted(x: &[f64], alpha: f64) -> Vec<f64> {
+    if all_finite(&[x]) {
+        return fast::ewm_adjusted(x, alpha);
+    }
     let decay = 1.0 - alpha;
-    let mut out = Vec::with_capacity(x.len());
     let (mut num, mut den) = (0.0, 0.0);
     let mut last = NAN;
-    for &v in x {
-        if v.is_finite() {
-            num = v + decay * num;
-            den = 1.0 + decay * den;
-            last = num / den;
-        }
-        out.push(last);
-    }
-    out
+    x.iter()
+        .map(|&v| {
+            if v.is_finite() {
+                num = v + decay * num;
+                den = 1.0 + decay * den;
+                last = num / den;
+            }
+            last
+        })
+        .collect()
 }
 
-/// pandas `ewm(alpha, adjust=False, ignore_na=True).mean()`: `y = y_prev + α(x − y_prev)`,
-/// seeded with the first finite input.
+/// One step of pandas `ewm(alpha, adjust=False, ignore_na=True)`: `y + α(x − y)`, seeded with
+/// the first finite input, unchanged by a non-finite one.
+#[inline]
+pub fn ewm_step(y: f64, x: f64, alpha: f64) -> f64 {
+    if !x.is_finite() {
+        y
+    } else if y.is_nan() {
+        x
+    } else {
+        y + alpha * (x - y)
+    }
+}
+
+/// pandas `ewm(alpha, adjust=False, ignore_na=True).mean()` (see [`ewm_step`]).
 pub fn ewm_recursive(x: &[f64], alpha: f64) -> Vec<f64> {
-    let mut out = Vec::with_capacity(x.len());
-    let mut y = NAN;
-    for &v in x {
-        if v.is_finite() {
-            y = if y.is_nan() { v } else { y + alpha * (v - y) };
-        }
-        out.push(y);
+    if all_finite(&[x]) {
+        return fast::ewm_recursive(x, alpha);
     }
-    out
+    let mut y = NAN;
+    x.iter()
+        .map(|&v| {
+            y = ewm_step(y, v, alpha);
+            y
+        })
+        .collect()
 }
 
-/// True range: `max(H − L, |H − C_prev|, |L − C_prev|)`, and `H − L` on the first bar.
-pub fn true_range(high: &[f64], low: &[f64], close: &[f64]) -> Vec<f64> {
-    let len = high.len().min(low.len()).min(close.len());
-    let mut out = Vec::with_capacity(len);
-    if len == 0 {
-        return out;
+/// The true range of bar `i`: `max(H − L, |H − C_prev|, |L − C_prev|)`, and `H − L` on bar 0.
+#[inline]
+pub fn true_range_at(high: &[f64], low: &[f64], close: &[f64], i: usize) -> f64 {
+    let (h, l) = (high[i], low[i]);
+    match i.checked_sub(1).map(|p| close[p]) {
+        Some(cp) => (h - l).max((h - cp).abs()).max((l - cp).abs()),
+        None => h - l,
     }
-    out.push(high[0] - low[0]);
-    for i in 1..len {
-        let (h, l, cp) = (high[i], low[i], close[i - 1]);
-        out.push((h - l).max((h - cp).abs()).max((l - cp).abs()));
-    }
-    out
 }
 
 /// `x[i] − x[i − n]`; NaN for the first `n` bars.
@@ -270,12 +320,30 @@ mod tests {
             &rolling_mean(&x, 2),
             &[NAN, 1.5, 2.5, NAN, NAN, 5.5, 6.5]
         ));
+        assert!(same(
+            &rolling_sum(&x, 1),
+            &[1.0, 2.0, 3.0, NAN, 5.0, 6.0, 7.0]
+        ));
     }
 
     #[test]
-    fn rolling_std_matches_two_pass_and_restarts_after_nan() {
+    fn long_rolling_sums_do_not_drift() {
+        // Values with no exact binary form, far from zero: the re-anchored sum stays exact to
+        // a few ulps after 100k windows.
+        let x: Vec<f64> = (0..100_000)
+            .map(|i| 1000.1 + (i % 7) as f64 * 0.01)
+            .collect();
+        let ours = rolling_sum(&x, 20);
+        let exact: f64 = x[x.len() - 20..].iter().sum();
+        assert!((ours[x.len() - 1] - exact).abs() <= 1e-12 * exact);
+    }
+
+    #[test]
+    fn rolling_moments_match_two_pass_and_restart_after_nan() {
         let x = [1.0, 4.0, 2.0, 8.0, NAN, 3.0, 3.0, 9.0];
-        let (m, s) = rolling_mean_std(&x, 3);
+        let mut w = RollingMoments::new(3);
+        let (m, s): (Vec<f64>, Vec<f64>) =
+            x.iter().map(|&v| w.push(v).unwrap_or((NAN, NAN))).unzip();
         assert!(same(
             &m,
             &[NAN, NAN, 7.0 / 3.0, 14.0 / 3.0, NAN, NAN, NAN, 5.0]
@@ -298,7 +366,7 @@ mod tests {
     }
 
     #[test]
-    fn rolling_extremes_and_bars_since() {
+    fn rolling_extremes_and_their_age() {
         let x = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0];
         assert!(same(
             &rolling_extreme(&x, 3, Extreme::Max),
@@ -308,11 +376,22 @@ mod tests {
             &rolling_extreme(&x, 3, Extreme::Min),
             &[NAN, NAN, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0]
         ));
-        // Window of 3 bars (n = 2): ties take the most recent.
-        assert!(same(
-            &bars_since_extreme(&x, 2, Extreme::Min),
-            &[NAN, NAN, 1.0, 0.0, 1.0, 2.0, 0.0, 1.0]
-        ));
+        // Ties take the most recent: the min of [1, 4, 1] is 0 bars old.
+        let mut w = RollingExtreme::new(3, Extreme::Min);
+        let ages: Vec<Option<usize>> = x.iter().map(|&v| w.push(v).map(|(_, a)| a)).collect();
+        assert_eq!(
+            ages,
+            [
+                None,
+                None,
+                Some(1),
+                Some(0),
+                Some(1),
+                Some(2),
+                Some(0),
+                Some(1)
+            ]
+        );
         let with_nan = [1.0, NAN, 2.0, 3.0, 4.0];
         assert!(same(
             &rolling_extreme(&with_nan, 2, Extreme::Max),
@@ -331,7 +410,8 @@ mod tests {
 
     #[test]
     fn true_range_uses_the_previous_close() {
-        let tr = true_range(&[10.0, 12.0, 11.0], &[9.0, 11.5, 7.0], &[9.5, 11.8, 8.0]);
+        let (h, l, c) = ([10.0, 12.0, 11.0], [9.0, 11.5, 7.0], [9.5, 11.8, 8.0]);
+        let tr: Vec<f64> = (0..3).map(|i| true_range_at(&h, &l, &c, i)).collect();
         assert!(same(&tr, &[1.0, 2.5, 4.8]));
     }
 }

@@ -24,6 +24,7 @@
 
 mod compute;
 mod error;
+mod fast;
 pub mod fuzzy;
 pub mod kernels;
 pub mod labels;
