@@ -176,6 +176,7 @@ async fn a_load_from_the_form_advances_cancels_retries_and_charts_with_its_gaps(
     let detail = detail.as_str().unwrap();
     assert!(detail.contains("Fetch segments"), "the step plan: {detail}");
     assert!(detail.contains("cancelled from the web page"), "{detail}");
+    browser.screenshot("2-detail").await;
 
     // Retry: a new operation with the same request runs to the end.
     let cancelled_id = browser
@@ -194,6 +195,37 @@ async fn a_load_from_the_form_advances_cancels_retries_and_charts_with_its_gaps(
     let record = server.operation(retried.as_str().unwrap()).await;
     assert_eq!(record["metadata"]["symbol"], "AAPL");
     assert_eq!(record["metadata"]["parameters"]["retry_of"], cancelled_id);
+
+    // The filters: only the cancelled one, then only trainings (none), then all again.
+    let shown = |status: &str| {
+        format!(
+            "const rows = [...document.querySelectorAll('#ops-table tbody tr')];
+             return rows.length > 0 && rows.every(r => r.dataset.status === '{status}') && rows.length;"
+        )
+    };
+    browser.choose("#filter-status", "cancelled").await;
+    let cancelled_rows = browser
+        .until("only cancelled rows", &shown("cancelled"), MINUTE)
+        .await;
+    assert_eq!(cancelled_rows, 1);
+    browser.choose("#filter-status", "").await;
+    browser.choose("#filter-type", "training").await;
+    browser
+        .until(
+            "no training rows",
+            "return document.querySelectorAll('#ops-table tbody tr').length === 0
+                 && !document.getElementById('ops-empty').hidden && 'ok';",
+            MINUTE,
+        )
+        .await;
+    browser.choose("#filter-type", "").await;
+    browser
+        .until(
+            "both rows again",
+            "return document.querySelectorAll('#ops-table tbody tr').length === 2 && 'ok';",
+            MINUTE,
+        )
+        .await;
 
     // The chart of the series it stored, its closures shaded.
     browser.click("#tab-data").await;
