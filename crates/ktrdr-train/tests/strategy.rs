@@ -220,6 +220,7 @@ fn indicators_and_fuzzy_parameters_are_checked_by_the_registry() {
             "  slow_period: 26",
             "  slow_period: 26\n  slowest_period: 50",
         )
+        .replace("  signal_period: 9", "  signal_period: -9")
         .replace("[30, 50, 70]", "[70, 50, 30]");
     let checked = strategy::check_str(&text);
     let errors: Vec<(&str, &str)> = checked
@@ -228,11 +229,16 @@ fn indicators_and_fuzzy_parameters_are_checked_by_the_registry() {
         .iter()
         .map(|e| (e.path.as_str(), e.message.as_str()))
         .collect();
-    assert_eq!(errors.len(), 3, "{errors:#?}");
+    // Every bad parameter of one entry, not only the first the registry meets.
+    assert_eq!(errors.len(), 4, "{errors:#?}");
     assert_eq!(errors[0].0, "indicators[0].period");
-    assert_eq!(errors[1].0, "indicators[1].slowest_period");
-    assert!(errors[1].1.contains("slow_period"), "{}", errors[1].1);
-    assert_eq!(errors[2].0, "fuzzy_sets.rsi.neutral.parameters");
+    assert_eq!(errors[1].0, "indicators[1].signal_period");
+    assert_eq!(errors[2].0, "indicators[1].slowest_period");
+    assert!(errors[2].1.contains("slow_period"), "{}", errors[2].1);
+    assert_eq!(errors[3].0, "fuzzy_sets.rsi.neutral.parameters");
+    // A parameter that is wrong only with the others is reported once, on the entry.
+    let text = rsi_text().replace("fast_period: 12", "fast_period: 30");
+    assert_eq!(error_paths(&text), ["indicators[1]"]);
     // An unknown indicator is refused, not skipped as the Python system did.
     let text = rsi_text().replace("- name: \"macd\"", "- name: \"macd\"\n  type: \"macdx\"");
     assert_eq!(error_paths(&text), ["indicators[1].type"]);

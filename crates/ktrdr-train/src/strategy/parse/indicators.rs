@@ -1,7 +1,10 @@
 //! `indicators` and `fuzzy_sets`, checked by the `ktrdr-indicators` registry and membership
 //! constructors.
 
-use ktrdr_indicators::{IndicatorEntry, IndicatorSpec, MembershipFunction, ParamValue, SpecError};
+use ktrdr_indicators::{
+    Indicator, IndicatorEntry, IndicatorKind, IndicatorSpec, MembershipFunction, ParamValue,
+    SpecError,
+};
 use serde_norway::Value;
 
 use super::non_empty;
@@ -106,6 +109,9 @@ fn indicator(report: &mut Report, path: &str, v: &Value) -> Declared {
             Some(StrategyIndicator { entry, spec }),
         ),
         Err(e) => {
+            if param_errors(report, path, &entry, &e) {
+                return (declared, None);
+            }
             let at = match &e {
                 SpecError::UnknownIndicator { .. } if entry.kind.is_some() => r::join(path, "type"),
                 SpecError::UnknownIndicator { .. } => r::join(path, "name"),
@@ -119,6 +125,36 @@ fn indicator(report: &mut Report, path: &str, v: &Value) -> Declared {
             (declared, None)
         }
     }
+}
+
+/// Reports each bad parameter of `entry` on its own key, when the entry's error is about one
+/// parameter (the registry stops at the first); true when it did. Each is checked alone, with
+/// the others at their defaults, and only the errors a lone parameter can cause are kept (not
+/// "fast_period must be below slow_period", which depends on the others).
+fn param_errors(report: &mut Report, path: &str, entry: &IndicatorEntry, e: &SpecError) -> bool {
+    let about_a_param = matches!(
+        e,
+        SpecError::UnknownParam { .. } | SpecError::InvalidParam { .. }
+    );
+    let kind = entry
+        .kind
+        .as_deref()
+        .or(entry.name.as_deref())
+        .and_then(|t| IndicatorKind::from_name(t).ok());
+    let (true, Some(kind)) = (about_a_param, kind) else {
+        return false;
+    };
+    let mut reported = false;
+    for (key, value) in &entry.params {
+        match Indicator::from_params(kind, std::iter::once((key.as_str(), value))) {
+            Err(one @ (SpecError::UnknownParam { .. } | SpecError::InvalidParam { .. })) => {
+                report.error(r::join(path, key), one.to_string());
+                reported = true;
+            }
+            _ => {}
+        }
+    }
+    reported
 }
 
 pub(super) fn fuzzy_sets(report: &mut Report, path: &str, v: &Value) -> Option<Vec<FuzzyInput>> {
