@@ -146,12 +146,11 @@ fn param_errors(report: &mut Report, path: &str, entry: &IndicatorEntry, e: &Spe
     };
     let mut reported = false;
     for (key, value) in &entry.params {
-        match Indicator::from_params(kind, std::iter::once((key.as_str(), value))) {
-            Err(one @ (SpecError::UnknownParam { .. } | SpecError::InvalidParam { .. })) => {
-                report.error(r::join(path, key), one.to_string());
-                reported = true;
-            }
-            _ => {}
+        if let Err(one @ (SpecError::UnknownParam { .. } | SpecError::InvalidParam { .. })) =
+            Indicator::from_params(kind, std::iter::once((key.as_str(), value)))
+        {
+            report.error(r::join(path, key), one.to_string());
+            reported = true;
         }
     }
     reported
