@@ -230,9 +230,15 @@ fn a_features_json_whose_columns_do_not_match_its_inputs_is_refused() {
     let mut stored = spec.clone();
     stored.fuzzy_features.swap(0, 1);
     assert!(matches!(stored.check(), Err(FeatureError::Corrupt(_))));
-    let mut stored = spec;
+    let mut stored = spec.clone();
     stored.inputs[0].sets.pop();
     assert!(matches!(stored.check(), Err(FeatureError::Corrupt(_))));
+    // Building from such a spec is refused too, never computed under the wrong names.
+    let data = series(&walk(Timeframe::M15, 300, 1), &spec.timeframes);
+    assert!(matches!(stored.build(&data), Err(FeatureError::Corrupt(_))));
+    let mut stored = spec;
+    stored.timeframes.clear();
+    assert!(stored.build(&data).is_err());
 }
 
 #[test]

@@ -44,14 +44,15 @@ pub fn assemble_dataset(
         validation: Samples::default(),
         test: Samples::default(),
     };
+    let base = spec.base_timeframe()?;
     for (index, bars) in symbols.iter().enumerate() {
         let frame = spec.build(&bars.series)?;
         let close = bars
             .series
             .iter()
-            .find(|(tf, _)| *tf == spec.base_timeframe())
+            .find(|(tf, _)| *tf == base)
             .map(|(_, s)| s.close())
-            .ok_or(FeatureError::MissingSeries(spec.base_timeframe()))?;
+            .ok_or(FeatureError::MissingSeries(base))?;
         let signals = labeler.labels(close);
         let labelled_until = zigzag_extremes(close, labels.zigzag_threshold)
             .last()

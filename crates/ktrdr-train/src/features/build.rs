@@ -50,8 +50,10 @@ impl FeatureFrame {
 
 impl FeatureSpec {
     /// Every feature row of one symbol from its bars, one series per timeframe of the spec
-    /// (extra series are ignored). Used for training.
+    /// (extra series are ignored). Used for training. A spec read from a file is checked first
+    /// ([`FeatureSpec::check`]), so the names returned are the columns computed.
     pub fn build(&self, series: &[(Timeframe, BarSeries)]) -> Result<FeatureFrame, FeatureError> {
+        self.check()?;
         let indicators = self.indicators()?;
         let find = |tf: Timeframe| {
             series
@@ -60,7 +62,7 @@ impl FeatureSpec {
                 .map(|(_, s)| s)
                 .ok_or(FeatureError::MissingSeries(tf))
         };
-        let base_tf = self.base_timeframe();
+        let base_tf = self.base_timeframe()?;
         let base = find(base_tf)?;
         let n = base.len();
         let mut columns: Vec<Vec<f64>> = Vec::with_capacity(self.feature_count);

@@ -141,8 +141,11 @@ impl FeatureSpec {
     }
 
     /// The base timeframe: the shortest, whose bars are the rows.
-    pub fn base_timeframe(&self) -> Timeframe {
-        self.timeframes[0]
+    pub fn base_timeframe(&self) -> Result<Timeframe, FeatureError> {
+        self.timeframes
+            .first()
+            .copied()
+            .ok_or(FeatureError::NoTimeframe)
     }
 
     /// The column names this spec computes, in order (see the type's docs).
