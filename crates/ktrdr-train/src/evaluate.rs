@@ -56,7 +56,7 @@ pub fn evaluate(
             &device,
         )?;
         let s = Tensor::from_slice(&part.symbol[start..end], n, &device)?;
-        let logits = model.forward(&x, &s, None)?.to_vec2::<f32>()?;
+        let logits = model.forward(&x, &s)?.to_vec2::<f32>()?;
         for (row, &label) in logits.iter().zip(&part.labels[start..end]) {
             predicted.push(argmax(row).0 as u32);
             loss_sum += cross_entropy(row, label);

@@ -6,6 +6,7 @@
 //! the rows are split chronologically per symbol into a [`dataset::Dataset`]; an MLP is trained on
 //! it and stored with its feature order, so prediction uses exactly the training columns.
 
+mod backprop;
 pub mod checkpoint;
 pub mod dataset;
 pub mod evaluate;

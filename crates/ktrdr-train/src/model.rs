@@ -4,13 +4,14 @@
 //! Linear → activation → dropout, and a Linear head gives 3 logits (BUY, HOLD, SELL). Parameter
 //! names follow the PyTorch module (`symbol_embedding.weight`, `mlp.<i>.weight` with the
 //! `nn.Sequential` indices, 3 per hidden layer), so the safetensors file reads like its state dict.
-//! Initialisation and dropout masks are drawn from the caller's seeded RNG, never from candle's
-//! global one, so a seed fixes every number.
+//! Initialisation draws from the caller's seeded RNG, never from candle's global one, so a seed
+//! fixes every number. This forward pass is for evaluation and prediction; training (dropout
+//! included) runs in [`crate::backprop`].
 
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
-use rand::{Rng, RngCore};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::dataset::Signal;
@@ -167,18 +168,12 @@ impl Mlp {
         })
     }
 
-    /// Logits `[rows, 3]` for features `[rows, input_size]` and symbol indices `[rows]` (u32).
-    /// With an RNG, dropout is applied (training); without, it is not (evaluation).
-    pub fn forward(
-        &self,
-        features: &Tensor,
-        symbols: &Tensor,
-        dropout_rng: Option<&mut ChaCha8Rng>,
-    ) -> Result<Tensor, ModelError> {
+    /// Logits `[rows, 3]` for features `[rows, input_size]` and symbol indices `[rows]` (u32),
+    /// without dropout (evaluation and prediction; training runs [`crate::backprop`]).
+    pub fn forward(&self, features: &Tensor, symbols: &Tensor) -> Result<Tensor, ModelError> {
         let embedded = self.params[0].embedding(symbols)?;
         let mut h = Tensor::cat(&[features, &embedded], 1)?;
         let hidden = self.spec.hidden_layers.len();
-        let mut rng = dropout_rng;
         for layer in 0..=hidden {
             let w = &self.params[1 + 2 * layer];
             let b = &self.params[2 + 2 * layer];
@@ -187,12 +182,6 @@ impl Mlp {
                 break;
             }
             h = activate(&h, self.spec.activation)?;
-            if let Some(rng) = rng.as_deref_mut() {
-                if self.spec.dropout > 0.0 {
-                    let mask = dropout_mask(h.dims(), self.spec.dropout, rng, h.device())?;
-                    h = h.mul(&mask)?;
-                }
-            }
         }
         Ok(h)
     }
@@ -227,7 +216,7 @@ impl Mlp {
         let device = self.params[0].device();
         let x = Tensor::from_slice(features, (rows, width), device)?;
         let s = Tensor::from_slice(symbols, rows, device)?;
-        let probs = candle_nn::ops::softmax_last_dim(&self.forward(&x, &s, None)?)?;
+        let probs = candle_nn::ops::softmax_last_dim(&self.forward(&x, &s)?)?;
         let probs = probs.to_vec2::<f32>()?;
         Ok(probs
             .into_iter()
@@ -314,35 +303,6 @@ fn activate(h: &Tensor, activation: Activation) -> Result<Tensor, candle_core::E
     }
 }
 
-/// Inverted dropout: each element kept with probability 1 − p and scaled by 1/(1 − p).
-///
-/// Each element is decided by 16 random bits (dropped when below round(p·2¹⁶), so p is exact
-/// to 2⁻¹⁷): one bulk fill of the RNG instead of a call per element, which cost a tenth of
-/// a training step at batch 32.
-fn dropout_mask(
-    dims: &[usize],
-    p: f32,
-    rng: &mut ChaCha8Rng,
-    device: &Device,
-) -> Result<Tensor, candle_core::Error> {
-    let scale = 1.0 / (1.0 - p);
-    let threshold = (f64::from(p) * 65536.0).round() as u16;
-    let n: usize = dims.iter().product();
-    let mut bits = vec![0u8; 2 * n];
-    rng.fill_bytes(&mut bits);
-    let mask: Vec<f32> = bits
-        .chunks_exact(2)
-        .map(|b| {
-            if u16::from_le_bytes([b[0], b[1]]) < threshold {
-                0.0
-            } else {
-                scale
-            }
-        })
-        .collect();
-    Tensor::from_vec(mask, dims, device)
-}
-
 /// A standard normal draw (Box–Muller), so no distribution crate is needed for one call site.
 fn standard_normal(rng: &mut ChaCha8Rng) -> f32 {
     // 1 − u lies in (0, 1], so the logarithm is finite.
@@ -399,37 +359,6 @@ mod tests {
         assert_eq!(alone[0].probabilities, p[1].probabilities);
         let sum: f32 = p[0].probabilities.iter().sum();
         assert!((sum - 1.0).abs() < 1e-5);
-    }
-
-    #[test]
-    fn dropout_applies_only_with_an_rng() {
-        let mut rng = ChaCha8Rng::seed_from_u64(2);
-        let model = Mlp::init(&spec(), &mut rng, &Device::Cpu).unwrap();
-        let x = Tensor::from_vec(vec![0.5f32; 8 * 4], (8, 4), &Device::Cpu).unwrap();
-        let s = Tensor::from_vec(vec![0u32; 8], 8, &Device::Cpu).unwrap();
-        let eval = |m: &Mlp| m.forward(&x, &s, None).unwrap().to_vec2::<f32>().unwrap();
-        assert_eq!(eval(&model), eval(&model));
-        let train = model
-            .forward(&x, &s, Some(&mut rng))
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        assert_ne!(train, eval(&model));
-    }
-
-    #[test]
-    fn dropout_drops_the_configured_share_and_scales_the_rest() {
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let mask = dropout_mask(&[1000, 100], 0.2, &mut rng, &Device::Cpu)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let dropped = mask.iter().filter(|&&m| m == 0.0).count() as f64 / mask.len() as f64;
-        // 100,000 draws: the standard deviation of the share is 0.0013.
-        assert!((dropped - 0.2).abs() < 0.006, "{dropped}");
-        assert!(mask.iter().all(|&m| m == 0.0 || m == 1.25));
     }
 
     #[test]

@@ -9,23 +9,24 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use ktrdr_ops::cancel::CancellationToken;
 
+use crate::backprop::{forward_backward, Batch};
 use crate::checkpoint::{
     BestEpoch, Checkpoint, DataShape, EarlyStopState, Position, CHECKPOINT_FORMAT,
 };
 use crate::dataset::{Dataset, Samples};
-use crate::evaluate::{evaluate, softmax_cross_entropy, to_classes};
+use crate::evaluate::{evaluate, to_classes};
 use crate::metrics::{Classification, History, SymbolMetrics, TestMetrics, TrainingMetrics};
-use crate::model::{argmax, default_device, parameter_shapes, Mlp, ModelError};
+use crate::model::{default_device, parameter_shapes, Mlp, ModelError};
 use crate::optim::{clip_grad_norm, Optimizer, Scheduler};
 use crate::progress::{TrainObserver, TrainProgress};
-use crate::spec::{MlpSpec, Monitor, SpecError, TrainParams, NUM_CLASSES};
+use crate::spec::{MlpSpec, Monitor, SpecError, TrainParams};
 
 /// The least time between two batch progress reports.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(5);
@@ -113,7 +114,6 @@ struct Run<'a> {
     spec: MlpSpec,
     params: TrainParams,
     device: Device,
-    vars: Vec<Var>,
     /// Host copies of the live weights, the optimizer's working set.
     host: Vec<Vec<f32>>,
     shapes: Vec<Vec<usize>>,
@@ -203,17 +203,11 @@ impl<'a> Run<'a> {
         position: Position,
     ) -> Result<Self, TrainError> {
         let shapes = parameter_shapes(spec);
-        let vars = host
-            .iter()
-            .zip(&shapes)
-            .map(|(h, s)| Var::from_slice(h, s.as_slice(), &device))
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             data,
             spec: spec.clone(),
             params: params.clone(),
             device,
-            vars,
             host,
             shapes,
             optimizer,
@@ -278,47 +272,28 @@ impl<'a> Run<'a> {
         let start = self.position.batch * bs;
         let end = (start + bs).min(self.position.order.len());
         let rows = &self.position.order[start..end];
-        let (x, labels, symbols) = gather(&self.data.train, self.data.width(), rows);
-        let n = rows.len();
-        let x = Tensor::from_vec(x, (n, self.data.width()), &self.device)?;
-        let s = Tensor::from_vec(symbols, n, &self.device)?;
-        let model = Mlp::from_params(
-            &self.spec,
-            self.vars.iter().map(|v| v.as_tensor().clone()).collect(),
-        );
-        let logits = model.forward(&x, &s, Some(&mut self.rng))?;
-        // Cross-entropy and its gradient with respect to the logits are computed here on the
-        // n×3 host copy: candle would spend a dozen small operations on them forward and twice
-        // as many backward. Backpropagating sum(logits ⊙ dlogits) then yields exactly the
-        // gradients of the mean cross-entropy.
-        let host_logits = logits.flatten_all()?.to_vec1::<f32>()?;
-        let (loss_value, dlogits, correct) = loss_and_logit_grad(&host_logits, &labels);
-        if !loss_value.is_finite() {
+        let (features, labels, symbols) = gather(&self.data.train, self.data.width(), rows);
+        let batch = Batch {
+            features: &features,
+            symbols: &symbols,
+            labels: &labels,
+        };
+        let mut step =
+            forward_backward(&self.spec, &self.host, &batch, &mut self.rng, &self.device)?;
+        if !step.loss.is_finite() {
             return Err(TrainError::Diverged {
                 epoch: self.position.epoch + 1,
                 batch: self.position.batch + 1,
-                loss: loss_value,
-            });
-        }
-        let dlogits = Tensor::from_vec(dlogits, (n, NUM_CLASSES), &self.device)?;
-        let grads = logits.mul(&dlogits)?.sum_all()?.backward()?;
-        let mut host_grads = Vec::with_capacity(self.vars.len());
-        for (var, len) in self.vars.iter().zip(self.host.iter().map(Vec::len)) {
-            host_grads.push(match grads.get(var.as_tensor()) {
-                Some(g) => g.flatten_all()?.to_vec1::<f32>()?,
-                None => vec![0.0; len],
+                loss: step.loss,
             });
         }
         if self.params.gradient_clip > 0.0 {
-            clip_grad_norm(&mut host_grads, self.params.gradient_clip);
+            clip_grad_norm(&mut step.grads, self.params.gradient_clip);
         }
-        self.optimizer.step(&mut self.host, &mut host_grads);
-        for ((var, h), shape) in self.vars.iter().zip(&self.host).zip(&self.shapes) {
-            var.set(&Tensor::from_slice(h, shape.as_slice(), &self.device)?)?;
-        }
-        self.position.loss_sum += loss_value;
-        self.position.correct += correct as u64;
-        self.position.seen += n as u64;
+        self.optimizer.step(&mut self.host, &mut step.grads);
+        self.position.loss_sum += step.loss;
+        self.position.correct += step.correct as u64;
+        self.position.seen += rows.len() as u64;
         self.position.batch += 1;
         Ok(())
     }
@@ -422,7 +397,16 @@ impl<'a> Run<'a> {
     }
 
     fn live_model(&self) -> Result<Mlp, TrainError> {
-        let params = self.vars.iter().map(|v| v.as_tensor().detach()).collect();
+        self.model_of(&self.host)
+    }
+
+    /// A model holding a copy of `weights` (host vectors in parameter order).
+    fn model_of(&self, weights: &[Vec<f32>]) -> Result<Mlp, TrainError> {
+        let params = weights
+            .iter()
+            .zip(&self.shapes)
+            .map(|(w, s)| Tensor::from_slice(w, s.as_slice(), &self.device))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Mlp::from_params(&self.spec, params))
     }
 
@@ -454,13 +438,7 @@ impl<'a> Run<'a> {
             .best
             .as_ref()
             .ok_or_else(|| TrainError::Data("no epoch was validated".into()))?;
-        let params = best
-            .weights
-            .iter()
-            .zip(&self.shapes)
-            .map(|(w, s)| Tensor::from_slice(w, s.as_slice(), &self.device))
-            .collect::<Result<Vec<_>, _>>()?;
-        let model = Mlp::from_params(&self.spec, params);
+        let model = self.model_of(&best.weights)?;
         let test = &self.data.test;
         let eval = evaluate(&model, test, self.data.width(), None)?
             .ok_or_else(|| TrainError::Data("test evaluation was cancelled".into()))?;
@@ -515,32 +493,6 @@ impl<'a> Run<'a> {
         };
         Ok(TrainedModel { model, metrics })
     }
-}
-
-/// Mean cross-entropy of row-major `n×3` logits, its gradient with respect to the logits
-/// ((softmax − one-hot) / n), and the number of rows predicted right.
-fn loss_and_logit_grad(logits: &[f32], labels: &[u32]) -> (f64, Vec<f32>, usize) {
-    let n = labels.len();
-    let mut dlogits = vec![0f32; logits.len()];
-    let mut loss_sum = 0f64;
-    let mut correct = 0;
-    for ((row, d), &label) in logits
-        .chunks_exact(NUM_CLASSES)
-        .zip(dlogits.chunks_exact_mut(NUM_CLASSES))
-        .zip(labels)
-    {
-        let label = label as usize;
-        let (loss, probs) = softmax_cross_entropy(row, label);
-        loss_sum += loss;
-        for (c, (d, p)) in d.iter_mut().zip(probs).enumerate() {
-            let target = if c == label { 1.0 } else { 0.0 };
-            *d = ((p - target) / n as f64) as f32;
-        }
-        if argmax(row).0 == label {
-            correct += 1;
-        }
-    }
-    (loss_sum / n as f64, dlogits, correct)
 }
 
 /// Copies the given rows of a part into batch buffers.
@@ -607,34 +559,4 @@ fn check_dataset(data: &Dataset, spec: &MlpSpec) -> Result<(), TrainError> {
         return bad("the validation part is empty, so no best epoch can be chosen".into());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_host_loss_and_gradient_match_candles_autograd() {
-        let logits = [0.3f32, -1.2, 2.0, 0.0, 0.5, -0.5, 4.0, 4.0, -3.0];
-        let labels = [2u32, 0, 1];
-        let (loss, grad, correct) = loss_and_logit_grad(&logits, &labels);
-        let var = Var::from_slice(&logits, (3, 3), &Device::Cpu).unwrap();
-        let y = Tensor::from_slice(&labels, 3, &Device::Cpu).unwrap();
-        let ce = candle_nn::loss::cross_entropy(var.as_tensor(), &y).unwrap();
-        let expected_grad = ce
-            .backward()
-            .unwrap()
-            .get(var.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        assert!((loss - f64::from(ce.to_scalar::<f32>().unwrap())).abs() < 1e-6);
-        for (a, b) in grad.iter().zip(&expected_grad) {
-            assert!((a - b).abs() < 1e-6, "{grad:?} vs {expected_grad:?}");
-        }
-        // Row 0 predicts class 2 (right); row 2 ties 0 and 1 and argmax takes 0 (wrong).
-        assert_eq!(correct, 1);
-    }
 }
