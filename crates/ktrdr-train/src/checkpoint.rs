@@ -49,6 +49,8 @@ pub struct EarlyStopState {
     pub best: Option<f64>,
     /// Epochs since it improved by at least `min_delta`.
     pub bad_epochs: usize,
+    /// Whether patience ran out: no more epochs, only the final evaluation is left.
+    pub stopped: bool,
 }
 
 /// What the dataset looked like, so a checkpoint is never resumed on other data.

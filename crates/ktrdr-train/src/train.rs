@@ -233,8 +233,7 @@ impl<'a> Run<'a> {
     ) -> Result<TrainOutcome, TrainError> {
         let batches = self.batches();
         let mut last_report = Instant::now();
-        let mut stopped_early = false;
-        while self.position.epoch < self.params.epochs {
+        while !self.early_stop.stopped && self.position.epoch < self.params.epochs {
             if self.position.order.is_empty() && self.position.batch == 0 {
                 let mut order: Vec<u32> = (0..self.data.train.len() as u32).collect();
                 order.shuffle(&mut self.rng);
@@ -254,16 +253,15 @@ impl<'a> Run<'a> {
                 return Ok(TrainOutcome::Cancelled(Box::new(self.checkpoint())));
             };
             observer.progress(&self.snapshot(Some(val)));
-            stopped_early = self.end_epoch(val);
+            self.end_epoch(val);
             if observer.wants_epoch_checkpoints() {
                 observer.epoch_checkpoint(&self.checkpoint());
             }
-            if stopped_early {
-                break;
-            }
         }
-        self.finish(stopped_early)
-            .map(|m| TrainOutcome::Completed(Box::new(m)))
+        Ok(match self.finish(cancel)? {
+            Some(m) => TrainOutcome::Completed(Box::new(m)),
+            None => TrainOutcome::Cancelled(Box::new(self.checkpoint())),
+        })
     }
 
     /// One optimizer step on the next batch of the epoch's order.
@@ -317,8 +315,8 @@ impl<'a> Run<'a> {
         )))
     }
 
-    /// Records the epoch, keeps its weights if best, steps the schedule; true to stop early.
-    fn end_epoch(&mut self, (val_loss, val_accuracy): (f64, f64)) -> bool {
+    /// Records the epoch, keeps its weights if best, steps the schedule, checks early stopping.
+    fn end_epoch(&mut self, (val_loss, val_accuracy): (f64, f64)) {
         let batches = self.batches().max(1);
         let train_loss = self.position.loss_sum / batches as f64;
         let train_accuracy = self.position.correct as f64 / self.position.seen.max(1) as f64;
@@ -352,7 +350,6 @@ impl<'a> Run<'a> {
         let lr = self.scheduler.step(self.optimizer.lr(), val_loss);
         self.optimizer.set_lr(lr);
 
-        let mut stop = false;
         if let Some(es) = &self.params.early_stopping {
             let value = match es.monitor {
                 Monitor::ValLoss => val_loss,
@@ -367,7 +364,7 @@ impl<'a> Run<'a> {
                 self.early_stop.bad_epochs = 0;
             } else {
                 self.early_stop.bad_epochs += 1;
-                stop = self.early_stop.bad_epochs >= es.patience;
+                self.early_stop.stopped = self.early_stop.bad_epochs >= es.patience;
             }
         }
         self.position = Position {
@@ -378,7 +375,6 @@ impl<'a> Run<'a> {
             correct: 0,
             seen: 0,
         };
-        stop
     }
 
     fn snapshot(&self, val: Option<(f64, f64)>) -> TrainProgress {
@@ -432,16 +428,18 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// The best epoch's weights, evaluated on the test part overall and per symbol.
-    fn finish(&self, early_stopped: bool) -> Result<TrainedModel, TrainError> {
+    /// The best epoch's weights, evaluated on the test part overall and per symbol; `None` if
+    /// cancelled meanwhile (a resumed run only evaluates).
+    fn finish(&self, cancel: &CancellationToken) -> Result<Option<TrainedModel>, TrainError> {
         let best = self
             .best
             .as_ref()
             .ok_or_else(|| TrainError::Data("no epoch was validated".into()))?;
         let model = self.model_of(&best.weights)?;
         let test = &self.data.test;
-        let eval = evaluate(&model, test, self.data.width(), None)?
-            .ok_or_else(|| TrainError::Data("test evaluation was cancelled".into()))?;
+        let Some(eval) = evaluate(&model, test, self.data.width(), Some(cancel))? else {
+            return Ok(None);
+        };
         let truth = to_classes(&test.labels);
         let overall = Classification::of(&truth, &eval.predicted);
         let mut per_symbol = BTreeMap::new();
@@ -479,7 +477,7 @@ impl<'a> Run<'a> {
             final_val_accuracy: last(&h.val_accuracy),
             best_val_accuracy: max(&h.val_accuracy),
             best_epoch: best.epoch,
-            early_stopped,
+            early_stopped: self.early_stop.stopped,
             test_metrics: TestMetrics {
                 test_loss: eval.mean_loss(),
                 test_accuracy: overall.accuracy,
@@ -491,7 +489,7 @@ impl<'a> Run<'a> {
             per_symbol_metrics: per_symbol,
             history: h.clone(),
         };
-        Ok(TrainedModel { model, metrics })
+        Ok(Some(TrainedModel { model, metrics }))
     }
 }
 

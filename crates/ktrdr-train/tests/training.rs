@@ -296,6 +296,29 @@ fn a_cancelled_run_resumed_ends_exactly_like_an_uninterrupted_one() {
 }
 
 #[test]
+fn a_cancel_after_an_early_stop_resumes_into_the_final_evaluation_only() {
+    let data = dataset(6, 60, Rule::Features, 11);
+    let p = TrainParams {
+        learning_rate: 1e-9,
+        weight_decay: 0.0,
+        early_stopping: Some(EarlyStopping {
+            patience: 2,
+            monitor: Monitor::ValLoss,
+            min_delta: 1e-3,
+        }),
+        ..params(30)
+    };
+    let whole = run(&data, &p);
+    assert_eq!(whole.metrics.epochs_trained, 3);
+    // Cancelled at the stopping epoch's report: the test evaluation sees the cancel.
+    let (cp, _) = cancelled_at(&data, &p, None, |p| p.epoch == 3 && p.val_loss.is_some());
+    assert!(cp.early_stop.stopped);
+    let resumed = resume(&data, &p, cp);
+    assert_eq!(comparable(&resumed.metrics), comparable(&whole.metrics));
+    assert_eq!(weight_bits(&resumed), weight_bits(&whole));
+}
+
+#[test]
 fn a_token_cancelled_before_the_start_gives_a_resumable_checkpoint() {
     let data = dataset(6, 60, Rule::Features, 8);
     let p = params(2);
