@@ -334,6 +334,45 @@ fn a_token_cancelled_before_the_start_gives_a_resumable_checkpoint() {
     assert_eq!(weight_bits(&resumed), weight_bits(&run(&data, &p)));
 }
 
+/// Keeps every epoch's checkpoint, as a caller persisting them for crash recovery would.
+struct KeepCheckpoints(Vec<Checkpoint>);
+
+impl TrainObserver for KeepCheckpoints {
+    fn progress(&mut self, _: &TrainProgress) {}
+
+    fn wants_epoch_checkpoints(&self) -> bool {
+        true
+    }
+
+    fn epoch_checkpoint(&mut self, checkpoint: &Checkpoint) {
+        self.0.push(checkpoint.clone());
+    }
+}
+
+#[test]
+fn an_epoch_checkpoint_resumes_like_an_interrupted_process_would() {
+    let data = dataset(6, 80, Rule::Features, 12);
+    let p = params(4);
+    let mut keep = KeepCheckpoints(Vec::new());
+    let outcome = train(
+        &data,
+        &spec(&data),
+        &p,
+        &CancellationToken::new(),
+        &mut keep,
+        None,
+    )
+    .unwrap();
+    let TrainOutcome::Completed(whole) = outcome else {
+        panic!("expected a completed run");
+    };
+    assert_eq!(keep.0.len(), 4);
+    assert_eq!((keep.0[1].epoch(), keep.0[1].position.batch), (3, 0));
+    let resumed = resume(&data, &p, keep.0.swap_remove(1));
+    assert_eq!(weight_bits(&resumed), weight_bits(&whole));
+    assert_eq!(comparable(&resumed.metrics), comparable(&whole.metrics));
+}
+
 #[test]
 fn a_checkpoint_of_another_run_is_refused() {
     let data = dataset(6, 60, Rule::Features, 9);
