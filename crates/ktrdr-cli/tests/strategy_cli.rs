@@ -66,7 +66,7 @@ fn the_five_shipped_files_are_valid() {
     );
     assert_eq!(text.matches(": valid (0 errors,").count(), 5, "{text}");
     assert!(
-        text.contains("  note: deployment: accepted; not used by training"),
+        text.contains("  note: deployment (line 29): accepted; not used by training"),
         "{text}"
     );
 }
@@ -87,9 +87,9 @@ fn a_broken_file_lists_every_error_by_path_and_exits_1() {
     assert!(text.contains("crypto_scalping.yaml: valid"), "{text}");
     assert!(text.contains("broken.yaml: INVALID (3 errors,"), "{text}");
     for line in [
-        "  error: model.architecture.activation: \"swish\" is not allowed; allowed: relu, tanh, sigmoid, leaky_relu",
-        "  error: model.training.lr: unknown key; allowed here: learning_rate,",
-        "  error: fuzzy_sets.rsx: no indicator is named \"rsx\"; indicators: rsi, macd",
+        "  error: model.architecture.activation (line 68): \"swish\" is not allowed; allowed: relu, tanh, sigmoid, leaky_relu",
+        "  error: model.training.lr (line 79): unknown key; allowed here: learning_rate,",
+        "  error: fuzzy_sets.rsx (line 52): no indicator is named \"rsx\"; indicators: rsi, macd",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }

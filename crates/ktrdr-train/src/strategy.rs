@@ -6,6 +6,7 @@
 
 mod checks;
 mod config;
+mod locate;
 mod parse;
 mod reader;
 mod report;
@@ -29,7 +30,8 @@ pub struct Checked {
     pub report: Report,
 }
 
-/// Checks strategy YAML text, reporting every problem. YAML syntax errors carry their line.
+/// Checks strategy YAML text, reporting every problem with its key path and, where it can be
+/// told, its line.
 pub fn check_str(text: &str) -> Checked {
     let mut report = Report::default();
     let doc: serde_norway::Value = match serde_norway::from_str(text) {
@@ -47,6 +49,11 @@ pub fn check_str(text: &str) -> Checked {
         }
     };
     let strategy = parse::strategy(&mut report, &doc);
+    for problem in report.errors.iter_mut().chain(report.notes.iter_mut()) {
+        problem.line = problem
+            .line
+            .or_else(|| locate::line_of(text, &problem.path));
+    }
     Checked {
         strategy: strategy.filter(|_| report.is_ok()),
         report,

@@ -185,6 +185,24 @@ fn every_problem_is_reported_with_its_key_path() {
         msg("colour")
     );
     assert!(msg("model.training.lr").contains("learning_rate"));
+    // Each problem carries the line of its key, found by following the path through the text.
+    let line = |p: &str| {
+        checked
+            .report
+            .errors
+            .iter()
+            .find(|e| e.path == p)
+            .unwrap()
+            .line
+    };
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).map(|i| i + 1);
+    assert_eq!(line("colour"), line_of("colour: blue"));
+    assert_eq!(line("model.training.lr"), line_of("lr: 0.1"));
+    assert_eq!(
+        line("fuzzy_sets.rsx.overbought.parameters[1]"),
+        line_of("\"eighty\"")
+    );
+    assert_eq!(line("training.data_split"), line_of("data_split:"));
     assert!(msg("model.architecture.activation").contains("relu, tanh, sigmoid, leaky_relu"));
 }
 
@@ -311,7 +329,7 @@ fn load_lists_every_error_in_its_message() {
     let err = Strategy::load(&path).unwrap_err().to_string();
     assert!(err.contains("bad.yaml"), "{err}");
     assert!(
-        err.contains("version: format version \"3.0\" is not supported"),
+        err.contains("version (line 2): format version \"3.0\" is not supported"),
         "{err}"
     );
     assert!(err.contains("training: required key is missing"), "{err}");
