@@ -334,3 +334,42 @@ fn each_symbols_rows_are_split_in_time_order() {
         }
     }
 }
+
+#[test]
+fn every_shipped_strategy_builds_a_dataset() {
+    let mut files: Vec<_> = std::fs::read_dir(STRATEGIES)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 5);
+    for path in files {
+        let strategy = Strategy::load(&path).unwrap();
+        let spec = spec_of(&strategy);
+        assert_eq!(
+            spec.feature_count,
+            strategy.feature_width(spec.timeframes.len())
+        );
+        // Sixty days of base bars, whatever the base timeframe (a daily RSI needs 15 days).
+        let n = (60 * 86_400 / spec.timeframes[0].seconds()) as usize;
+        let symbols: Vec<SymbolBars> = strategy
+            .symbols()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SymbolBars {
+                symbol: s.as_str().to_owned(),
+                series: series(
+                    &walk(spec.timeframes[0], n, 100 + i as u64),
+                    &spec.timeframes,
+                ),
+            })
+            .collect();
+        let ds = assemble_dataset(&spec, strategy.labels(), strategy.data_split(), &symbols)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(ds.width(), spec.feature_count);
+        assert_eq!(ds.symbols.len(), symbols.len());
+        assert!(!ds.train.is_empty() && !ds.validation.is_empty() && !ds.test.is_empty());
+    }
+}
