@@ -145,6 +145,7 @@ fn json_output_has_one_entry_per_file() {
             "fuzzy_sets.rsx"
         ]
     );
+    assert_eq!(files[1]["errors"][0]["line"], 68);
     assert_eq!(files[2]["valid"], false);
     let msg = files[2]["errors"][0]["message"].as_str().unwrap();
     assert!(msg.contains("cannot read strategy file"), "{msg}");
