@@ -14,6 +14,8 @@ use crate::labels::zigzag_extremes;
 use crate::params::Source;
 use crate::spec::Indicator;
 
+mod trend;
+
 const NAN: f64 = f64::NAN;
 
 /// `N` empty columns with room for `len` values each.
@@ -122,14 +124,15 @@ pub(crate) fn compute(indicator: &Indicator, bars: &BarSeries) -> Vec<Vec<f64>> 
         Indicator::Mfi { period } => vec![mfi(h, l, c, v, period)],
         Indicator::Aroon { period } => {
             let [mut up, mut down, mut osc] = columns(len);
-            // The extremes of the last period + 1 bars, and how long ago they were.
-            let mut highs = RollingExtreme::new(period + 1, Extreme::Max);
-            let mut lows = RollingExtreme::new(period + 1, Extreme::Min);
+            // How long ago the extremes of the last period + 1 bars were.
+            let mut range = PriceRange::new(h, l, period + 1);
             let n = period as f64;
-            let score =
-                |e: Option<(f64, usize)>| e.map_or(NAN, |(_, age)| 100.0 * (n - age as f64) / n);
+            let score = |age: usize| 100.0 * (n - age as f64) / n;
             for i in 0..len {
-                let (u, d) = (score(highs.push(h[i])), score(lows.push(l[i])));
+                let (u, d) = match range.extremes(i) {
+                    Some(((_, high_age), (_, low_age))) => (score(high_age), score(low_age)),
+                    None => (NAN, NAN),
+                };
                 up.push(u);
                 down.push(d);
                 osc.push(u - d);
@@ -199,6 +202,10 @@ pub(crate) fn compute(indicator: &Indicator, bars: &BarSeries) -> Vec<Vec<f64>> 
                 })
                 .collect()]
         }
+        Indicator::SuperTrend { period, multiplier } => {
+            trend::supertrend(h, l, c, period, multiplier)
+        }
+        Indicator::AdLine { smoothing_period } => trend::ad_line(h, l, c, v, smoothing_period),
         Indicator::Cmf { period } => {
             let (mut flows, mut volumes) = (RollingSum::new(period), RollingSum::new(period));
             vec![(0..len)
@@ -269,10 +276,11 @@ impl<'a> PriceRange<'a> {
         }
     }
 
-    /// `(highest high, lowest low)` of the `n` bars ending at bar `i` (bars visited in order);
-    /// `None` in the warm-up or when the window holds a NaN.
+    /// The highest high and the lowest low of the `n` bars ending at bar `i` (bars visited in
+    /// order), each with its age in bars (ties: the most recent); `None` in the warm-up or when
+    /// the window holds a NaN.
     #[inline]
-    fn at(&mut self, i: usize) -> Option<(f64, f64)> {
+    fn extremes(&mut self, i: usize) -> Option<((f64, usize), (f64, usize))> {
         match self {
             PriceRange::Clean {
                 h,
@@ -281,16 +289,17 @@ impl<'a> PriceRange<'a> {
                 highs,
                 lows,
             } => {
-                let (hh, ll) = (highs.at(h, i).0, lows.at(l, i).0);
-                (i + 1 >= *n).then_some((hh, ll))
+                let (high, low) = (highs.at(h, i), lows.at(l, i));
+                (i + 1 >= *n).then_some((high, low))
             }
-            PriceRange::Streaming { h, l, highs, lows } => {
-                match (highs.push(h[i]), lows.push(l[i])) {
-                    (Some((hh, _)), Some((ll, _))) => Some((hh, ll)),
-                    _ => None,
-                }
-            }
+            PriceRange::Streaming { h, l, highs, lows } => highs.push(h[i]).zip(lows.push(l[i])),
         }
+    }
+
+    /// `(highest high, lowest low)` of the `n` bars ending at bar `i` (see [`Self::extremes`]).
+    #[inline]
+    fn at(&mut self, i: usize) -> Option<(f64, f64)> {
+        self.extremes(i).map(|((hh, _), (ll, _))| (hh, ll))
     }
 
     /// `f(close, highest high, lowest low)`; NaN in the warm-up and where the range is 0.

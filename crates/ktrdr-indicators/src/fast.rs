@@ -40,9 +40,9 @@ pub(crate) fn powers(beta: f64) -> [f64; 4] {
 
 const ONES: [f64; 4] = [1.0; 4];
 
-/// Sums of the windows of `n` values of `f(0..len)`, times `scale`; NaN for the first `n − 1`.
-/// `f` must be finite everywhere.
-pub(crate) fn rolling_sums(len: usize, n: usize, scale: f64, f: impl Fn(usize) -> f64) -> Vec<f64> {
+/// Sums of the windows of `n` values of a clean `x`, times `scale`; NaN for the first `n − 1`.
+pub(crate) fn rolling_sums(x: &[f64], n: usize, scale: f64) -> Vec<f64> {
+    let len = x.len();
     let mut out = Vec::with_capacity(len);
     if n == 0 || len < n {
         out.resize(len, NAN);
@@ -52,21 +52,24 @@ pub(crate) fn rolling_sums(len: usize, n: usize, scale: f64, f: impl Fn(usize) -
     let mut i = n - 1;
     while i < len {
         let block_end = len.min((i / BLOCK + 1) * BLOCK);
-        let mut sum: f64 = (i + 1 - n..=i).map(&f).sum();
+        let mut sum: f64 = x[i + 1 - n..=i].iter().sum();
         out.push(sum * scale);
         i += 1;
-        while i + 4 <= block_end {
-            let d = |k: usize| f(i + k) - f(i + k - n);
-            let s = four_steps(sum, ONES, [d(0), d(1), d(2), d(3)]);
+        // The block's entering and leaving values, four at a time.
+        let (new, old) = (&x[i..block_end], &x[i - n..block_end - n]);
+        let (new4, old4) = (new.chunks_exact(4), old.chunks_exact(4));
+        let (new_rest, old_rest) = (new4.remainder(), old4.remainder());
+        for (a, b) in new4.zip(old4) {
+            let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2], a[3] - b[3]];
+            let s = four_steps(sum, ONES, d);
             out.extend(s.map(|v| v * scale));
             sum = s[3];
-            i += 4;
         }
-        while i < block_end {
-            sum += f(i) - f(i - n);
+        for (a, b) in new_rest.iter().zip(old_rest) {
+            sum += a - b;
             out.push(sum * scale);
-            i += 1;
         }
+        i = block_end;
     }
     out
 }
@@ -227,7 +230,7 @@ mod tests {
         for len in [0, 1, 3, 19, 20, 21, 63, 64, 65, 66, 67, 200, 1001] {
             let x = walk(len);
             close(
-                &rolling_sums(len, 20, 1.0 / 20.0, |i| x[i]),
+                &rolling_sums(&x, 20, 1.0 / 20.0),
                 &crate::kernels::rolling_mean(&x, 20),
             );
             close(&ewm_recursive(&x, 0.1), &{

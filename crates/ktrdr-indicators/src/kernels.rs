@@ -212,7 +212,7 @@ impl RollingExtreme {
 pub fn rolling_mean(x: &[f64], n: usize) -> Vec<f64> {
     let inv = 1.0 / n as f64;
     if all_finite(&[x]) {
-        return fast::rolling_sums(x.len(), n, inv, |i| x[i]);
+        return fast::rolling_sums(x, n, inv);
     }
     let mut w = RollingSum::new(n);
     x.iter()
@@ -223,7 +223,7 @@ pub fn rolling_mean(x: &[f64], n: usize) -> Vec<f64> {
 /// Rolling sum over `n` bars; the first `n - 1` values are NaN.
 pub fn rolling_sum(x: &[f64], n: usize) -> Vec<f64> {
     if all_finite(&[x]) {
-        return fast::rolling_sums(x.len(), n, 1.0, |i| x[i]);
+        return fast::rolling_sums(x, n, 1.0);
     }
     let mut w = RollingSum::new(n);
     x.iter().map(|&v| w.push(v).unwrap_or(NAN)).collect()

@@ -53,6 +53,10 @@ pub enum IndicatorKind {
     DistanceFromMa,
     /// Chaikin Money Flow.
     Cmf,
+    /// SuperTrend.
+    SuperTrend,
+    /// Accumulation/Distribution line.
+    AdLine,
 }
 
 /// What the registry knows about one indicator.
@@ -211,6 +215,15 @@ pub const INDICATORS: &[IndicatorInfo] = &[
         "100·(x − SMA(x, period))/SMA(x, period); NaN when the average is 0"),
     info(K::Cmf, "CMF", &["chaikin_money_flow"], &[period("period", 21, 1)], "cmf_{period}",
         "Σ MFV / Σ V over period, MFV = V·((C − L) − (H − C))/(H − L) (0 when H = L); NaN when Σ V = 0"),
+    info(K::SuperTrend, "SuperTrend", &[], &[
+        period("period", 10, 1),
+        number("multiplier", &[], 3.0, 100.0),
+    ], "supertrend_{period}_{multiplier}, supertrend_direction_{period}_{multiplier}",
+        "HL2 ± multiplier · ATR(period) bands that only tighten until the close crosses them; the active band and the direction (+1/−1)"),
+    info(K::AdLine, "ADLine", &["accumulation_distribution"], &[
+        period("smoothing_period", 21, 1),
+    ], "ad_line, ad_line_sma_{smoothing_period}",
+        "Σ V·((C − L) − (H − C))/(H − L) since the first bar (0 when H = L), and its SMA"),
 ];
 
 impl IndicatorKind {
@@ -292,7 +305,7 @@ fn normalise(name: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [IndicatorKind; 23] = [
+    const ALL: [IndicatorKind; 25] = [
         K::Rsi,
         K::Sma,
         K::Ema,
@@ -316,6 +329,8 @@ mod tests {
         K::VolumeRatio,
         K::DistanceFromMa,
         K::Cmf,
+        K::SuperTrend,
+        K::AdLine,
     ];
 
     #[test]

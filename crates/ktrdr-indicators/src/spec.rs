@@ -99,6 +99,13 @@ pub enum Indicator {
     Cmf {
         period: usize,
     },
+    SuperTrend {
+        period: usize,
+        multiplier: f64,
+    },
+    AdLine {
+        smoothing_period: usize,
+    },
 }
 
 impl Indicator {
@@ -216,6 +223,13 @@ impl Indicator {
             IndicatorKind::Cmf => Indicator::Cmf {
                 period: p.period("period"),
             },
+            IndicatorKind::SuperTrend => Indicator::SuperTrend {
+                period: p.period("period"),
+                multiplier: p.number("multiplier"),
+            },
+            IndicatorKind::AdLine => Indicator::AdLine {
+                smoothing_period: p.period("smoothing_period"),
+            },
         };
         Ok(indicator)
     }
@@ -256,6 +270,8 @@ impl Indicator {
             Indicator::VolumeRatio { .. } => IndicatorKind::VolumeRatio,
             Indicator::DistanceFromMa { .. } => IndicatorKind::DistanceFromMa,
             Indicator::Cmf { .. } => IndicatorKind::Cmf,
+            Indicator::SuperTrend { .. } => IndicatorKind::SuperTrend,
+            Indicator::AdLine { .. } => IndicatorKind::AdLine,
         }
     }
 
@@ -358,6 +374,20 @@ impl Indicator {
                 (vec![format!("distance_from_ma_{period}")], Some(source))
             }
             Indicator::Cmf { period } => (vec![format!("cmf_{period}")], None),
+            Indicator::SuperTrend { period, multiplier } => (
+                vec![
+                    format!("supertrend_{period}_{multiplier}"),
+                    format!("supertrend_direction_{period}_{multiplier}"),
+                ],
+                None,
+            ),
+            Indicator::AdLine { smoothing_period } => (
+                vec![
+                    "ad_line".to_owned(),
+                    format!("ad_line_sma_{smoothing_period}"),
+                ],
+                None,
+            ),
         };
         match source {
             Some(src) if src != Source::Close => stems

@@ -242,6 +242,38 @@ def cmf(df, n):
     return [nan_div(flow.rolling(n).sum(), df["volume"].rolling(n).sum())]
 
 
+def supertrend(df, n, k):
+    """The SuperTrend loop of the Python class, started at the first bar with an ATR."""
+    atr = true_range(df).rolling(n).mean().to_numpy()
+    high, low, close = df["high"].to_numpy(), df["low"].to_numpy(), df["close"].to_numpy()
+    mid = (high + low) / 2
+    basic_upper, basic_lower = mid + k * atr, mid - k * atr
+    line = np.full(len(close), np.nan)
+    direction = np.full(len(close), np.nan)
+    first = n - 1
+    upper, lower = basic_upper[first], basic_lower[first]
+    trend = -1 if close[first] <= lower else 1
+    line[first] = lower if trend == 1 else upper
+    direction[first] = trend
+    for i in range(first + 1, len(close)):
+        upper = basic_upper[i] if basic_upper[i] < upper or close[i - 1] > upper else upper
+        lower = basic_lower[i] if basic_lower[i] > lower or close[i - 1] < lower else lower
+        if trend == 1:
+            trend = -1 if close[i] <= lower else 1
+        else:
+            trend = 1 if close[i] >= upper else -1
+        line[i] = lower if trend == 1 else upper
+        direction[i] = trend
+    return [pd.Series(line), pd.Series(direction)]
+
+
+def ad_line(df, smoothing):
+    rng = df["high"] - df["low"]
+    mult = (((df["close"] - df["low"]) - (df["high"] - df["close"])) / rng.where(rng != 0)).fillna(0.0)
+    ad = (mult * df["volume"]).cumsum()
+    return [ad, ad.rolling(smoothing).mean()]
+
+
 # (file stem, CLI spec the Rust test parses, column names, function)
 CASES = [
     ("rsi_14", "rsi", ["rsi_14"], lambda d: [rsi(d["close"], 14)]),
@@ -277,6 +309,9 @@ CASES = [
     ("distance_from_ma", "distancefromma", ["distance_from_ma_20"],
      lambda d: [100 * nan_div(d["close"] - d["close"].rolling(20).mean(), d["close"].rolling(20).mean())]),
     ("cmf", "cmf", ["cmf_21"], lambda d: cmf(d, 21)),
+    ("supertrend", "supertrend", ["supertrend_10_3", "supertrend_direction_10_3"],
+     lambda d: supertrend(d, 10, 3.0)),
+    ("ad_line", "adline", ["ad_line", "ad_line_sma_21"], lambda d: ad_line(d, 21)),
 ]
 
 LABEL_CASES = [("labels_0.03", 0.03, None), ("labels_0.03_20", 0.03, 20), ("labels_0.01_5", 0.01, 5)]

@@ -1,0 +1,87 @@
+//! Trend-following indicators with state carried bar to bar: SuperTrend and the
+//! accumulation/distribution line.
+
+use super::{columns, NAN};
+use crate::kernels::{rolling_mean, true_range_at, RollingSum};
+
+/// SuperTrend: bands at the median price ± `multiplier` · ATR(`period`, simple mean), each band
+/// kept from the bar before unless the new one is tighter or the close crossed it; the trend
+/// turns down when the close falls to the lower band and up when it reaches the upper one. The
+/// first bar with an ATR starts like the Python class's first bar (down only if the close is at
+/// or under the lower band). Outputs the active band and the direction (+1 up, −1 down); both
+/// NaN while the ATR is undefined (its warm-up, or a window holding a NaN), which restarts it.
+pub(super) fn supertrend(
+    h: &[f64],
+    l: &[f64],
+    c: &[f64],
+    period: usize,
+    multiplier: f64,
+) -> Vec<Vec<f64>> {
+    let [mut line, mut direction] = columns(c.len());
+    let inv = 1.0 / period as f64;
+    let mut atr = RollingSum::new(period);
+    let (mut upper, mut lower) = (NAN, NAN);
+    let mut up: Option<bool> = None;
+    for i in 0..c.len() {
+        let a = atr.push(true_range_at(h, l, c, i)).map_or(NAN, |s| s * inv);
+        let mid = (h[i] + l[i]) / 2.0;
+        let (basic_upper, basic_lower) = (mid + multiplier * a, mid - multiplier * a);
+        if !(basic_upper.is_finite() && basic_lower.is_finite() && c[i].is_finite()) {
+            up = None;
+            line.push(NAN);
+            direction.push(NAN);
+            continue;
+        }
+        match up {
+            None => (upper, lower) = (basic_upper, basic_lower),
+            Some(_) => {
+                let prev_close = c[i - 1];
+                if basic_upper < upper || prev_close > upper {
+                    upper = basic_upper;
+                }
+                if basic_lower > lower || prev_close < lower {
+                    lower = basic_lower;
+                }
+            }
+        }
+        let now_up = match up {
+            None | Some(true) => c[i] > lower,
+            Some(false) => c[i] >= upper,
+        };
+        up = Some(now_up);
+        line.push(if now_up { lower } else { upper });
+        direction.push(if now_up { 1.0 } else { -1.0 });
+    }
+    vec![line, direction]
+}
+
+/// The accumulation/distribution line, `Σ V·((C − L) − (H − C))/(H − L)` (a bar with H = L adds
+/// 0), and its simple mean over `smoothing` bars. A bar with a NaN adds nothing and is NaN.
+pub(super) fn ad_line(
+    h: &[f64],
+    l: &[f64],
+    c: &[f64],
+    v: &[f64],
+    smoothing: usize,
+) -> Vec<Vec<f64>> {
+    let mut total = 0.0;
+    let line: Vec<f64> = (0..c.len())
+        .map(|i| {
+            let range = h[i] - l[i];
+            let multiplier = if range == 0.0 {
+                0.0
+            } else {
+                ((c[i] - l[i]) - (h[i] - c[i])) / range
+            };
+            let flow = multiplier * v[i];
+            if flow.is_finite() {
+                total += flow;
+                total
+            } else {
+                NAN
+            }
+        })
+        .collect();
+    let smoothed = rolling_mean(&line, smoothing);
+    vec![line, smoothed]
+}
