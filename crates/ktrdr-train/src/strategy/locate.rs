@@ -90,7 +90,9 @@ pub(super) fn line_of(text: &str, path: &str) -> Option<usize> {
             .collect();
         match step {
             Step::Key(key) => {
-                let level = block.first().map(|&i| lines[i].key_indent)?;
+                let Some(level) = block.first().map(|&i| lines[i].key_indent) else {
+                    return found; // a flow mapping (`{type: …}`): its key's line
+                };
                 let i = *block
                     .iter()
                     .find(|&&i| lines[i].key_indent == level && lines[i].key == Some(key))?;
@@ -136,6 +138,7 @@ fuzzy_sets:
     oversold:
       type: triangular
       parameters: [0, 20, 35]
+    low: {type: triangular, parameters: [0, 5, 10]}
 model:
   architecture:
     hidden_layers:
@@ -155,9 +158,9 @@ model:
         assert_eq!(line_of(TEXT, "fuzzy_sets.rsi.oversold.type"), Some(10));
         assert_eq!(
             line_of(TEXT, "model.architecture.hidden_layers[1]"),
-            Some(16)
+            Some(17)
         );
-        assert_eq!(line_of(TEXT, "model.architecture.activation"), Some(17));
+        assert_eq!(line_of(TEXT, "model.architecture.activation"), Some(18));
     }
 
     #[test]

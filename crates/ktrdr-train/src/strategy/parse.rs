@@ -223,7 +223,11 @@ fn data_split(report: &mut Report, path: &str, v: &Value) -> Option<DataSplit> {
     if (sum - 1.0).abs() > 1e-6 {
         report.error(
             path,
-            format!("train + validation + test must be 1, found {sum}"),
+            // Rounded: 0.7 + 0.2 + 0.2 is 1.0999999999999999 in binary.
+            format!(
+                "train + validation + test must be 1, found {}",
+                (sum * 1e9).round() / 1e9
+            ),
         );
         return None;
     }
