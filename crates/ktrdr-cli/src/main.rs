@@ -12,11 +12,13 @@ mod data;
 mod gap_filler;
 mod host_service;
 mod indicators;
+mod models;
 mod ops;
 mod output;
 mod progress_display;
 mod serve;
 mod strategy;
+mod training_host;
 
 /// ktrdr: research platform for systematic traders.
 #[derive(Debug, Parser)]
@@ -56,6 +58,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Operations of this machine or of a server: list, show, cancel, watch, wait, retry.
     Ops(ops::OpsArgs),
+    /// Models: train from a strategy file (live progress, Ctrl-C keeps a checkpoint), list, show, predict.
+    Models(models::ModelsArgs),
+    /// Serve the training host service protocol (port 5002): trainings from other machines run here.
+    TrainingHostService(training_host::TrainingHostArgs),
     /// Fill recent missing bars of the stored series (one cycle; `serve --gap-filler` runs it as a service).
     #[command(subcommand)]
     GapFiller(gap_filler::GapFillerCommand),
@@ -70,6 +76,13 @@ pub(crate) struct Context {
 }
 
 fn main() -> ExitCode {
+    // candle's matrix products ask rayon for its thread count on every call, and without this
+    // variable rayon reads /proc/cpuinfo each time: training ran 3.6 times slower. Set before any
+    // thread exists.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -88,6 +101,8 @@ fn main() -> ExitCode {
         Command::HostService(args) => host_service::run(args),
         Command::Serve(args) => serve::run(args, ktrdr_data::store::BarStore::new(&ctx.data_dir)),
         Command::Ops(args) => ops::run(args),
+        Command::Models(args) => models::run(args, &ctx),
+        Command::TrainingHostService(args) => training_host::run(args, &ctx),
         Command::GapFiller(command) => {
             gap_filler::run(command, ktrdr_data::store::BarStore::new(&ctx.data_dir))
         }

@@ -12,10 +12,13 @@ use clap::Args;
 use ktrdr_data::gap_filler::GapFillerConfig;
 use ktrdr_data::store::BarStore;
 use ktrdr_ops::home::Home;
+use ktrdr_ops::host::HostClient;
 use ktrdr_server::api::auth::TOKEN_ENV;
 use ktrdr_server::api::metrics::Metrics;
-use ktrdr_server::api::{ApiConfig, ApiServer, ApiState, ApiToken};
+use ktrdr_server::api::training::TrainingApi;
+use ktrdr_server::api::{ApiConfig, ApiServer, ApiState, ApiToken, DEFAULT_STRATEGIES_DIR};
 use ktrdr_server::host_service::shutdown_signal;
+use ktrdr_train::pipeline::TrainingService;
 
 use crate::data::load::SourceArgs;
 use crate::output::UsageError;
@@ -47,6 +50,15 @@ pub(crate) struct ServeArgs {
     /// Minutes between the gap filler's cycles (doubled after pacing errors).
     #[arg(long, value_name = "MINUTES", default_value = "60", value_parser = positive_minutes)]
     gap_filler_interval: Duration,
+    #[command(flatten)]
+    models: crate::models::ModelsDir,
+    /// Where `POST /api/v1/trainings/start` finds `<strategy_name>.yaml`.
+    #[arg(long, env = "KTRDR_STRATEGIES_DIR", default_value = DEFAULT_STRATEGIES_DIR, value_name = "DIR")]
+    strategies_dir: std::path::PathBuf,
+    /// Run trainings on this training host service (http://host:5002) instead of here; else
+    /// USE_TRAINING_HOST_SERVICE=true with TRAINING_HOST_SERVICE_URL.
+    #[arg(long, value_name = "URL")]
+    training_host_url: Option<String>,
 }
 
 /// A positive number of minutes.
@@ -95,7 +107,15 @@ async fn serve(args: ServeArgs, store: BarStore) -> anyhow::Result<()> {
         shutdown_grace: args.shutdown_grace,
         ..ApiConfig::default()
     };
-    let state = ApiState::with_metrics(home.operations().clone(), manager, metrics);
+    let mut training = TrainingService::new(manager.store().clone(), &args.models.models_dir)
+        .with_manager(manager.clone());
+    if let Some(url) = crate::models::training_host_url(args.training_host_url.as_deref()) {
+        let client = HostClient::new(url.clone())
+            .map_err(|e| UsageError(format!("training host service URL {url:?}: {e}")))?;
+        training = training.on_host(client);
+    }
+    let training = TrainingApi::new(training, &args.strategies_dir);
+    let state = ApiState::with_training(home.operations().clone(), manager, metrics, training);
     let server = ApiServer::new(state, config);
     if args.gap_filler {
         start_gap_filler(&server, args.gap_filler_interval).await?;

@@ -16,7 +16,7 @@ mod spec;
 
 use ktrdr_data::types::Timeframe;
 
-pub use assemble::{assemble_dataset, SymbolBars};
+pub use assemble::{assemble_dataset, label_and_split, symbol_frame, SymbolBars, SymbolFrame};
 pub use build::FeatureFrame;
 pub use spec::{FeatureInput, FeatureSet, FeatureSpec, ScalingInfo, TemporalConfig};
 

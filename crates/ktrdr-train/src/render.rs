@@ -16,10 +16,8 @@ use ktrdr_ops::progress::{
 pub mod steps {
     /// Reading (or loading) the bars of every symbol and timeframe.
     pub const DATA: &str = "Load data";
-    /// Computing the strategy's indicators.
-    pub const INDICATORS: &str = "Compute indicators";
-    /// Fuzzy memberships, timeframe alignment and lags.
-    pub const FEATURES: &str = "Build features";
+    /// The strategy's indicators, their fuzzy memberships, timeframe alignment and lags.
+    pub const FEATURES: &str = "Compute indicators and features";
     /// Zigzag labels and the chronological split.
     pub const LABELS: &str = "Label and split";
     /// The epochs.
@@ -221,7 +219,7 @@ mod tests {
         progress.set_step_detail("SPY 15m");
         assert_eq!(
             progress.snapshot().message,
-            "Training mlp on AAPL 1h: [2/4] build features 2/4 (SPY 15m)"
+            "Training mlp on AAPL 1h: [2/4] compute indicators and features 2/4 (SPY 15m)"
         );
     }
 

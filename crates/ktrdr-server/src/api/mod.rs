@@ -36,10 +36,11 @@ pub mod request_id;
 mod routes;
 mod server;
 mod state;
+pub mod training;
 pub mod wire;
 
 pub use auth::ApiToken;
 pub use error::ApiError;
 pub use gap_filler::GapFillerControl;
 pub use server::{ApiConfig, ApiServer};
-pub use state::ApiState;
+pub use state::{ApiState, DEFAULT_MODELS_DIR, DEFAULT_STRATEGIES_DIR};

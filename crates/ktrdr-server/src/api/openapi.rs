@@ -11,7 +11,7 @@ use utoipa::OpenApi;
 
 use super::metrics::scrape;
 use super::routes::data::{bars, candles, catalog, gaps, load};
-use super::routes::{cancel, events, feed, gap_filler, health, operations, retry, wait};
+use super::routes::{cancel, events, feed, gap_filler, health, operations, retry, trainings, wait};
 
 /// The document: every path and the schemas they use.
 #[derive(Debug, OpenApi)]
@@ -45,12 +45,17 @@ use super::routes::{cancel, events, feed, gap_filler, health, operations, retry,
         gap_filler::status,
         gap_filler::start,
         gap_filler::stop,
+        trainings::start,
+        trainings::performance,
+        trainings::history,
+        trainings::models,
         serve_document
     ),
     tags(
         (name = "operations", description = "Long jobs of every process sharing the registry"),
         (name = "data", description = "The local bar store and loads into it"),
         (name = "gap-filler", description = "The service that fills recent missing bars"),
+        (name = "training", description = "Trainings from strategy files, and the stored models"),
         (name = "service", description = "Health, metrics and this document"),
     )
 )]

@@ -8,10 +8,19 @@ use ktrdr_ops::operations::Operations;
 use ktrdr_ops::registry::Registry;
 use tokio::sync::watch;
 
+use ktrdr_train::pipeline::TrainingService;
+
 use super::chart_cache::ChartCache;
 use super::error::ApiError;
 use super::gap_filler::GapFillerControl;
 use super::metrics::{Metrics, StreamGuard};
+use super::training::TrainingApi;
+
+/// Where models go unless the server is told otherwise (the Python system's `models/`,
+/// relative to the working directory).
+pub const DEFAULT_MODELS_DIR: &str = "models";
+/// Where `strategy_name` is looked up unless the server is told otherwise.
+pub const DEFAULT_STRATEGIES_DIR: &str = "strategies";
 
 /// The shared state of the API's handlers. Cheap to clone.
 #[derive(Clone)]
@@ -30,6 +39,8 @@ struct Inner {
     gap_filler: GapFillerControl,
     /// The series the chart route read last.
     chart_cache: ChartCache,
+    /// Trainings: the service, the strategies directory, live histories.
+    training: TrainingApi,
 }
 
 impl ApiState {
@@ -46,6 +57,21 @@ impl ApiState {
         manager: DataManager,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let training = TrainingApi::new(
+            TrainingService::new(manager.store().clone(), DEFAULT_MODELS_DIR)
+                .with_manager(manager.clone()),
+            DEFAULT_STRATEGIES_DIR,
+        );
+        Self::with_training(operations, manager, metrics, training)
+    }
+
+    /// The state of a server that also trains with `training`.
+    pub fn with_training(
+        operations: Operations,
+        manager: DataManager,
+        metrics: Arc<Metrics>,
+        training: TrainingApi,
+    ) -> Self {
         ApiState {
             inner: Arc::new(Inner {
                 operations,
@@ -54,6 +80,7 @@ impl ApiState {
                 closing: watch::Sender::new(false),
                 gap_filler: GapFillerControl::default(),
                 chart_cache: ChartCache::default(),
+                training,
             }),
         }
     }
@@ -71,6 +98,11 @@ impl ApiState {
     /// The data manager.
     pub fn manager(&self) -> &DataManager {
         &self.inner.manager
+    }
+
+    /// The training service, its strategies and the live histories of its trainings.
+    pub fn training(&self) -> &TrainingApi {
+        &self.inner.training
     }
 
     /// The gap filler service.

@@ -36,23 +36,67 @@ pub fn assemble_dataset(
     split: DataSplit,
     symbols: &[SymbolBars],
 ) -> Result<Dataset, FeatureError> {
+    let frames = symbols
+        .iter()
+        .map(|bars| symbol_frame(spec, bars))
+        .collect::<Result<Vec<_>, _>>()?;
+    label_and_split(spec, labels, split, &frames)
+}
+
+/// One symbol's feature rows with the closes of its base bars, which its labels come from.
+#[derive(Debug, Clone)]
+pub struct SymbolFrame {
+    /// The symbol.
+    pub symbol: String,
+    /// Its feature rows.
+    pub frame: FeatureFrame,
+    /// The close of every base bar (the frame's `bar_index` points into it).
+    pub close: Vec<f64>,
+}
+
+/// The first half of [`assemble_dataset`]: one symbol's feature rows (indicators, fuzzy
+/// memberships, alignment, lags).
+pub fn symbol_frame(spec: &FeatureSpec, bars: &SymbolBars) -> Result<SymbolFrame, FeatureError> {
+    let base = spec.base_timeframe()?;
+    let frame = spec.build(&bars.series)?;
+    let close = bars
+        .series
+        .iter()
+        .find(|(tf, _)| *tf == base)
+        .map(|(_, s)| s.close().to_vec())
+        .ok_or(FeatureError::MissingSeries(base))?;
+    Ok(SymbolFrame {
+        symbol: bars.symbol.clone(),
+        frame,
+        close,
+    })
+}
+
+/// The second half of [`assemble_dataset`]: labels every symbol's rows and splits them; the
+/// symbols' order is their embedding order.
+pub fn label_and_split(
+    spec: &FeatureSpec,
+    labels: Labels,
+    split: DataSplit,
+    frames: &[SymbolFrame],
+) -> Result<Dataset, FeatureError> {
     let labeler = ZigZagLabeler::new(labels.zigzag_threshold, Some(labels.label_lookahead))?;
     let mut dataset = Dataset {
         feature_names: spec.fuzzy_features.clone(),
-        symbols: symbols.iter().map(|s| s.symbol.clone()).collect(),
+        symbols: frames.iter().map(|s| s.symbol.clone()).collect(),
         train: Samples::default(),
         validation: Samples::default(),
         test: Samples::default(),
     };
-    let base = spec.base_timeframe()?;
-    for (index, bars) in symbols.iter().enumerate() {
-        let frame = spec.build(&bars.series)?;
-        let close = bars
-            .series
-            .iter()
-            .find(|(tf, _)| *tf == base)
-            .map(|(_, s)| s.close())
-            .ok_or(FeatureError::MissingSeries(base))?;
+    for (
+        index,
+        SymbolFrame {
+            symbol,
+            frame,
+            close,
+        },
+    ) in frames.iter().enumerate()
+    {
         let signals = labeler.labels(close);
         let labelled_until = zigzag_extremes(close, labels.zigzag_threshold)
             .last()
@@ -63,7 +107,7 @@ pub fn assemble_dataset(
             .collect();
         let parts = split_rows(rows.len(), split, labels.label_lookahead).map_err(|why| {
             FeatureError::TooFewRows {
-                symbol: bars.symbol.clone(),
+                symbol: symbol.clone(),
                 rows: rows.len(),
                 why,
             }
@@ -76,7 +120,7 @@ pub fn assemble_dataset(
         ];
         for (part, samples) in parts.into_iter().zip(targets) {
             for &r in &rows[part] {
-                push_row(samples, &frame, r, signals[frame.bar_index[r]], symbol);
+                push_row(samples, frame, r, signals[frame.bar_index[r]], symbol);
             }
         }
     }

@@ -9,6 +9,7 @@ pub(crate) mod health;
 pub(crate) mod operations;
 pub(crate) mod page;
 pub(crate) mod retry;
+pub(crate) mod trainings;
 pub(crate) mod wait;
 
 use axum::routing::{get, post};
@@ -47,6 +48,13 @@ pub(crate) fn routes(state: &ApiState) -> Router<ApiState> {
             "/data/{symbol}/{timeframe}/candles",
             get(data::candles::candles_route),
         )
+        .route("/trainings/start", post(trainings::start))
+        .route(
+            "/trainings/{task_id}/performance",
+            get(trainings::performance),
+        )
+        .route("/trainings/{task_id}/history", get(trainings::history))
+        .route("/models", get(trainings::models))
         .route("/gap-filler", get(gap_filler::status))
         .route("/gap-filler/start", post(gap_filler::start))
         .route("/gap-filler/stop", post(gap_filler::stop));

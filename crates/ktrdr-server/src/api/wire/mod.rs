@@ -9,6 +9,7 @@ mod events;
 mod gap_filler;
 mod operations;
 mod query;
+mod training;
 
 pub use cancel::{CancelBody, CancelResult};
 pub use candles::{Candle, CandleFinding, CandleGap, Candles};
@@ -26,3 +27,7 @@ pub use operations::{
     OperationInfo, OperationMetadata, OperationProgress, OperationSummary, OPERATION_TYPES,
 };
 pub use query::OperationQuery;
+pub use training::{
+    ModelEntry, ModelList, PerformanceModel, PerformanceTest, PerformanceTraining, TrainingHistory,
+    TrainingPerformance, TrainingStartBody, TrainingStarted,
+};

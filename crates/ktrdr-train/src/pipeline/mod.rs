@@ -1,0 +1,173 @@
+//! A training from a strategy file to a stored model, as one `training` operation on the
+//! kernel: progress, cancel, ETA and registry exactly as for a data load.
+//!
+//! Steps ([`crate::render::steps`]): load the bars of every symbol and timeframe (loading a
+//! missing series through the data manager when a source is configured), compute indicators
+//! and features (fuzzy memberships, timeframe alignment, lags) per symbol, label and split,
+//! train (the epochs), then evaluate and save. The ETA is learned per
+//! strategy, epochs and size (the operation's `eta_factors` and `items`) and follows the live
+//! batch rate, since training dominates the plan. A cancel stops between two batches and keeps
+//! the run's checkpoint (the best weights so far among it); the same request with `resume`
+//! continues from it and ends as the uninterrupted run would have.
+//!
+//! [`TrainingService`] runs it here, or on a training host service when built with
+//! [`TrainingService::on_host`]: then the operation's work is the host session, its progress
+//! relayed and a cancel sent to the host as a stop.
+
+mod data;
+mod request;
+mod run;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ktrdr_data::manager::DataManager;
+use ktrdr_data::store::BarStore;
+use ktrdr_ops::host::HostClient;
+use ktrdr_ops::operations::{OperationHandle, Operations, OperationsError};
+use ktrdr_ops::progress::StepPlan;
+
+pub use request::{date_bound, PrepareError, PreparedTraining, StrategySource, TrainingRequest};
+
+use crate::monitor::TrainingMonitor;
+use crate::render::{steps, TrainingProgressRenderer};
+use crate::store::ModelStore;
+
+/// The operation type of a training (the API contract's name).
+pub const OPERATION_KIND: &str = "training";
+
+/// A started training: its operation and its live epoch history.
+#[derive(Debug, Clone)]
+pub struct StartedTraining {
+    /// The operation.
+    pub handle: OperationHandle,
+    /// Epochs, batches and per-epoch history while it runs.
+    pub monitor: TrainingMonitor,
+}
+
+/// Runs trainings: where the bars are, where models go, and whether a host trains them.
+#[derive(Clone)]
+pub struct TrainingService {
+    store: BarStore,
+    manager: Option<DataManager>,
+    models: ModelStore,
+    host: Option<HostClient>,
+}
+
+impl std::fmt::Debug for TrainingService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainingService")
+            .field("store", &self.store.dir())
+            .field("models", &self.models.root())
+            .field("host", &self.host.as_ref().map(|h| h.base_url().as_str()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrainingService {
+    /// Trains here on the bars of `store`, saving models under `models_dir`.
+    pub fn new(store: BarStore, models_dir: impl Into<PathBuf>) -> Self {
+        TrainingService {
+            store,
+            manager: None,
+            models: ModelStore::new(models_dir),
+            host: None,
+        }
+    }
+
+    /// The same service loading a missing series through `manager` (when it has a source)
+    /// before training on it.
+    pub fn with_manager(mut self, manager: DataManager) -> Self {
+        self.store = manager.store().clone();
+        self.manager = Some(manager);
+        self
+    }
+
+    /// The same service training on the training host service `host` instead of here.
+    pub fn on_host(mut self, host: HostClient) -> Self {
+        self.host = Some(host);
+        self
+    }
+
+    /// Whether a training host service trains.
+    pub fn is_on_host(&self) -> bool {
+        self.host.is_some()
+    }
+
+    /// Where models are saved.
+    pub fn models(&self) -> &ModelStore {
+        &self.models
+    }
+
+    /// The steps of a training, weighted by their usual share of its time.
+    pub fn plan() -> StepPlan {
+        // Weights are fixed, valid and unique; `new` cannot refuse them.
+        StepPlan::new([
+            (steps::DATA, 8),
+            (steps::FEATURES, 6),
+            (steps::LABELS, 2),
+            (steps::TRAIN, 82),
+            (steps::SAVE, 2),
+        ])
+        .unwrap_or_else(|_| StepPlan::single(steps::TRAIN))
+    }
+
+    /// Checks `request` before anything starts: the strategy (every problem), the symbols and
+    /// timeframes, the window, and for `resume` that a checkpoint exists.
+    ///
+    /// # Errors
+    ///
+    /// [`PrepareError`] naming every problem.
+    pub fn prepare(&self, request: TrainingRequest) -> Result<PreparedTraining, PrepareError> {
+        let prepared = PreparedTraining::new(request)?;
+        if prepared.request.resume && self.host.is_none() {
+            run::find_checkpoint(&self.models, &prepared)?;
+        }
+        Ok(prepared)
+    }
+
+    /// Starts `prepared` as a `training` operation of `ops` and returns at once.
+    ///
+    /// # Errors
+    ///
+    /// What [`Operations::run`] refuses with.
+    pub fn start(
+        &self,
+        ops: &Operations,
+        prepared: PreparedTraining,
+    ) -> Result<StartedTraining, OperationsError> {
+        let monitor = TrainingMonitor::new();
+        let mut metadata = prepared.metadata(self.host.is_some());
+        let items = data::base_bars(&prepared, &self.store);
+        if items > 0 {
+            metadata["items"] = items.into();
+        }
+        let renderer = Arc::new(TrainingProgressRenderer::new(
+            "mlp",
+            series_label(&prepared),
+            None,
+        ));
+        let service = self.clone();
+        let work_monitor = monitor.clone();
+        let handle = ops.run(
+            OPERATION_KIND,
+            metadata,
+            Self::plan(),
+            move |ctx| async move {
+                match &service.host {
+                    Some(host) => run::on_host(host, &prepared, &ctx, &work_monitor).await,
+                    None => run::here(&service, &prepared, &ctx, &work_monitor).await,
+                }
+            },
+        )?;
+        handle.progress().set_renderer(renderer);
+        Ok(StartedTraining { handle, monitor })
+    }
+}
+
+/// `SPY+QQQ 15m/1h`, the series part of the progress line.
+fn series_label(prepared: &PreparedTraining) -> String {
+    let symbols: Vec<&str> = prepared.symbols.iter().map(|s| s.as_str()).collect();
+    let timeframes: Vec<&str> = prepared.timeframes.iter().map(|t| t.as_str()).collect();
+    format!("{} {}", symbols.join("+"), timeframes.join("/"))
+}
