@@ -1,5 +1,7 @@
 //! `ktrdr models list` and `ktrdr models show NAME`.
 
+use std::io::Write as _;
+
 use clap::Args;
 use ktrdr_train::store::ModelStore;
 use serde_json::Value;
@@ -32,26 +34,30 @@ pub(crate) struct ShowArgs {
 }
 
 pub(crate) fn run_list(args: ListArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let store = ModelStore::new(&args.models.models_dir);
     let models = store.list()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&models)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&models)?)?;
         return Ok(());
     }
     if models.is_empty() {
-        println!(
+        writeln!(
+            out,
             "No models under {} (train one with `ktrdr models train STRATEGY.yaml`).",
             store.root().display()
-        );
+        )?;
         return Ok(());
     }
-    println!(
+    writeln!(
+        out,
         "{:<48} {:>8} {:>8} {:>8}  CREATED",
         "MODEL", "VAL ACC", "EPOCHS", "LATEST"
-    );
+    )?;
     for m in &models {
         let summary = &m.metadata["training_summary"];
-        println!(
+        writeln!(
+            out,
             "{:<48} {:>8} {:>8} {:>8}  {}",
             m.name,
             number(&summary["best_val_accuracy"], 3),
@@ -60,12 +66,13 @@ pub(crate) fn run_list(args: ListArgs) -> anyhow::Result<()> {
                 .map_or_else(|| "-".to_owned(), |e| e.to_string()),
             if m.latest { "yes" } else { "" },
             m.metadata["created_at"].as_str().unwrap_or("-"),
-        );
+        )?;
     }
     Ok(())
 }
 
 pub(crate) fn run_show(args: ShowArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let store = ModelStore::new(&args.models.models_dir);
     let path = store.resolve(&args.name)?;
     let read = |file: &str| -> anyhow::Result<Value> {
@@ -83,11 +90,11 @@ pub(crate) fn run_show(args: ShowArgs) -> anyhow::Result<()> {
             "name": args.name, "path": path, "metadata": metadata,
             "metrics": metrics, "features": features,
         });
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
         return Ok(());
     }
-    println!("Model      {}", args.name);
-    println!("Path       {}", path.display());
+    writeln!(out, "Model      {}", args.name)?;
+    writeln!(out, "Path       {}", path.display())?;
     for key in [
         "strategy_name",
         "symbol",
@@ -98,18 +105,20 @@ pub(crate) fn run_show(args: ShowArgs) -> anyhow::Result<()> {
         "is_trained",
     ] {
         if let Some(v) = metadata.get(key) {
-            println!("{:<10} {}", key, plain(v));
+            writeln!(out, "{:<10} {}", key, plain(v))?;
         }
     }
-    println!(
+    writeln!(
+        out,
         "Training   {} epochs, best val acc {} (epoch {}), final train loss {}",
         plain(&metrics["epochs_trained"]),
         number(&metrics["best_val_accuracy"], 3),
         plain(&metrics["best_epoch"]),
         number(&metrics["final_train_loss"], 4),
-    );
+    )?;
     let test = &metrics["test_metrics"];
-    println!(
+    writeln!(
+        out,
         "Test       acc {}, loss {}, precision {}, recall {}, F1 {} ({} rows)",
         number(&test["test_accuracy"], 3),
         number(&test["test_loss"], 4),
@@ -117,21 +126,22 @@ pub(crate) fn run_show(args: ShowArgs) -> anyhow::Result<()> {
         number(&test["recall"], 3),
         number(&test["f1_score"], 3),
         plain(&test["sample_count"]),
-    );
+    )?;
     if let Some(per_symbol) = metrics["per_symbol_metrics"].as_object() {
         for (symbol, m) in per_symbol {
-            println!(
+            writeln!(
+                out,
                 "  {symbol:<8} acc {}, F1 {} ({} rows)",
                 number(&m["accuracy"], 3),
                 number(&m["f1_score"], 3),
                 plain(&m["sample_count"])
-            );
+            )?;
         }
     }
     if let Some(columns) = features["fuzzy_features"].as_array() {
-        println!("Features   {} columns, in this order:", columns.len());
+        writeln!(out, "Features   {} columns, in this order:", columns.len())?;
         for column in columns {
-            println!("  {}", plain(column));
+            writeln!(out, "  {}", plain(column))?;
         }
     }
     Ok(())

@@ -1,5 +1,7 @@
 //! `ktrdr models predict NAME SYMBOL TF`: BUY/HOLD/SELL with confidence for the latest bars.
 
+use std::io::Write as _;
+
 use clap::Args;
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::{format_timestamp, Symbol, Timeframe};
@@ -34,6 +36,7 @@ pub(crate) struct PredictArgs {
 }
 
 pub(crate) fn run(args: PredictArgs, ctx: &Context) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let models = ModelStore::new(&args.models.models_dir);
     let model = models.load(&args.name)?;
     let base = model.metadata["timeframe"].as_str().unwrap_or_default();
@@ -62,17 +65,22 @@ pub(crate) fn run(args: PredictArgs, ctx: &Context) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
     }
-    println!("{:<22} {:<6} {:>10}", "BAR (UTC)", "SIGNAL", "CONFIDENCE");
+    writeln!(
+        out,
+        "{:<22} {:<6} {:>10}",
+        "BAR (UTC)", "SIGNAL", "CONFIDENCE"
+    )?;
     for p in &predictions {
-        println!(
+        writeln!(
+            out,
             "{:<22} {:<6} {:>10.3}",
             format_timestamp(p.ts),
             format!("{:?}", p.prediction.signal).to_uppercase(),
             p.prediction.confidence
-        );
+        )?;
     }
     Ok(())
 }

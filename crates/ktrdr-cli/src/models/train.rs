@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use std::io::Write;
+
 use anyhow::{bail, Context as _};
 use clap::Args;
 use ktrdr_data::store::BarStore;
@@ -124,7 +126,13 @@ async fn train(args: TrainArgs, ctx: &Context) -> anyhow::Result<i32> {
         Err(PrepareError::Input(message)) => return Err(UsageError(message).into()),
     };
     if args.dry_run {
-        print_plan(&prepared, &service, &ctx.data_dir, host.as_deref());
+        print_plan(
+            &mut std::io::stdout().lock(),
+            &prepared,
+            &service,
+            &ctx.data_dir,
+            host.as_deref(),
+        )?;
         return Ok(0);
     }
     let ops = operations(args.quiet)?;
@@ -160,7 +168,7 @@ async fn train(args: TrainArgs, ctx: &Context) -> anyhow::Result<i32> {
     match outcome.status {
         OperationStatus::Completed => {
             if !args.json {
-                print_trained(&summary);
+                print_trained(&mut std::io::stdout().lock(), &summary)?;
             }
             Ok(0)
         }
@@ -194,38 +202,44 @@ async fn train(args: TrainArgs, ctx: &Context) -> anyhow::Result<i32> {
 }
 
 fn print_plan(
+    out: &mut impl Write,
     prepared: &PreparedTraining,
     service: &TrainingService,
     data_dir: &std::path::Path,
     host: Option<&str>,
-) {
+) -> std::io::Result<()> {
     let strategy = &prepared.strategy;
-    println!(
+    writeln!(
+        out,
         "Strategy   {} ({})",
         prepared.request.strategy.name, strategy.name
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "Symbols    {}",
         join(prepared.symbols.iter().map(|s| s.as_str()))
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "Timeframes {} (base {})",
         join(prepared.timeframes.iter().map(|t| t.as_str())),
         prepared.base_timeframe()
-    );
-    println!("Epochs     {}", prepared.epochs);
-    println!(
+    )?;
+    writeln!(out, "Epochs     {}", prepared.epochs)?;
+    writeln!(
+        out,
         "Features   {} columns",
         strategy.feature_width(prepared.timeframes.len())
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "Network    {:?} {}",
         strategy.architecture().hidden_layers,
         strategy.architecture().activation.as_str()
-    );
-    println!("Models     {}", service.models().root().display());
+    )?;
+    writeln!(out, "Models     {}", service.models().root().display())?;
     match host {
-        Some(url) => println!("Trains on  {url}"),
+        Some(url) => writeln!(out, "Trains on  {url}")?,
         None => {
             let store = BarStore::new(data_dir);
             for symbol in &prepared.symbols {
@@ -234,37 +248,39 @@ fn print_plan(
                         |_| "not stored (loaded first when a source is given)".to_owned(),
                         |i| format!("{} bars stored", i.rows),
                     );
-                    println!("Data       {symbol} {tf}: {rows}");
+                    writeln!(out, "Data       {symbol} {tf}: {rows}")?;
                 }
             }
         }
     }
+    Ok(())
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
     items.collect::<Vec<_>>().join(", ")
 }
 
-fn print_trained(summary: &serde_json::Value) {
+fn print_trained(out: &mut impl Write, summary: &serde_json::Value) -> std::io::Result<()> {
     let text = |v: &serde_json::Value| {
         v.as_str()
             .map(str::to_owned)
             .unwrap_or_else(|| v.to_string())
     };
     if let Some(name) = summary.get("model_name") {
-        println!("Model {}", text(name));
+        writeln!(out, "Model {}", text(name))?;
     }
     if let Some(path) = summary.get("model_path") {
-        println!("  at {}", text(path));
+        writeln!(out, "  at {}", text(path))?;
     }
     let m = &summary["training_metrics"];
     let t = &summary["test_metrics"];
-    println!(
+    writeln!(
+        out,
         "  epochs {}, best val acc {:.3} (epoch {}), test acc {:.3}, test F1 {:.3}",
         m["epochs_trained"],
         m["best_val_accuracy"].as_f64().unwrap_or(f64::NAN),
         m["best_epoch"],
         t["test_accuracy"].as_f64().unwrap_or(f64::NAN),
         t["f1_score"].as_f64().unwrap_or(f64::NAN)
-    );
+    )
 }
