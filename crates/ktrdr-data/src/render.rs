@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use chrono::DateTime;
 use ktrdr_ops::progress::{
-    format_duration, Counter, ProgressPhase, ProgressRenderer, ProgressState,
+    format_duration, push_eta_range, Counter, ProgressPhase, ProgressRenderer, ProgressState,
 };
 
 use crate::types::{LoadMode, Symbol, Timeframe};
@@ -173,16 +173,7 @@ impl ProgressRenderer for DataProgressRenderer {
             }
             ProgressPhase::Running => {
                 self.running(s, &mut out);
-                // Under a second the range says nothing a person can use.
-                if let Some(eta) = s.eta.filter(|e| e.high_secs >= 1.0) {
-                    let _ = write!(
-                        out,
-                        " · ETA {} ({}–{})",
-                        format_duration(eta.remaining_secs),
-                        format_duration(eta.low_secs),
-                        format_duration(eta.high_secs)
-                    );
-                }
+                push_eta_range(&mut out, s.eta);
             }
         }
         out

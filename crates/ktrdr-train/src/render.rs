@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use ktrdr_ops::progress::{
-    format_duration, Counter, ProgressPhase, ProgressRenderer, ProgressState,
+    format_duration, push_eta_range, Counter, ProgressPhase, ProgressRenderer, ProgressState,
 };
 
 /// The names of the steps of a training, as they appear in [`ProgressState::step_name`].
@@ -156,16 +156,7 @@ impl ProgressRenderer for TrainingProgressRenderer {
             }
             ProgressPhase::Running => {
                 self.running(s, &mut out);
-                // Under a second the range says nothing a person can use.
-                if let Some(eta) = s.eta.filter(|e| e.high_secs >= 1.0) {
-                    let _ = write!(
-                        out,
-                        " · ETA {} ({}–{})",
-                        format_duration(eta.remaining_secs),
-                        format_duration(eta.low_secs),
-                        format_duration(eta.high_secs)
-                    );
-                }
+                push_eta_range(&mut out, s.eta);
             }
         }
         out

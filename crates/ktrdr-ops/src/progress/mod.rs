@@ -49,6 +49,6 @@ pub use error::ProgressError;
 pub use eta_source::EtaSource;
 pub use handle::ProgressHandle;
 pub use plan::StepPlan;
-pub use render::{format_duration, DefaultRenderer, ProgressRenderer};
+pub use render::{format_duration, push_eta_range, DefaultRenderer, ProgressRenderer};
 pub use state::{Counter, ProgressPhase, ProgressState};
 pub use subscriber::ProgressSubscriber;

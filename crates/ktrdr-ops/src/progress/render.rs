@@ -33,6 +33,21 @@ pub trait ProgressRenderer: Send + Sync {
     fn render(&self, state: &ProgressState) -> String;
 }
 
+/// Appends ` · ETA 2m (1m 40s–2m 30s)`: the estimate with its range, or nothing when there is
+/// none or the range is under a second (it says nothing a person can use then). The one
+/// wording of a ranged ETA for the domains' renderers.
+pub fn push_eta_range(out: &mut String, eta: Option<crate::eta::Eta>) {
+    if let Some(eta) = eta.filter(|e| e.high_secs >= 1.0) {
+        let _ = write!(
+            out,
+            " · ETA {} ({}–{})",
+            format_duration(eta.remaining_secs),
+            format_duration(eta.low_secs),
+            format_duration(eta.high_secs)
+        );
+    }
+}
+
 /// The renderer used when none is set: `[2/5] Fetch segments: detail (3/10) · 1500 items · ETA 2m`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultRenderer;
@@ -241,5 +256,21 @@ mod tests {
         let mut b = a.clone();
         b.message = "⚡ Starting load_data_AAPL_1h (AAPL 1h, tail mode) [0/10]".into();
         assert_eq!(DefaultRenderer.render(&a), DefaultRenderer.render(&b));
+    }
+
+    #[test]
+    fn a_ranged_eta_is_shown_with_its_range_unless_the_range_is_under_a_second() {
+        let eta = |remaining_secs, low_secs, high_secs| Eta {
+            remaining_secs,
+            low_secs,
+            high_secs,
+        };
+        let mut out = String::from("Loading");
+        push_eta_range(&mut out, Some(eta(90.0, 60.0, 150.0)));
+        assert_eq!(out, "Loading · ETA 1m 30s (1m–2m 30s)");
+        let mut out = String::new();
+        push_eta_range(&mut out, Some(eta(0.4, 0.2, 0.9)));
+        push_eta_range(&mut out, None);
+        assert_eq!(out, "");
     }
 }
