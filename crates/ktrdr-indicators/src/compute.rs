@@ -245,8 +245,8 @@ enum PriceRange<'a> {
         h: &'a [f64],
         l: &'a [f64],
         n: usize,
-        highs: WindowExtreme,
-        lows: WindowExtreme,
+        highs: WindowExtreme<true>,
+        lows: WindowExtreme<false>,
     },
     Streaming {
         h: &'a [f64],
@@ -263,8 +263,8 @@ impl<'a> PriceRange<'a> {
                 h,
                 l,
                 n,
-                highs: WindowExtreme::new(n, true),
-                lows: WindowExtreme::new(n, false),
+                highs: WindowExtreme::new(n),
+                lows: WindowExtreme::new(n),
             }
         } else {
             PriceRange::Streaming {
@@ -279,7 +279,7 @@ impl<'a> PriceRange<'a> {
     /// The highest high and the lowest low of the `n` bars ending at bar `i` (bars visited in
     /// order), each with its age in bars (ties: the most recent); `None` in the warm-up or when
     /// the window holds a NaN.
-    #[inline]
+    #[inline(always)]
     fn extremes(&mut self, i: usize) -> Option<((f64, usize), (f64, usize))> {
         match self {
             PriceRange::Clean {

@@ -164,43 +164,55 @@ pub(crate) fn ewm_adjusted(x: &[f64], alpha: f64) -> Vec<f64> {
 /// or it leaves the window, and only then is the window scanned again. On price series that is
 /// rare enough to beat a monotonic queue's bookkeeping.
 #[derive(Debug, Clone)]
-pub(crate) struct WindowExtreme {
+pub(crate) struct WindowExtreme<const MAX: bool> {
     n: usize,
-    max: bool,
     best: f64,
     at: usize,
     started: bool,
 }
 
-impl WindowExtreme {
-    /// A window of `n ≥ 1` values keeping the maximum (`max`) or the minimum.
-    pub(crate) fn new(n: usize, max: bool) -> Self {
+impl<const MAX: bool> WindowExtreme<MAX> {
+    /// A window of `n ≥ 1` values keeping the maximum (`MAX`) or the minimum.
+    pub(crate) fn new(n: usize) -> Self {
         WindowExtreme {
             n: n.max(1),
-            max,
             best: NAN,
             at: 0,
             started: false,
         }
     }
 
+    #[inline(always)]
+    fn beats(a: f64, b: f64) -> bool {
+        if MAX {
+            a >= b
+        } else {
+            a <= b
+        }
+    }
+
     /// The extreme of `x[i + 1 − n ..= i]` (or of `x[..= i]` in the warm-up) and its age.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn at(&mut self, x: &[f64], i: usize) -> (f64, usize) {
         let v = x[i];
-        let beats = |a: f64, b: f64, max: bool| if max { a >= b } else { a <= b };
-        if !self.started || beats(v, self.best, self.max) {
+        if !self.started || Self::beats(v, self.best) {
             (self.best, self.at, self.started) = (v, i, true);
         } else if self.at + self.n <= i {
-            let start = i + 1 - self.n;
-            (self.best, self.at) = (x[start], start);
-            for (j, &w) in x.iter().enumerate().take(i + 1).skip(start + 1) {
-                if beats(w, self.best, self.max) {
-                    (self.best, self.at) = (w, j);
-                }
-            }
+            self.rescan(&x[i + 1 - self.n..=i], i + 1 - self.n);
         }
         (self.best, i - self.at)
+    }
+
+    #[inline(never)]
+    fn rescan(&mut self, window: &[f64], start: usize) {
+        let (mut best, mut at) = (window[0], 0);
+        // Selects rather than branches: which value wins is data, not predictable.
+        for (j, &w) in window.iter().enumerate().skip(1) {
+            let take = Self::beats(w, best);
+            best = if take { w } else { best };
+            at = if take { j } else { at };
+        }
+        (self.best, self.at) = (best, start + at);
     }
 }
 
@@ -265,9 +277,12 @@ mod tests {
                     crate::kernels::Extreme::Min
                 };
                 let mut queue = crate::kernels::RollingExtreme::new(n, which);
-                let mut scan = WindowExtreme::new(n, max);
+                let (mut highs, mut lows) = (
+                    WindowExtreme::<true>::new(n),
+                    WindowExtreme::<false>::new(n),
+                );
                 for i in 0..x.len() {
-                    let fast = scan.at(&x, i);
+                    let fast = if max { highs.at(&x, i) } else { lows.at(&x, i) };
                     if let Some(slow) = queue.push(x[i]) {
                         assert_eq!(fast, slow, "n {n} max {max} at {i}");
                     }

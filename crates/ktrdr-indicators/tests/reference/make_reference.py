@@ -19,6 +19,7 @@ Deliberate differences from the Python ktrdr classes (the crate's rules, not bug
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -381,11 +382,13 @@ BENCH = [
 ]
 
 
-def bench(n, runs):
+def bench(n, runs, only):
     df = synthetic_bars(n)
     print(f"pandas {pd.__version__}, numpy {np.__version__}, Python {sys.version.split()[0]}; "
           f"{n:,} bars, median of {runs}")
     for name, fn in BENCH:
+        if only and not re.search(only, name):
+            continue
         times = []
         for _ in range(runs):
             start = time.perf_counter()
@@ -399,9 +402,10 @@ def main():
     ap.add_argument("--bench", action="store_true", help="time the Python-style versions instead")
     ap.add_argument("--bars", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", help="time only the indicators whose name matches this regex")
     args = ap.parse_args()
     if args.bench:
-        bench(args.bars, args.runs)
+        bench(args.bars, args.runs, args.only)
     else:
         write_reference()
 
