@@ -22,14 +22,14 @@ pub struct SymbolBars {
 
 /// Builds the dataset of `symbols` (in embedding order, normally the strategy's order).
 ///
-/// Rows are base bars with every feature defined and a final label. The bars from the last
-/// zigzag extreme on have none: that extreme is provisional and what follows it depends on bars
-/// not seen yet (the Python system labelled them HOLD). Each symbol's rows are split in time
-/// order: the first `train` fraction, then `validation`, then the rest as test, so every train
-/// row is earlier than every validation row, itself earlier than every test row (the Python
-/// system shuffled first). The last `label_lookahead` rows of train, and of validation when a
-/// test part follows, are left out: their labels look up to that many bars ahead, into the next
-/// part.
+/// Rows are base bars with every feature defined and a final label. Each symbol's rows are
+/// split in time order: the first `train` fraction, then `validation`, then the rest as test, so
+/// every train row is earlier than every validation row, itself earlier than every test row (the
+/// Python system shuffled first). Each part is then labelled from its own bars only: a zigzag
+/// extreme is known only once a later bar confirms it, at any distance, so labels computed over
+/// the whole series would let a validation or test price decide a train label. The bars from a
+/// part's last extreme on have no label: that extreme is provisional and what follows it depends
+/// on bars not seen yet (the Python system labelled them HOLD).
 pub fn assemble_dataset(
     spec: &FeatureSpec,
     labels: Labels,
@@ -97,30 +97,43 @@ pub fn label_and_split(
         },
     ) in frames.iter().enumerate()
     {
-        let signals = labeler.labels(close);
-        let labelled_until = zigzag_extremes(close, labels.zigzag_threshold)
-            .last()
-            .copied()
-            .unwrap_or(0);
-        let rows: Vec<usize> = (0..frame.len())
-            .filter(|&r| frame.bar_index[r] < labelled_until)
-            .collect();
-        let parts = split_rows(rows.len(), split, labels.label_lookahead).map_err(|why| {
-            FeatureError::TooFewRows {
-                symbol: symbol.clone(),
-                rows: rows.len(),
-                why,
-            }
+        let parts = split_rows(frame.len(), split).map_err(|why| FeatureError::TooFewRows {
+            symbol: symbol.clone(),
+            rows: frame.len(),
+            why,
         })?;
-        let symbol = u32::try_from(index).unwrap_or(u32::MAX);
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
         let targets = [
-            &mut dataset.train,
-            &mut dataset.validation,
-            &mut dataset.test,
+            (&mut dataset.train, "train"),
+            (&mut dataset.validation, "validation"),
+            (&mut dataset.test, "test"),
         ];
-        for (part, samples) in parts.into_iter().zip(targets) {
-            for &r in &rows[part] {
-                push_row(samples, frame, r, signals[frame.bar_index[r]], symbol);
+        for (part, (samples, name)) in parts.into_iter().zip(targets) {
+            let (Some(&first), Some(&last)) = (
+                frame.bar_index.get(part.start),
+                part.end.checked_sub(1).and_then(|r| frame.bar_index.get(r)),
+            ) else {
+                continue;
+            };
+            let bars = &close[first..=last];
+            let signals = labeler.labels(bars);
+            let labelled_until = zigzag_extremes(bars, labels.zigzag_threshold)
+                .last()
+                .copied()
+                .unwrap_or(0);
+            let before = samples.len();
+            for r in part {
+                let bar = frame.bar_index[r] - first;
+                if bar < labelled_until {
+                    push_row(samples, frame, r, signals[bar], index);
+                }
+            }
+            if samples.len() == before && name != "test" {
+                return Err(FeatureError::TooFewRows {
+                    symbol: symbol.clone(),
+                    rows: frame.len(),
+                    why: format!("no {name} row has a confirmed zigzag label"),
+                });
             }
         }
     }
@@ -142,26 +155,13 @@ fn push_row(
 
 /// The train, validation and test ranges of `n` rows in time order, with `purge` rows left
 /// out at the end of a part that another follows.
-fn split_rows(n: usize, split: DataSplit, purge: usize) -> Result<[Range<usize>; 3], String> {
+fn split_rows(n: usize, split: DataSplit) -> Result<[Range<usize>; 3], String> {
     // Truncation as in the Python system: the test part takes the remainder.
     let n_train = (n as f64 * split.train) as usize;
     let n_val = ((n as f64 * split.validation) as usize).min(n - n_train);
-    let val_start = n_train;
-    let test_start = n_train + n_val;
-    let val_end = if test_start < n {
-        test_start.saturating_sub(purge).max(val_start)
-    } else {
-        test_start
-    };
-    let parts = [
-        0..n_train.saturating_sub(purge),
-        val_start..val_end,
-        test_start..n,
-    ];
+    let parts = [0..n_train, n_train..n_train + n_val, n_train + n_val..n];
     if parts[0].is_empty() {
-        return Err(format!(
-            "no train row is left once the last {purge} (label_lookahead) are set aside"
-        ));
+        return Err("no train row".to_owned());
     }
     if parts[1].is_empty() {
         return Err("no validation row".to_owned());
@@ -182,17 +182,16 @@ mod tests {
     }
 
     #[test]
-    fn parts_are_consecutive_and_purged_before_the_next_part() {
-        let [t, v, s] = split_rows(100, split(0.7, 0.15, 0.15), 5).unwrap();
-        assert_eq!((t, v, s), (0..65, 70..80, 85..100));
-        // No test part: nothing follows validation, so it keeps its last rows.
-        let [t, v, s] = split_rows(100, split(0.8, 0.2, 0.0), 5).unwrap();
-        assert_eq!((t, v, s), (0..75, 80..100, 100..100));
+    fn parts_are_consecutive_in_time_order() {
+        let [t, v, s] = split_rows(100, split(0.7, 0.15, 0.15)).unwrap();
+        assert_eq!((t, v, s), (0..70, 70..85, 85..100));
+        let [t, v, s] = split_rows(100, split(0.8, 0.2, 0.0)).unwrap();
+        assert_eq!((t, v, s), (0..80, 80..100, 100..100));
     }
 
     #[test]
     fn too_few_rows_are_refused() {
-        assert!(split_rows(10, split(0.7, 0.15, 0.15), 20).is_err());
-        assert!(split_rows(3, split(0.7, 0.15, 0.15), 0).is_err());
+        assert!(split_rows(3, split(0.7, 0.15, 0.15)).is_err());
+        assert!(split_rows(1, split(0.7, 0.15, 0.15)).is_err());
     }
 }
