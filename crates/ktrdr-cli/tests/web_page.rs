@@ -318,3 +318,95 @@ async fn with_a_token_the_page_asks_for_it_and_sends_it() {
     browser.close().await;
     server.terminate();
 }
+
+/// The strategies of `../shared/data/strategies`.
+const STRATEGIES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/strategies"
+);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_training_shows_its_curves_and_its_model_is_listed_with_its_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--source",
+            "sim",
+            "--strategies-dir",
+            STRATEGIES,
+            "--models-dir",
+            models.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/", server.base))
+        .await
+        .unwrap();
+    browser
+        .until(
+            "the feed connects",
+            "return document.getElementById('connection').textContent.includes('live') && 'ok';",
+            MINUTE,
+        )
+        .await;
+    browser.click("#tab-training").await;
+
+    let start = r#"{"symbols": ["AAPL"], "timeframes": ["1h"],
+        "strategy_name": "rsi_mean_reversion", "start_date": "2024-03-01",
+        "end_date": "2024-10-31", "epochs": 3}"#;
+    let started = server.call("POST", "/trainings/start", Some(start)).await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    let id = started.body["task_id"].as_str().unwrap().to_owned();
+
+    // The training appears in the tab from the feed; its curves open from the keyboard.
+    let row = format!("#training-table tr[data-id=\"{id}\"]");
+    browser
+        .until(
+            "the training is listed",
+            &format!("return document.querySelector('{row} .curves') && 'ok';"),
+            MINUTE,
+        )
+        .await;
+    browser.click(&format!("{row} .curves")).await;
+    let drawn = browser
+        .until(
+            "three epochs drawn as curves",
+            "const c = document.getElementById('curves');
+             return !c.hidden && Number(c.dataset.epochs) === 3
+                 && document.querySelectorAll('#loss-chart polyline').length === 2
+                 && document.querySelectorAll('#accuracy-chart polyline').length === 2
+                 && document.querySelectorAll('#curves-table tbody tr').length;",
+            3 * MINUTE,
+        )
+        .await;
+    assert_eq!(drawn, 3);
+    let summary = browser
+        .js(
+            "return document.getElementById('curves-summary').textContent;",
+            vec![],
+        )
+        .await;
+    assert!(
+        summary.as_str().unwrap().contains("Epoch 3 of 3"),
+        "{summary}"
+    );
+
+    // Once it completed, its model is listed with its metrics.
+    let model = browser
+        .until(
+            "the model is listed",
+            "const row = document.querySelector('#models-table tbody tr[data-model=\"rsi_mean_reversion/AAPL_1h_v1\"]');
+             return row && row.textContent.includes('%') && row.textContent;",
+            3 * MINUTE,
+        )
+        .await;
+    assert!(model.as_str().unwrap().contains("latest"), "{model}");
+    browser.screenshot("5-training").await;
+    browser.close().await;
+    server.terminate();
+}

@@ -1,10 +1,11 @@
-// The page: two tabs (Operations, Data), the connection line, and the series list that opens
+// The page: three tabs (Operations, Data, Training), the connection line, and the series list that opens
 // the chart. Everything it shows comes from /api/v1.
 
 import { api } from "./api.js";
 import { Chart } from "./chart.js";
 import { formatCount, formatTime } from "./format.js";
 import { onOperationChange, setSource, startOperations } from "./operations.js";
+import { startTraining } from "./training.js";
 
 function setConnection(state) {
   document.getElementById("connection").textContent = state === "live" ? "● live" : state;
@@ -69,6 +70,7 @@ async function readSeries() {
 function start() {
   startTabs();
   chart = new Chart(document.getElementById("chart"));
+  startTraining();
   startOperations(setConnection);
   const refresh = () => readSeries().catch((error) => {
     document.getElementById("data-source").textContent = "Cannot read the store: " + error.message;

@@ -16,7 +16,7 @@ struct Asset {
 }
 
 /// The page's files, under `/assets/` (`index.html` is `/`).
-const ASSETS: [Asset; 7] = [
+const ASSETS: [Asset; 8] = [
     asset(
         "index.html",
         "text/html; charset=utf-8",
@@ -36,6 +36,7 @@ const ASSETS: [Asset; 7] = [
         include_str!("../../../web/operations.js"),
     ),
     asset("chart.js", JS, include_str!("../../../web/chart.js")),
+    asset("training.js", JS, include_str!("../../../web/training.js")),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";
