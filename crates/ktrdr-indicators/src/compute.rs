@@ -205,6 +205,11 @@ pub(crate) fn compute(indicator: &Indicator, bars: &BarSeries) -> Vec<Vec<f64>> 
         Indicator::SuperTrend { period, multiplier } => {
             trend::supertrend(h, l, c, period, multiplier)
         }
+        Indicator::ParabolicSar {
+            initial_af,
+            step_af,
+            max_af,
+        } => vec![trend::parabolic_sar(h, l, c, initial_af, step_af, max_af)],
         Indicator::AdLine { smoothing_period } => trend::ad_line(h, l, c, v, smoothing_period),
         Indicator::Cmf { period } => {
             let (mut flows, mut volumes) = (RollingSum::new(period), RollingSum::new(period));

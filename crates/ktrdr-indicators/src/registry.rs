@@ -57,6 +57,8 @@ pub enum IndicatorKind {
     SuperTrend,
     /// Accumulation/Distribution line.
     AdLine,
+    /// Parabolic stop and reverse.
+    ParabolicSar,
 }
 
 /// What the registry knows about one indicator.
@@ -224,6 +226,12 @@ pub const INDICATORS: &[IndicatorInfo] = &[
         period("smoothing_period", 21, 1),
     ], "ad_line, ad_line_sma_{smoothing_period}",
         "Σ V·((C − L) − (H − C))/(H − L) since the first bar (0 when H = L), and its SMA"),
+    info(K::ParabolicSar, "ParabolicSAR", &["psar"], &[
+        number("initial_af", &[], 0.02, 1.0),
+        number("step_af", &[], 0.02, 1.0),
+        number("max_af", &[], 0.2, 1.0),
+    ], "psar_{initial_af}_{step_af}_{max_af}",
+        "Wilder's stop and reverse, started from the first two bars' direction; NaN on the first bar"),
 ];
 
 impl IndicatorKind {
@@ -305,7 +313,7 @@ fn normalise(name: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [IndicatorKind; 25] = [
+    const ALL: [IndicatorKind; 26] = [
         K::Rsi,
         K::Sma,
         K::Ema,
@@ -331,6 +339,7 @@ mod tests {
         K::Cmf,
         K::SuperTrend,
         K::AdLine,
+        K::ParabolicSar,
     ];
 
     #[test]

@@ -106,6 +106,11 @@ pub enum Indicator {
     AdLine {
         smoothing_period: usize,
     },
+    ParabolicSar {
+        initial_af: f64,
+        step_af: f64,
+        max_af: f64,
+    },
 }
 
 impl Indicator {
@@ -230,6 +235,22 @@ impl Indicator {
             IndicatorKind::AdLine => Indicator::AdLine {
                 smoothing_period: p.period("smoothing_period"),
             },
+            IndicatorKind::ParabolicSar => {
+                let (initial_af, max_af) = (p.number("initial_af"), p.number("max_af"));
+                if initial_af > max_af {
+                    return Err(SpecError::Inconsistent {
+                        indicator: info.name,
+                        reason: format!(
+                            "initial_af ({initial_af}) must not exceed max_af ({max_af})"
+                        ),
+                    });
+                }
+                Indicator::ParabolicSar {
+                    initial_af,
+                    step_af: p.number("step_af"),
+                    max_af,
+                }
+            }
         };
         Ok(indicator)
     }
@@ -272,6 +293,7 @@ impl Indicator {
             Indicator::Cmf { .. } => IndicatorKind::Cmf,
             Indicator::SuperTrend { .. } => IndicatorKind::SuperTrend,
             Indicator::AdLine { .. } => IndicatorKind::AdLine,
+            Indicator::ParabolicSar { .. } => IndicatorKind::ParabolicSar,
         }
     }
 
@@ -381,6 +403,11 @@ impl Indicator {
                 ],
                 None,
             ),
+            Indicator::ParabolicSar {
+                initial_af,
+                step_af,
+                max_af,
+            } => (vec![format!("psar_{initial_af}_{step_af}_{max_af}")], None),
             Indicator::AdLine { smoothing_period } => (
                 vec![
                     "ad_line".to_owned(),
@@ -616,6 +643,7 @@ mod tests {
             "rsi:period=0",
             "macd:fast_period=30",
             "zigzag:threshold=1",
+            "psar:initial_af=0.5,max_af=0.2",
             "nope",
         ] {
             assert!(

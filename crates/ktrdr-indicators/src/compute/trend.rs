@@ -85,3 +85,64 @@ pub(super) fn ad_line(
     let smoothed = rolling_mean(&line, smoothing);
     vec![line, smoothed]
 }
+
+/// Parabolic SAR as the Python class computes it: the trend of the first two bars (up if the
+/// close rose) starts the stop at the first bar's low (high), the extreme point at the second
+/// bar's high (low); each bar moves the stop by `af · (ep − sar)`, capped by the two previous
+/// lows (highs); a bar crossing the stop reverses the trend, the stop jumping to the extreme
+/// point; a new extreme raises `af` by `step` up to `max`. The first bar is NaN; a bar with a NaN
+/// is NaN and the next one starts over.
+pub(super) fn parabolic_sar(
+    h: &[f64],
+    l: &[f64],
+    c: &[f64],
+    initial: f64,
+    step: f64,
+    max: f64,
+) -> Vec<f64> {
+    let mut out = Vec::with_capacity(c.len());
+    let mut start = 0;
+    let (mut sar, mut ep, mut af, mut up) = (NAN, NAN, initial, true);
+    for i in 0..c.len() {
+        if !(h[i].is_finite() && l[i].is_finite() && c[i].is_finite()) {
+            out.push(NAN);
+            start = i + 1;
+            continue;
+        }
+        match i - start {
+            0 => {}
+            1 => {
+                up = c[i] > c[i - 1];
+                (ep, sar) = if up {
+                    (h[i], l[i - 1])
+                } else {
+                    (l[i], h[i - 1])
+                };
+                af = initial;
+            }
+            _ => {
+                sar += af * (ep - sar);
+                if (up && l[i] <= sar) || (!up && h[i] >= sar) {
+                    up = !up;
+                    sar = ep;
+                    af = initial;
+                    ep = if up { h[i] } else { l[i] };
+                } else if up {
+                    sar = sar.min(l[i - 1]).min(l[i - 2]);
+                    if h[i] > ep {
+                        ep = h[i];
+                        af = (af + step).min(max);
+                    }
+                } else {
+                    sar = sar.max(h[i - 1]).max(h[i - 2]);
+                    if l[i] < ep {
+                        ep = l[i];
+                        af = (af + step).min(max);
+                    }
+                }
+            }
+        }
+        out.push(if i == start { NAN } else { sar });
+    }
+    out
+}

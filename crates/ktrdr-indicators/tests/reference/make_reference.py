@@ -275,6 +275,35 @@ def ad_line(df, smoothing):
     return [ad, ad.rolling(smoothing).mean()]
 
 
+def parabolic_sar(df, initial, step, max_af):
+    """Wilder's SAR, started from the first two bars as the Python class does."""
+    high, low, close = df["high"].to_numpy(), df["low"].to_numpy(), df["close"].to_numpy()
+    sar = np.full(len(close), np.nan)
+    up = close[1] > close[0]
+    ep = high[1] if up else low[1]
+    sar[1] = low[0] if up else high[0]
+    af = initial
+    for i in range(2, len(close)):
+        s = sar[i - 1] + af * (ep - sar[i - 1])
+        if (up and low[i] <= s) or (not up and high[i] >= s):
+            up = not up
+            s = ep
+            af = initial
+            ep = high[i] if up else low[i]
+        elif up:
+            s = min(s, low[i - 1], low[i - 2])
+            if high[i] > ep:
+                ep = high[i]
+                af = min(af + step, max_af)
+        else:
+            s = max(s, high[i - 1], high[i - 2])
+            if low[i] < ep:
+                ep = low[i]
+                af = min(af + step, max_af)
+        sar[i] = s
+    return [pd.Series(sar)]
+
+
 # (file stem, CLI spec the Rust test parses, column names, function)
 CASES = [
     ("rsi_14", "rsi", ["rsi_14"], lambda d: [rsi(d["close"], 14)]),
@@ -313,6 +342,7 @@ CASES = [
     ("supertrend", "supertrend", ["supertrend_10_3", "supertrend_direction_10_3"],
      lambda d: supertrend(d, 10, 3.0)),
     ("ad_line", "adline", ["ad_line", "ad_line_sma_21"], lambda d: ad_line(d, 21)),
+    ("psar", "psar", ["psar_0.02_0.02_0.2"], lambda d: parabolic_sar(d, 0.02, 0.02, 0.2)),
 ]
 
 LABEL_CASES = [("labels_0.03", 0.03, None), ("labels_0.03_20", 0.03, 20), ("labels_0.01_5", 0.01, 5)]
