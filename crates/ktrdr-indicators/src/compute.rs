@@ -5,16 +5,19 @@
 
 use ktrdr_data::types::BarSeries;
 
-use crate::fast::{self, all_finite, four_steps, powers, WindowExtreme};
+use crate::fast::{self, all_finite, four_steps, powers};
 use crate::kernels::{
-    difference, ewm_adjusted, ewm_recursive, ewm_step, rolling_mean, true_range_at, Extreme,
-    RollingExtreme, RollingMoments, RollingSum,
+    difference, ewm_adjusted, ewm_recursive, ewm_step, rolling_mean, true_range_at, RollingMoments,
+    RollingSum,
 };
 use crate::labels::zigzag_extremes;
 use crate::params::Source;
 use crate::spec::Indicator;
 
+mod range;
 mod trend;
+
+use range::{ExtremeAges, PriceRange};
 
 const NAN: f64 = f64::NAN;
 
@@ -125,12 +128,12 @@ pub(crate) fn compute(indicator: &Indicator, bars: &BarSeries) -> Vec<Vec<f64>> 
         Indicator::Aroon { period } => {
             let [mut up, mut down, mut osc] = columns(len);
             // How long ago the extremes of the last period + 1 bars were.
-            let mut range = PriceRange::new(h, l, period + 1);
+            let mut ages = ExtremeAges::new(h, l, period + 1);
             let n = period as f64;
             let score = |age: usize| 100.0 * (n - age as f64) / n;
             for i in 0..len {
-                let (u, d) = match range.extremes(i) {
-                    Some(((_, high_age), (_, low_age))) => (score(high_age), score(low_age)),
+                let (u, d) = match ages.at(i) {
+                    Some((high_age, low_age)) => (score(high_age), score(low_age)),
                     None => (NAN, NAN),
                 };
                 up.push(u);
@@ -240,80 +243,6 @@ fn moments(x: &[f64], n: usize, mut emit: impl FnMut(f64, f64)) {
     for &v in x {
         let (m, s) = window.push(v).unwrap_or((NAN, NAN));
         emit(m, s);
-    }
-}
-
-/// The highest high and lowest low of the last `n` bars, for oscillators placing the close in
-/// that range: scanned on clean input, a monotonic queue otherwise.
-enum PriceRange<'a> {
-    Clean {
-        h: &'a [f64],
-        l: &'a [f64],
-        n: usize,
-        highs: WindowExtreme<true>,
-        lows: WindowExtreme<false>,
-    },
-    Streaming {
-        h: &'a [f64],
-        l: &'a [f64],
-        highs: RollingExtreme,
-        lows: RollingExtreme,
-    },
-}
-
-impl<'a> PriceRange<'a> {
-    fn new(h: &'a [f64], l: &'a [f64], n: usize) -> Self {
-        if all_finite(&[h, l]) {
-            PriceRange::Clean {
-                h,
-                l,
-                n,
-                highs: WindowExtreme::new(n),
-                lows: WindowExtreme::new(n),
-            }
-        } else {
-            PriceRange::Streaming {
-                h,
-                l,
-                highs: RollingExtreme::new(n, Extreme::Max),
-                lows: RollingExtreme::new(n, Extreme::Min),
-            }
-        }
-    }
-
-    /// The highest high and the lowest low of the `n` bars ending at bar `i` (bars visited in
-    /// order), each with its age in bars (ties: the most recent); `None` in the warm-up or when
-    /// the window holds a NaN.
-    #[inline(always)]
-    fn extremes(&mut self, i: usize) -> Option<((f64, usize), (f64, usize))> {
-        match self {
-            PriceRange::Clean {
-                h,
-                l,
-                n,
-                highs,
-                lows,
-            } => {
-                let (high, low) = (highs.at(h, i), lows.at(l, i));
-                (i + 1 >= *n).then_some((high, low))
-            }
-            PriceRange::Streaming { h, l, highs, lows } => highs.push(h[i]).zip(lows.push(l[i])),
-        }
-    }
-
-    /// `(highest high, lowest low)` of the `n` bars ending at bar `i` (see [`Self::extremes`]).
-    #[inline]
-    fn at(&mut self, i: usize) -> Option<(f64, f64)> {
-        self.extremes(i).map(|((hh, _), (ll, _))| (hh, ll))
-    }
-
-    /// `f(close, highest high, lowest low)`; NaN in the warm-up and where the range is 0.
-    #[inline]
-    fn position(&mut self, i: usize, c: f64, f: impl Fn(f64, f64, f64) -> f64) -> f64 {
-        match self.at(i) {
-            Some((hh, ll)) if hh != ll => f(c, hh, ll),
-            _ => NAN,
-        }
     }
 }
 

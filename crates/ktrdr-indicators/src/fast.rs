@@ -216,6 +216,66 @@ impl<const MAX: bool> WindowExtreme<MAX> {
     }
 }
 
+/// The extreme value of the `n` values of a clean series ending at each index, for indices
+/// visited in order from 0 (van Herk/Gil-Werman): the series is cut into blocks of `n`; a window
+/// is the tail of the previous block (its suffix extremes, computed once per block) and the head
+/// of the current one (a running extreme). Three comparisons per value, no branches on the data.
+#[derive(Debug, Clone)]
+pub(crate) struct BlockExtreme<const MAX: bool> {
+    n: usize,
+    suffix: Vec<f64>,
+    block_start: usize,
+    head: f64,
+}
+
+impl<const MAX: bool> BlockExtreme<MAX> {
+    /// A window of `n ≥ 1` values keeping the maximum (`MAX`) or the minimum.
+    pub(crate) fn new(n: usize) -> Self {
+        let n = n.max(1);
+        BlockExtreme {
+            n,
+            suffix: vec![NAN; n],
+            block_start: 0,
+            head: NAN,
+        }
+    }
+
+    #[inline(always)]
+    fn pick(a: f64, b: f64) -> f64 {
+        if MAX {
+            a.max(b)
+        } else {
+            a.min(b)
+        }
+    }
+
+    /// The extreme of `x[i + 1 − n ..= i]`; in the warm-up (`i + 1 < n`), of `x[..= i]`.
+    #[inline(always)]
+    pub(crate) fn at(&mut self, x: &[f64], i: usize) -> f64 {
+        let n = self.n;
+        if i == 0 || i == self.block_start + n {
+            if i > 0 {
+                let block = &x[self.block_start..i];
+                let mut acc = block[n - 1];
+                for (s, &v) in self.suffix.iter_mut().zip(block).rev() {
+                    acc = Self::pick(acc, v);
+                    *s = acc;
+                }
+            }
+            self.block_start = i;
+            self.head = x[i];
+        } else {
+            self.head = Self::pick(self.head, x[i]);
+        }
+        match (i + 1).checked_sub(n) {
+            Some(start) if start < self.block_start => {
+                Self::pick(self.suffix[start + n - self.block_start], self.head)
+            }
+            _ => self.head,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +346,24 @@ mod tests {
                     if let Some(slow) = queue.push(x[i]) {
                         assert_eq!(fast, slow, "n {n} max {max} at {i}");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn block_extreme_agrees_with_the_monotonic_queue() {
+        let x: Vec<f64> = (0..500).map(|i| ((i * 7919) % 31) as f64).collect();
+        for n in [1, 2, 5, 14, 15, 499, 500] {
+            let mut queue_max =
+                crate::kernels::RollingExtreme::new(n, crate::kernels::Extreme::Max);
+            let mut queue_min =
+                crate::kernels::RollingExtreme::new(n, crate::kernels::Extreme::Min);
+            let (mut max, mut min) = (BlockExtreme::<true>::new(n), BlockExtreme::<false>::new(n));
+            for i in 0..x.len() {
+                let (hi, lo) = (max.at(&x, i), min.at(&x, i));
+                if let (Some((a, _)), Some((b, _))) = (queue_max.push(x[i]), queue_min.push(x[i])) {
+                    assert_eq!((hi, lo), (a, b), "n {n} at {i}");
                 }
             }
         }
