@@ -76,6 +76,9 @@ pub fn predict_latest(
         problem,
     };
     let symbols: Vec<String> = strings(&model.metadata["symbols"]);
+    if symbols.is_empty() {
+        return Err(broken("metadata.json has no symbols list".to_owned()));
+    }
     let index = symbols
         .iter()
         .position(|s| s == symbol.as_str())

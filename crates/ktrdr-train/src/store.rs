@@ -167,7 +167,9 @@ impl ModelStore {
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
         let series = new.key.series();
 
-        // Everything is written before a version number is taken, so the claim is brief.
+        // The number is claimed first (it is written into metadata.json); everything is then
+        // written beside it and renamed over the claim. A crash in between leaves an empty
+        // claimed directory, which listing skips: it costs a number, never a model.
         let tmp = tempfile::Builder::new()
             .prefix(".incoming-")
             .tempdir_in(&dir)

@@ -51,7 +51,8 @@ pub struct ModelSummary {
 
 impl ModelStore {
     /// Every complete version, sorted by strategy, series and version. Directories being
-    /// written (or claimed by a saver that crashed) are skipped.
+    /// written (or claimed by a saver that crashed) are skipped, and so is a version whose
+    /// `metadata.json` cannot be read (with a warning).
     pub fn list(&self) -> Result<Vec<ModelSummary>, StoreError> {
         let mut out = Vec::new();
         for strategy in subdirs(self.root())? {
@@ -67,13 +68,21 @@ impl ModelStore {
                 }
                 let latest = fs::read_link(dir.join(format!("{series}_latest")))
                     .is_ok_and(|t| t == Path::new(name));
+                // One damaged model must not hide the others.
+                let metadata = match read_json(&path.join(files::METADATA)) {
+                    Ok(metadata) => metadata,
+                    Err(error) => {
+                        tracing::warn!(%error, "skipping a model whose metadata.json is unreadable");
+                        continue;
+                    }
+                };
                 out.push(ModelSummary {
                     name: format!("{strategy}/{name}"),
                     strategy: strategy.clone(),
                     series: series.to_owned(),
                     version,
                     latest,
-                    metadata: read_json(&path.join(files::METADATA))?,
+                    metadata,
                 });
             }
         }

@@ -55,7 +55,7 @@ pub(crate) fn run(args: PredictArgs, ctx: &Context) -> anyhow::Result<()> {
             .map(|p| {
                 json!({
                     "timestamp": format_timestamp(p.ts),
-                    "signal": format!("{:?}", p.prediction.signal).to_uppercase(),
+                    "signal": p.prediction.signal.name(),
                     "confidence": p.prediction.confidence,
                     "probabilities": {
                         "buy": p.prediction.probabilities[0],
@@ -78,7 +78,7 @@ pub(crate) fn run(args: PredictArgs, ctx: &Context) -> anyhow::Result<()> {
             out,
             "{:<22} {:<6} {:>10.3}",
             format_timestamp(p.ts),
-            format!("{:?}", p.prediction.signal).to_uppercase(),
+            p.prediction.signal.name(),
             p.prediction.confidence
         )?;
     }

@@ -174,18 +174,24 @@ async fn train(args: TrainArgs, ctx: &Context) -> anyhow::Result<i32> {
         }
         OperationStatus::Cancelled => {
             if !args.json {
-                let kept = summary
-                    .get("checkpoint")
-                    .and_then(|c| c.as_str())
-                    .map_or_else(|| "no checkpoint".to_owned(), |c| format!("checkpoint {c}"));
-                println!(
-                    "Cancelled after {} epochs: {kept}",
-                    summary
-                        .get("epochs_completed")
-                        .and_then(|e| e.as_u64())
-                        .unwrap_or(0)
-                );
-                println!("Run the same command with --resume to continue.");
+                if summary.get("model_path").is_some() {
+                    // The stop came while saving: the model is complete and stored.
+                    println!("Cancelled after the model was saved:");
+                    print_trained(&mut std::io::stdout().lock(), &summary)?;
+                } else {
+                    let kept = summary
+                        .get("checkpoint")
+                        .and_then(|c| c.as_str())
+                        .map_or_else(|| "no checkpoint".to_owned(), |c| format!("checkpoint {c}"));
+                    println!(
+                        "Cancelled after {} epochs: {kept}",
+                        summary
+                            .get("epochs_completed")
+                            .and_then(|e| e.as_u64())
+                            .unwrap_or(0)
+                    );
+                    println!("Run the same command with --resume to continue.");
+                }
             }
             Ok(signals
                 .received()

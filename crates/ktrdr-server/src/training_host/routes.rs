@@ -18,7 +18,7 @@ use ktrdr_train::host::wire::{
 };
 
 use super::service::State;
-use super::sessions::{rfc3339, Session};
+use super::sessions::{rfc3339, Session, StartRefusal};
 
 type Shared = Arc<State>;
 
@@ -84,33 +84,40 @@ async fn start(
     body: Result<Json<StartRequest>, JsonRejection>,
 ) -> Result<Json<StartResponse>, Refused> {
     let Json(body) = body?;
-    let request = training_request(body).map_err(|e| Refused(StatusCode::BAD_REQUEST, e))?;
-    // Reading the strategy file and checking the store are quick but touch the disk.
-    let prepare_state = state.clone();
-    let prepared = tokio::task::spawn_blocking(move || prepare_state.training.prepare(request))
-        .await
-        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| Refused(StatusCode::BAD_REQUEST, format!("{e:#}")))?;
-    let message = format!("Training {} started", prepared.describe());
-    let session = state
-        .sessions
-        .start_if_idle(|| {
-            let started = state.training.start(&state.operations, prepared)?;
-            Ok(Session {
-                handle: started.handle,
-                monitor: started.monitor,
-                started: Utc::now(),
+    // Reading the strategy file, checking it and counting the stored bars touch the disk: all
+    // off the runtime, and the sessions' lock is held only around the start itself.
+    let blocking = state.clone();
+    let session = tokio::task::spawn_blocking(move || {
+        let request = training_request(body).map_err(|e| Refused(StatusCode::BAD_REQUEST, e))?;
+        let prepared = blocking
+            .training
+            .prepare(request)
+            .map_err(|e| Refused(StatusCode::BAD_REQUEST, format!("{e:#}")))?;
+        let message = format!("Training {} started", prepared.describe());
+        let session = blocking
+            .sessions
+            .start_if_idle(|| {
+                let started = blocking.training.start(&blocking.operations, prepared)?;
+                Ok(Session {
+                    handle: started.handle,
+                    monitor: started.monitor,
+                    started: Utc::now(),
+                })
             })
-        })
-        .map_err(|refusal| match refusal {
-            super::sessions::StartRefusal::Busy(id) => Refused(
-                StatusCode::CONFLICT,
-                format!("training session {id} is running; one session runs at a time"),
-            ),
-            super::sessions::StartRefusal::Failed(e) => {
-                Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-            }
-        })?;
+            .map_err(|refusal| match refusal {
+                StartRefusal::Busy(id) => Refused(
+                    StatusCode::CONFLICT,
+                    format!("training session {id} is running; one session runs at a time"),
+                ),
+                StartRefusal::Failed(e) => {
+                    Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                }
+            })?;
+        Ok::<_, Refused>((session, message))
+    })
+    .await
+    .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let (session, message) = session;
     let estimate = session.handle.progress().snapshot().eta;
     Ok(Json(StartResponse {
         session_id: session.handle.id().to_owned(),
@@ -170,6 +177,7 @@ async fn sessions(AxumState(state): AxumState<Shared>) -> Json<SessionList> {
     Json(SessionList {
         total_sessions: sessions.len(),
         sessions,
+        timestamp: rfc3339(Utc::now()),
     })
 }
 

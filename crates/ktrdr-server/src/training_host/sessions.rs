@@ -30,7 +30,7 @@ impl Session {
         let progress = self.handle.progress().snapshot();
         let outcome = self.handle.outcome();
         let status = match outcome.as_ref().map(|o| o.status) {
-            None if progress.step_name == ktrdr_train::render::steps::TRAIN => "running",
+            None if progress.step_index >= ktrdr_train::pipeline::step::TRAIN => "running",
             None => "initializing",
             Some(OperationStatus::Completed) => "completed",
             Some(OperationStatus::Cancelled) => "stopped",

@@ -29,11 +29,6 @@ pub mod routes {
     pub fn status(session_id: &str) -> String {
         format!("/training/status/{session_id}")
     }
-
-    /// The session route of `session_id`.
-    pub fn session(session_id: &str) -> String {
-        format!("/training/sessions/{session_id}")
-    }
 }
 
 /// The name `GET /` and `/health` report.
@@ -101,7 +96,7 @@ pub struct ModelConfiguration {
 /// `training_configuration` of a start request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainingConfiguration {
-    /// The Python fallback split; the strategy's `data_split` wins when present.
+    /// Accepted and ignored: every strategy file has a `data_split`, which is used.
     #[serde(default)]
     pub validation_split: Option<f64>,
     /// First day of data, `YYYY-MM-DD` or RFC 3339.
@@ -110,7 +105,8 @@ pub struct TrainingConfiguration {
     /// Last day of data (inclusive).
     #[serde(default)]
     pub end_date: Option<String>,
-    /// `local` (stored data only), or a load mode used when a series is missing.
+    /// Accepted and ignored: a missing series is loaded when the service has a data source
+    /// (`ktrdr training-host-service --source …`), never otherwise.
     #[serde(default)]
     pub data_mode: Option<String>,
     /// Epochs instead of the strategy's (ours: short runs).
@@ -133,7 +129,7 @@ pub struct DataConfiguration {
     /// Timeframes.
     #[serde(default)]
     pub timeframes: Vec<String>,
-    /// Where missing data comes from.
+    /// Accepted and ignored: the service's own `--source` is where missing data comes from.
     #[serde(default)]
     pub data_source: Option<String>,
 }
@@ -253,6 +249,8 @@ pub struct Sessions {
     pub sessions: Vec<SessionStatus>,
     /// Their number.
     pub total_sessions: usize,
+    /// Now, RFC 3339.
+    pub timestamp: String,
 }
 
 /// A refusal: `{detail}`, FastAPI's error shape.

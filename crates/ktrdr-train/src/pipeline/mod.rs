@@ -24,7 +24,7 @@ use std::sync::Arc;
 use ktrdr_data::manager::DataManager;
 use ktrdr_data::store::BarStore;
 use ktrdr_ops::host::HostClient;
-use ktrdr_ops::operations::{OperationHandle, Operations, OperationsError};
+use ktrdr_ops::operations::{OperationContext, OperationHandle, Operations, OperationsError};
 use ktrdr_ops::progress::StepPlan;
 
 pub use request::{date_bound, PrepareError, PreparedTraining, StrategySource, TrainingRequest};
@@ -35,6 +35,20 @@ use crate::store::ModelStore;
 
 /// The operation type of a training (the API contract's name).
 pub const OPERATION_KIND: &str = "training";
+
+/// The indexes of the steps of [`TrainingService::plan`].
+pub mod step {
+    /// [`steps::DATA`](crate::render::steps::DATA).
+    pub const DATA: usize = 0;
+    /// [`steps::FEATURES`](crate::render::steps::FEATURES).
+    pub const FEATURES: usize = 1;
+    /// [`steps::LABELS`](crate::render::steps::LABELS).
+    pub const LABELS: usize = 2;
+    /// [`steps::TRAIN`](crate::render::steps::TRAIN).
+    pub const TRAIN: usize = 3;
+    /// [`steps::SAVE`](crate::render::steps::SAVE).
+    pub const SAVE: usize = 4;
+}
 
 /// A started training: its operation and its live epoch history.
 #[derive(Debug, Clone)]
@@ -113,15 +127,16 @@ impl TrainingService {
     }
 
     /// Checks `request` before anything starts: the strategy (every problem), the symbols and
-    /// timeframes, the window, and for `resume` that a checkpoint exists.
+    /// timeframes, the window, and the checkpoint: `resume` needs one, and a fresh run is
+    /// refused while one exists (its first epoch would overwrite the unfinished run's).
     ///
     /// # Errors
     ///
     /// [`PrepareError`] naming every problem.
     pub fn prepare(&self, request: TrainingRequest) -> Result<PreparedTraining, PrepareError> {
         let prepared = PreparedTraining::new(request)?;
-        if prepared.request.resume && self.host.is_none() {
-            run::find_checkpoint(&self.models, &prepared)?;
+        if self.host.is_none() {
+            run::check_checkpoint(&self.models, &prepared)?;
         }
         Ok(prepared)
     }
@@ -142,32 +157,23 @@ impl TrainingService {
         if items > 0 {
             metadata["items"] = items.into();
         }
-        let renderer = Arc::new(TrainingProgressRenderer::new(
-            "mlp",
-            series_label(&prepared),
-            None,
-        ));
         let service = self.clone();
         let work_monitor = monitor.clone();
-        let handle = ops.run(
-            OPERATION_KIND,
-            metadata,
-            Self::plan(),
-            move |ctx| async move {
-                match &service.host {
-                    Some(host) => run::on_host(host, &prepared, &ctx, &work_monitor).await,
-                    None => run::here(&service, &prepared, &ctx, &work_monitor).await,
-                }
-            },
-        )?;
-        handle.progress().set_renderer(renderer);
+        let work = move |ctx: OperationContext| async move {
+            // Set here, not after `run` returns, so it can never replace the epoch renderer the
+            // work sets once the dataset is known.
+            ctx.progress
+                .set_renderer(Arc::new(TrainingProgressRenderer::new(
+                    "mlp",
+                    prepared.series_label(),
+                    None,
+                )));
+            match &service.host {
+                Some(host) => run::on_host(host, &prepared, &ctx, &work_monitor).await,
+                None => run::here(&service, &prepared, &ctx, &work_monitor).await,
+            }
+        };
+        let handle = ops.run(OPERATION_KIND, metadata, Self::plan(), work)?;
         Ok(StartedTraining { handle, monitor })
     }
-}
-
-/// `SPY+QQQ 15m/1h`, the series part of the progress line.
-fn series_label(prepared: &PreparedTraining) -> String {
-    let symbols: Vec<&str> = prepared.symbols.iter().map(|s| s.as_str()).collect();
-    let timeframes: Vec<&str> = prepared.timeframes.iter().map(|t| t.as_str()).collect();
-    format!("{} {}", symbols.join("+"), timeframes.join("/"))
 }

@@ -165,16 +165,16 @@ impl PreparedTraining {
         self.timeframes[0]
     }
 
-    /// `SPY+QQQ 15m/1h`: what the progress line and messages call this training.
-    pub fn describe(&self) -> String {
+    /// `SPY+QQQ 15m/1h`: the series part of the progress line.
+    pub fn series_label(&self) -> String {
         let symbols: Vec<&str> = self.symbols.iter().map(Symbol::as_str).collect();
         let timeframes: Vec<&str> = self.timeframes.iter().map(|t| t.as_str()).collect();
-        format!(
-            "{} {} {}",
-            self.request.strategy.name,
-            symbols.join("+"),
-            timeframes.join("/")
-        )
+        format!("{} {}", symbols.join("+"), timeframes.join("/"))
+    }
+
+    /// `rsi_mean_reversion SPY+QQQ 15m/1h`: what messages call this training.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.request.strategy.name, self.series_label())
     }
 
     /// The operation's metadata: the Python keys (`symbol`/`timeframe` of the first series,
@@ -195,7 +195,17 @@ impl PreparedTraining {
             "epochs": self.epochs,
             "seed": self.request.seed,
             "resume": self.request.resume,
-            "eta_factors": {"strategy": strategy.name, "epochs": self.epochs},
+            // A resumed run trains only what is left, and a host has other hardware: neither
+            // teaches how long a whole run here takes.
+            "eta_factors": {
+                "strategy": strategy.name,
+                "epochs": self.epochs,
+                "run": match (use_host_service, self.request.resume) {
+                    (true, _) => "host",
+                    (false, true) => "resumed",
+                    (false, false) => "whole",
+                },
+            },
             "parameters": {
                 "strategy_name": strategy.name,
                 "strategy_path": strategy.path.as_ref().map(|p| p.display().to_string()),

@@ -10,6 +10,7 @@ use ktrdr_ops::operations::{OperationContext, OperationError};
 use ktrdr_ops::progress::ProgressHandle;
 use serde_json::{json, Value};
 
+use super::step::{DATA, FEATURES, LABELS, SAVE, TRAIN};
 use super::{data, PrepareError, PreparedTraining, TrainingService};
 use crate::checkpoint::Checkpoint;
 use crate::features::{label_and_split, symbol_frame, FeatureSpec, SymbolBars};
@@ -20,13 +21,6 @@ use crate::progress::{TrainObserver, TrainProgress};
 use crate::render::{detail, TrainingProgressRenderer};
 use crate::store::{ModelStore, NewModel, SeriesKey};
 use crate::train::{train, TrainOutcome};
-
-/// Step indexes of [`TrainingService::plan`].
-const DATA: usize = 0;
-const FEATURES: usize = 1;
-const LABELS: usize = 2;
-const TRAIN: usize = 3;
-const SAVE: usize = 4;
 
 fn step(progress: &ProgressHandle, index: usize) -> Result<(), OperationError> {
     progress.start_step(index).map_err(OperationError::failed)
@@ -107,10 +101,7 @@ pub(super) async fn here(
     params.epochs = prepared.epochs as usize;
     let key = series_key(prepared);
     let resume = if prepared.request.resume {
-        let found = service
-            .models
-            .load_checkpoint(&key)
-            .map_err(OperationError::failed)?;
+        let found = off_runtime(&service.models, &key, |m, k| m.load_checkpoint(k)).await?;
         Some(found.ok_or_else(|| OperationError::failed(no_checkpoint(&service.models, &key)))?)
     } else {
         None
@@ -118,7 +109,7 @@ pub(super) async fn here(
     let per_epoch = dataset.train.len().div_ceil(params.batch_size.max(1)) as u64;
     progress.set_renderer(Arc::new(TrainingProgressRenderer::new(
         "mlp",
-        super::series_label(prepared),
+        prepared.series_label(),
         Some(per_epoch),
     )));
     monitor.set_plan(prepared.epochs, per_epoch);
@@ -145,14 +136,15 @@ pub(super) async fn here(
     let trained = match outcome {
         TrainOutcome::Completed(trained) => trained,
         TrainOutcome::Cancelled(checkpoint) => {
-            let checkpoint_path = service
-                .models
-                .save_checkpoint(&key, &checkpoint)
-                .map_err(OperationError::failed)?;
+            let kept = checkpoint.clone();
+            let checkpoint_path = off_runtime(&service.models, &key, move |m, k| {
+                m.save_checkpoint(k, &kept)
+            })
+            .await?;
             // The token is cancelled: the runner records `cancelled` with this as what it kept.
             return Ok(json!({
                 "checkpoint": checkpoint_path,
-                "epochs_completed": checkpoint.epoch(),
+                "epochs_completed": checkpoint.position.epoch,
                 "best_val_accuracy": checkpoint.best.as_ref().map(|b| b.val_accuracy),
                 "resume": "run the same training again with resume to continue",
             }));
@@ -164,21 +156,24 @@ pub(super) async fn here(
         .map_err(|e| OperationError::failed(format!("the strategy as JSON: {e}")))?;
     let timeframes: Vec<String> = prepared.timeframes.iter().map(|t| t.to_string()).collect();
     let features = serde_json::to_value(&spec).map_err(OperationError::failed)?;
-    let saved = service
-        .models
-        .save(&NewModel {
-            key: &key,
+    let model = trained.model.clone();
+    let metrics = trained.metrics.clone();
+    let saved = off_runtime(&service.models, &key, move |m, k| {
+        let saved = m.save(&NewModel {
+            key: k,
             timeframes: &timeframes,
             strategy: &strategy_json,
             features: &features,
-            model: &trained.model,
-            metrics: &trained.metrics,
-        })
-        .map_err(OperationError::failed)?;
-    // The run is done: its checkpoint would only resume a finished model.
-    if let Err(error) = service.models.remove_checkpoint(&key) {
-        tracing::warn!(%error, "could not remove the finished run's checkpoint");
-    }
+            model: &model,
+            metrics: &metrics,
+        })?;
+        // The run is done: its checkpoint would only resume a finished model.
+        if let Err(error) = m.remove_checkpoint(k) {
+            tracing::warn!(%error, "could not remove the finished run's checkpoint");
+        }
+        Ok(saved)
+    })
+    .await?;
     let spec = trained.model.spec();
     let parameters = spec.parameter_count();
     let model_info = json!({
@@ -210,6 +205,7 @@ struct Relay {
     key: SeriesKey,
     per_epoch: u64,
     last_val_accuracy: Option<f64>,
+    last_checkpoint: Option<Instant>,
 }
 
 impl Relay {
@@ -227,6 +223,7 @@ impl Relay {
             key,
             per_epoch,
             last_val_accuracy: None,
+            last_checkpoint: None,
         }
     }
 }
@@ -248,10 +245,14 @@ impl TrainObserver for Relay {
     }
 
     fn wants_epoch_checkpoints(&self) -> bool {
-        true
+        // A checkpoint is a few MB written with two fsyncs; short epochs would spend more time
+        // saving than training. A cancel writes its own, so this bounds only what a crash loses.
+        self.last_checkpoint
+            .is_none_or(|at| at.elapsed() >= EPOCH_CHECKPOINT_EVERY)
     }
 
     fn epoch_checkpoint(&mut self, checkpoint: &Checkpoint) {
+        self.last_checkpoint = Some(Instant::now());
         if let Err(error) = self.models.save_checkpoint(&self.key, checkpoint) {
             tracing::warn!(%error, "could not keep the epoch's checkpoint");
         }
@@ -275,18 +276,40 @@ fn no_checkpoint(models: &ModelStore, key: &SeriesKey) -> String {
     )
 }
 
-/// Checks that `resume` has a checkpoint to continue from.
-pub(super) fn find_checkpoint(
+/// Checks the checkpoint against the request: `resume` needs one; a fresh run is refused while
+/// one exists, since its first epoch's checkpoint would overwrite the unfinished run's.
+pub(super) fn check_checkpoint(
     models: &ModelStore,
     prepared: &PreparedTraining,
 ) -> Result<(), PrepareError> {
     let key = series_key(prepared);
-    match models.load_checkpoint(&key) {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(PrepareError::Input(no_checkpoint(models, &key))),
-        Err(e) => Err(PrepareError::Input(e.to_string())),
+    let path = models.checkpoint_path(&key);
+    match (prepared.request.resume, path.is_file()) {
+        (true, false) => Err(PrepareError::Input(no_checkpoint(models, &key))),
+        (false, true) => Err(PrepareError::Input(format!(
+            "an unfinished run of the same strategy, symbols and timeframes left {}: resume it, \
+             or delete that file to start over",
+            path.display()
+        ))),
+        _ => Ok(()),
     }
 }
+
+/// Runs a model-store call on a blocking thread (they read and write files with fsyncs).
+async fn off_runtime<T: Send + 'static>(
+    models: &ModelStore,
+    key: &SeriesKey,
+    call: impl FnOnce(&ModelStore, &SeriesKey) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, OperationError> {
+    let (models, key) = (models.clone(), key.clone());
+    tokio::task::spawn_blocking(move || call(&models, &key))
+        .await
+        .map_err(OperationError::failed)?
+        .map_err(OperationError::failed)
+}
+
+/// The least time between two epoch checkpoints.
+const EPOCH_CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
 /// How often a host session's status is read while it runs.
 const HOST_POLL: Duration = Duration::from_millis(250);
@@ -304,16 +327,21 @@ pub(super) async fn on_host(
     let progress = &ctx.progress;
     step(progress, DATA)?;
     progress.set_step_detail(format!("starting on {}", host.base_url()));
+    // Not cut short by a cancel: the host may have started the session already, and only its
+    // id lets us stop it (an orphan would hold the host's one slot).
     let started: StartResponse = host
         .post_json(
             routes::START,
             &start_request(&prepared.request),
             RequestOptions::default(),
-            &ctx.token,
+            &CancellationToken::new(),
         )
         .await
         .map_err(|e| host_failure("start", &e))?;
     let session = started.session_id;
+    if ctx.token.is_cancelled() {
+        return stop_on_host(host, &session).await;
+    }
     let mut last_heard = Instant::now();
     loop {
         tokio::select! {
@@ -366,7 +394,7 @@ fn relay_status(
             let _ = progress.start_step(TRAIN);
             progress.set_renderer(Arc::new(TrainingProgressRenderer::new(
                 "mlp",
-                super::series_label(prepared),
+                prepared.series_label(),
                 Some(p.total_batches),
             )));
         }

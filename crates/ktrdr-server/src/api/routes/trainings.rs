@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use ktrdr_ops::registry::OperationStatus;
 use ktrdr_train::pipeline::{date_bound, PrepareError, StrategySource, TrainingRequest};
+use ktrdr_train::strategy::StrategyError;
 use serde_json::{json, Value};
 
 use crate::api::error::{ApiError, ErrorBody};
@@ -73,11 +74,17 @@ pub(crate) async fn start(
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| match e {
-            PrepareError::Strategy(error) => ApiError::bad_request(
-                "TRAINING-InvalidStrategy",
-                format!("strategy {name} has errors"),
-            )
-            .with_details(json!({ "problems": error.to_string() })),
+            PrepareError::Strategy(error) => {
+                let problems = match &error {
+                    StrategyError::Invalid { report, .. } => json!(report.errors),
+                    other => json!([{ "path": "", "message": other.to_string() }]),
+                };
+                ApiError::bad_request(
+                    "TRAINING-InvalidStrategy",
+                    format!("strategy {name} has errors: {error}"),
+                )
+                .with_details(json!({ "problems": problems }))
+            }
             PrepareError::Input(message) => bad(message),
         })?;
     let symbols = prepared.symbols.iter().map(ToString::to_string).collect();
