@@ -52,7 +52,7 @@ pub(crate) struct ServeArgs {
     gap_filler_interval: Duration,
     #[command(flatten)]
     models: crate::models::ModelsDir,
-    /// Where `POST /api/v1/trainings/start` finds `<strategy_name>.yaml`.
+    /// Where `POST /api/v1/trainings/start` finds STRATEGY_NAME.yaml.
     #[arg(long, env = "KTRDR_STRATEGIES_DIR", default_value = DEFAULT_STRATEGIES_DIR, value_name = "DIR")]
     strategies_dir: std::path::PathBuf,
     /// Run trainings on this training host service (http://host:5002) instead of here; else

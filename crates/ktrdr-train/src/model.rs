@@ -6,7 +6,7 @@
 //! `nn.Sequential` indices, 3 per hidden layer), so the safetensors file reads like its state dict.
 //! Initialisation draws from the caller's seeded RNG, never from candle's global one, so a seed
 //! fixes every number. This forward pass is for evaluation and prediction; training (dropout
-//! included) runs in [`crate::backprop`].
+//! included) runs in the crate's `backprop` module.
 
 use std::collections::HashMap;
 
@@ -169,7 +169,7 @@ impl Mlp {
     }
 
     /// Logits `[rows, 3]` for features `[rows, input_size]` and symbol indices `[rows]` (u32),
-    /// without dropout (evaluation and prediction; training runs [`crate::backprop`]).
+    /// without dropout (evaluation and prediction; training runs in `backprop`).
     pub fn forward(&self, features: &Tensor, symbols: &Tensor) -> Result<Tensor, ModelError> {
         let embedded = self.params[0].embedding(symbols)?;
         let mut h = Tensor::cat(&[features, &embedded], 1)?;

@@ -24,7 +24,7 @@ pub(crate) struct ListArgs {
     after_help = "NAME is <strategy>/<SYMBOLS>_<tf>_v<N>, or <strategy>/<SYMBOLS>_<tf>_latest for the newest version (as `ktrdr models list` prints)."
 )]
 pub(crate) struct ShowArgs {
-    /// The model: <strategy>/<SYMBOLS>_<tf>_v<N> or …_latest.
+    /// The model: STRATEGY/SYMBOLS_TF_vN, or STRATEGY/SYMBOLS_TF_latest.
     name: String,
     #[command(flatten)]
     models: ModelsDir,

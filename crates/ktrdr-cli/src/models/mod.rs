@@ -37,7 +37,7 @@ enum ModelsCommand {
 /// Where models are stored.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ModelsDir {
-    /// Directory of stored models (<strategy>/<SYMBOLS>_<tf>_v<N>/).
+    /// Directory of stored models (STRATEGY/SYMBOLS_TF_vN/).
     #[arg(
         long,
         env = "KTRDR_MODELS_DIR",

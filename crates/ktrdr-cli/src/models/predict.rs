@@ -19,7 +19,7 @@ use crate::Context;
     after_help = "Example:\n  ktrdr models predict rsi_mean_reversion/AAPL_1h_latest AAPL 1h --bars 5\n\nThe features are built from the stored bars of every timeframe the model was trained on, with the model's own strategy and its recorded column order. The symbol must be one the model was trained on (it picks the symbol's embedding)."
 )]
 pub(crate) struct PredictArgs {
-    /// The model: <strategy>/<SYMBOLS>_<tf>_v<N> or …_latest.
+    /// The model: STRATEGY/SYMBOLS_TF_vN, or STRATEGY/SYMBOLS_TF_latest.
     name: String,
     /// The symbol to predict for.
     symbol: Symbol,
