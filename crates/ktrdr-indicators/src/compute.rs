@@ -213,6 +213,10 @@ pub(crate) fn compute(indicator: &Indicator, bars: &BarSeries) -> Vec<Vec<f64>> 
             step_af,
             max_af,
         } => vec![trend::parabolic_sar(h, l, c, initial_af, step_af, max_af)],
+        Indicator::Rvi {
+            period,
+            signal_period,
+        } => trend::rvi(bars.open(), h, l, c, period, signal_period),
         Indicator::AdLine { smoothing_period } => trend::ad_line(h, l, c, v, smoothing_period),
         Indicator::Cmf { period } => {
             let (mut flows, mut volumes) = (RollingSum::new(period), RollingSum::new(period));

@@ -59,6 +59,8 @@ pub enum IndicatorKind {
     AdLine,
     /// Parabolic stop and reverse.
     ParabolicSar,
+    /// Relative Vigor Index.
+    Rvi,
 }
 
 /// What the registry knows about one indicator.
@@ -232,6 +234,11 @@ pub const INDICATORS: &[IndicatorInfo] = &[
         number("max_af", &[], 0.2, 1.0),
     ], "psar_{initial_af}_{step_af}_{max_af}",
         "Wilder's stop and reverse, started from the first two bars' direction; NaN on the first bar"),
+    info(K::Rvi, "RVI", &["relative_vigor_index"], &[
+        period("period", 10, 1),
+        period("signal_period", 4, 1),
+    ], "rvi_{period}, rvi_signal_{period}_{signal_period}",
+        "SMA of (C − O) over SMA of (H − L), each first weighted 1,2,2,1 over 4 bars; signal = SMA(RVI); NaN when the range average is 0"),
 ];
 
 impl IndicatorKind {
@@ -313,7 +320,7 @@ fn normalise(name: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [IndicatorKind; 26] = [
+    const ALL: [IndicatorKind; 27] = [
         K::Rsi,
         K::Sma,
         K::Ema,
@@ -340,6 +347,7 @@ mod tests {
         K::SuperTrend,
         K::AdLine,
         K::ParabolicSar,
+        K::Rvi,
     ];
 
     #[test]

@@ -111,6 +111,10 @@ pub enum Indicator {
         step_af: f64,
         max_af: f64,
     },
+    Rvi {
+        period: usize,
+        signal_period: usize,
+    },
 }
 
 impl Indicator {
@@ -235,6 +239,10 @@ impl Indicator {
             IndicatorKind::AdLine => Indicator::AdLine {
                 smoothing_period: p.period("smoothing_period"),
             },
+            IndicatorKind::Rvi => Indicator::Rvi {
+                period: p.period("period"),
+                signal_period: p.period("signal_period"),
+            },
             IndicatorKind::ParabolicSar => {
                 let (initial_af, max_af) = (p.number("initial_af"), p.number("max_af"));
                 if initial_af > max_af {
@@ -294,6 +302,7 @@ impl Indicator {
             Indicator::SuperTrend { .. } => IndicatorKind::SuperTrend,
             Indicator::AdLine { .. } => IndicatorKind::AdLine,
             Indicator::ParabolicSar { .. } => IndicatorKind::ParabolicSar,
+            Indicator::Rvi { .. } => IndicatorKind::Rvi,
         }
     }
 
@@ -408,6 +417,16 @@ impl Indicator {
                 step_af,
                 max_af,
             } => (vec![format!("psar_{initial_af}_{step_af}_{max_af}")], None),
+            Indicator::Rvi {
+                period,
+                signal_period,
+            } => (
+                vec![
+                    format!("rvi_{period}"),
+                    format!("rvi_signal_{period}_{signal_period}"),
+                ],
+                None,
+            ),
             Indicator::AdLine { smoothing_period } => (
                 vec![
                     "ad_line".to_owned(),

@@ -1,5 +1,5 @@
-//! Trend-following indicators with state carried bar to bar: SuperTrend and the
-//! accumulation/distribution line.
+//! Indicators with state carried bar to bar or several smoothing stages: SuperTrend, the
+//! accumulation/distribution line, Parabolic SAR, the Relative Vigor Index.
 
 use super::{columns, NAN};
 use crate::kernels::{rolling_mean, true_range_at, RollingSum};
@@ -145,4 +145,37 @@ pub(super) fn parabolic_sar(
         out.push(if i == start { NAN } else { sar });
     }
     out
+}
+
+/// Relative Vigor Index: the close − open and high − low of the last four bars weighted
+/// 1, 2, 2, 1 (over 6), each averaged over `period` bars; RVI is their ratio (NaN when the range
+/// average is 0) and the signal its mean over `signal` bars.
+pub(super) fn rvi(
+    o: &[f64],
+    h: &[f64],
+    l: &[f64],
+    c: &[f64],
+    period: usize,
+    signal: usize,
+) -> Vec<Vec<f64>> {
+    let weighted = |x: &dyn Fn(usize) -> f64| -> Vec<f64> {
+        (0..c.len())
+            .map(|i| {
+                if i < 3 {
+                    NAN
+                } else {
+                    (x(i - 3) + 2.0 * x(i - 2) + 2.0 * x(i - 1) + x(i)) / 6.0
+                }
+            })
+            .collect()
+    };
+    let body = rolling_mean(&weighted(&|i| c[i] - o[i]), period);
+    let range = rolling_mean(&weighted(&|i| h[i] - l[i]), period);
+    let line: Vec<f64> = body
+        .iter()
+        .zip(&range)
+        .map(|(&b, &r)| if r == 0.0 { NAN } else { b / r })
+        .collect();
+    let signal_line = rolling_mean(&line, signal);
+    vec![line, signal_line]
 }

@@ -304,6 +304,15 @@ def parabolic_sar(df, initial, step, max_af):
     return [pd.Series(sar)]
 
 
+def rvi(df, n, signal):
+    body = df["close"] - df["open"]
+    rng = df["high"] - df["low"]
+    weights = np.array([1.0, 2.0, 2.0, 1.0]) / 6.0
+    w = lambda s: s.rolling(4).apply(lambda v: float(np.dot(v, weights)), raw=True)
+    line = nan_div(w(body).rolling(n).mean(), w(rng).rolling(n).mean())
+    return [line, line.rolling(signal).mean()]
+
+
 # (file stem, CLI spec the Rust test parses, column names, function)
 CASES = [
     ("rsi_14", "rsi", ["rsi_14"], lambda d: [rsi(d["close"], 14)]),
@@ -343,6 +352,7 @@ CASES = [
      lambda d: supertrend(d, 10, 3.0)),
     ("ad_line", "adline", ["ad_line", "ad_line_sma_21"], lambda d: ad_line(d, 21)),
     ("psar", "psar", ["psar_0.02_0.02_0.2"], lambda d: parabolic_sar(d, 0.02, 0.02, 0.2)),
+    ("rvi", "rvi", ["rvi_10", "rvi_signal_10_4"], lambda d: rvi(d, 10, 4)),
 ]
 
 LABEL_CASES = [("labels_0.03", 0.03, None), ("labels_0.03_20", 0.03, 20), ("labels_0.01_5", 0.01, 5)]
