@@ -217,6 +217,7 @@ pub(crate) fn compute(indicator: &Indicator, bars: &BarSeries) -> Vec<Vec<f64>> 
             period,
             signal_period,
         } => trend::rvi(bars.open(), h, l, c, period, signal_period),
+        Indicator::FisherTransform { period, smoothing } => trend::fisher(h, l, period, smoothing),
         Indicator::AdLine { smoothing_period } => trend::ad_line(h, l, c, v, smoothing_period),
         Indicator::Cmf { period } => {
             let (mut flows, mut volumes) = (RollingSum::new(period), RollingSum::new(period));

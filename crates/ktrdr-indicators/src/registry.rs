@@ -61,6 +61,8 @@ pub enum IndicatorKind {
     ParabolicSar,
     /// Relative Vigor Index.
     Rvi,
+    /// Fisher transform of the median price.
+    FisherTransform,
 }
 
 /// What the registry knows about one indicator.
@@ -239,6 +241,11 @@ pub const INDICATORS: &[IndicatorInfo] = &[
         period("signal_period", 4, 1),
     ], "rvi_{period}, rvi_signal_{period}_{signal_period}",
         "SMA of (C − O) over SMA of (H − L), each first weighted 1,2,2,1 over 4 bars; signal = SMA(RVI); NaN when the range average is 0"),
+    info(K::FisherTransform, "FisherTransform", &["fisher"], &[
+        period("period", 10, 1),
+        period("smoothing", 3, 1),
+    ], "fisher_{period}_{smoothing}, fisher_signal_{period}_{smoothing}",
+        "EMA(smoothing) of ½·ln((1 + x)/(1 − x)), x = 2·(HL2 − LL)/(HH − LL) − 1 over period clipped to ±0.999 (NaN when HH = LL); signal = the previous value"),
 ];
 
 impl IndicatorKind {
@@ -320,7 +327,7 @@ fn normalise(name: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [IndicatorKind; 27] = [
+    const ALL: [IndicatorKind; 28] = [
         K::Rsi,
         K::Sma,
         K::Ema,
@@ -348,6 +355,7 @@ mod tests {
         K::AdLine,
         K::ParabolicSar,
         K::Rvi,
+        K::FisherTransform,
     ];
 
     #[test]

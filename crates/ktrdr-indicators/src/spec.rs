@@ -115,6 +115,10 @@ pub enum Indicator {
         period: usize,
         signal_period: usize,
     },
+    FisherTransform {
+        period: usize,
+        smoothing: usize,
+    },
 }
 
 impl Indicator {
@@ -239,6 +243,10 @@ impl Indicator {
             IndicatorKind::AdLine => Indicator::AdLine {
                 smoothing_period: p.period("smoothing_period"),
             },
+            IndicatorKind::FisherTransform => Indicator::FisherTransform {
+                period: p.period("period"),
+                smoothing: p.period("smoothing"),
+            },
             IndicatorKind::Rvi => Indicator::Rvi {
                 period: p.period("period"),
                 signal_period: p.period("signal_period"),
@@ -303,6 +311,7 @@ impl Indicator {
             Indicator::AdLine { .. } => IndicatorKind::AdLine,
             Indicator::ParabolicSar { .. } => IndicatorKind::ParabolicSar,
             Indicator::Rvi { .. } => IndicatorKind::Rvi,
+            Indicator::FisherTransform { .. } => IndicatorKind::FisherTransform,
         }
     }
 
@@ -417,6 +426,13 @@ impl Indicator {
                 step_af,
                 max_af,
             } => (vec![format!("psar_{initial_af}_{step_af}_{max_af}")], None),
+            Indicator::FisherTransform { period, smoothing } => (
+                vec![
+                    format!("fisher_{period}_{smoothing}"),
+                    format!("fisher_signal_{period}_{smoothing}"),
+                ],
+                None,
+            ),
             Indicator::Rvi {
                 period,
                 signal_period,

@@ -1,8 +1,10 @@
 //! Indicators with state carried bar to bar or several smoothing stages: SuperTrend, the
-//! accumulation/distribution line, Parabolic SAR, the Relative Vigor Index.
+//! accumulation/distribution line, Parabolic SAR, the Relative Vigor Index, the Fisher
+//! transform.
 
+use super::range::PriceRange;
 use super::{columns, NAN};
-use crate::kernels::{rolling_mean, true_range_at, RollingSum};
+use crate::kernels::{ewm_step, rolling_mean, true_range_at, RollingSum};
 
 /// SuperTrend: bands at the median price ± `multiplier` · ATR(`period`, simple mean), each band
 /// kept from the bar before unless the new one is tighter or the close crossed it; the trend
@@ -178,4 +180,27 @@ pub(super) fn rvi(
         .collect();
     let signal_line = rolling_mean(&line, signal);
     vec![line, signal_line]
+}
+
+/// Fisher transform: the median price placed in the `period`-bar range as
+/// `2·(HL2 − LL)/(HH − LL) − 1`, clipped to ±0.999, mapped by `½·ln((1 + x)/(1 − x))` and
+/// smoothed by an EMA (span `smoothing`, adjust=False); the signal is the previous bar's value.
+/// A flat range gives NaN (the Python class used 0), which the EMA skips.
+pub(super) fn fisher(h: &[f64], l: &[f64], period: usize, smoothing: usize) -> Vec<Vec<f64>> {
+    let [mut line, mut signal] = columns(h.len());
+    let mut range = PriceRange::new(h, l, period);
+    let alpha = 2.0 / (smoothing as f64 + 1.0);
+    let mut smoothed = NAN;
+    for i in 0..h.len() {
+        let x = match range.at(i) {
+            Some((hh, ll)) if hh != ll => {
+                (2.0 * (((h[i] + l[i]) / 2.0 - ll) / (hh - ll)) - 1.0).clamp(-0.999, 0.999)
+            }
+            _ => NAN,
+        };
+        signal.push(smoothed);
+        smoothed = ewm_step(smoothed, 0.5 * ((1.0 + x) / (1.0 - x)).ln(), alpha);
+        line.push(smoothed);
+    }
+    vec![line, signal]
 }

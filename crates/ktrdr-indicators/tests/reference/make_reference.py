@@ -313,6 +313,16 @@ def rvi(df, n, signal):
     return [line, line.rolling(signal).mean()]
 
 
+def fisher(df, n, smoothing):
+    hh = df["high"].rolling(n).max()
+    ll = df["low"].rolling(n).min()
+    mid = (df["high"] + df["low"]) / 2
+    x = (2 * nan_div(mid - ll, hh - ll) - 1).clip(-0.999, 0.999)
+    raw = 0.5 * np.log((1 + x) / (1 - x))
+    smooth = raw.ewm(span=smoothing, adjust=False, ignore_na=True).mean()
+    return [smooth, smooth.shift(1)]
+
+
 # (file stem, CLI spec the Rust test parses, column names, function)
 CASES = [
     ("rsi_14", "rsi", ["rsi_14"], lambda d: [rsi(d["close"], 14)]),
@@ -353,6 +363,7 @@ CASES = [
     ("ad_line", "adline", ["ad_line", "ad_line_sma_21"], lambda d: ad_line(d, 21)),
     ("psar", "psar", ["psar_0.02_0.02_0.2"], lambda d: parabolic_sar(d, 0.02, 0.02, 0.2)),
     ("rvi", "rvi", ["rvi_10", "rvi_signal_10_4"], lambda d: rvi(d, 10, 4)),
+    ("fisher", "fisher", ["fisher_10_3", "fisher_signal_10_3"], lambda d: fisher(d, 10, 3)),
 ]
 
 LABEL_CASES = [("labels_0.03", 0.03, None), ("labels_0.03_20", 0.03, 20), ("labels_0.01_5", 0.01, 5)]
