@@ -218,6 +218,19 @@ pub(crate) fn compute(indicator: &Indicator, bars: &BarSeries) -> Vec<Vec<f64>> 
             signal_period,
         } => trend::rvi(bars.open(), h, l, c, period, signal_period),
         Indicator::FisherTransform { period, smoothing } => trend::fisher(h, l, period, smoothing),
+        Indicator::Ichimoku {
+            tenkan_period,
+            kijun_period,
+            senkou_b_period,
+            displacement,
+        } => trend::ichimoku(
+            h,
+            l,
+            tenkan_period,
+            kijun_period,
+            senkou_b_period,
+            displacement,
+        ),
         Indicator::AdLine { smoothing_period } => trend::ad_line(h, l, c, v, smoothing_period),
         Indicator::Cmf { period } => {
             let (mut flows, mut volumes) = (RollingSum::new(period), RollingSum::new(period));

@@ -63,6 +63,8 @@ pub enum IndicatorKind {
     Rvi,
     /// Fisher transform of the median price.
     FisherTransform,
+    /// Ichimoku cloud (without the chikou span).
+    Ichimoku,
 }
 
 /// What the registry knows about one indicator.
@@ -246,6 +248,13 @@ pub const INDICATORS: &[IndicatorInfo] = &[
         period("smoothing", 3, 1),
     ], "fisher_{period}_{smoothing}, fisher_signal_{period}_{smoothing}",
         "EMA(smoothing) of ½·ln((1 + x)/(1 − x)), x = 2·(HL2 − LL)/(HH − LL) − 1 over period clipped to ±0.999 (NaN when HH = LL); signal = the previous value"),
+    info(K::Ichimoku, "Ichimoku", &["ichimoku_cloud"], &[
+        period("tenkan_period", 9, 1),
+        period("kijun_period", 26, 1),
+        period("senkou_b_period", 52, 1),
+        period("displacement", 26, 0),
+    ], "ichimoku_tenkan_{tenkan_period}, ichimoku_kijun_{kijun_period}, ichimoku_senkou_a_{tenkan_period}_{kijun_period}_{displacement}, ichimoku_senkou_b_{senkou_b_period}_{displacement}",
+        "range midpoints (HH + LL)/2 over the tenkan and kijun periods; spans A = their mean and B = the senkou_b midpoint, shifted displacement bars forward; no chikou span (it is the future close)"),
 ];
 
 impl IndicatorKind {
@@ -327,7 +336,7 @@ fn normalise(name: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [IndicatorKind; 28] = [
+    const ALL: [IndicatorKind; 29] = [
         K::Rsi,
         K::Sma,
         K::Ema,
@@ -356,6 +365,7 @@ mod tests {
         K::ParabolicSar,
         K::Rvi,
         K::FisherTransform,
+        K::Ichimoku,
     ];
 
     #[test]

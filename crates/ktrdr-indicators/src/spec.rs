@@ -119,6 +119,12 @@ pub enum Indicator {
         period: usize,
         smoothing: usize,
     },
+    Ichimoku {
+        tenkan_period: usize,
+        kijun_period: usize,
+        senkou_b_period: usize,
+        displacement: usize,
+    },
 }
 
 impl Indicator {
@@ -243,6 +249,12 @@ impl Indicator {
             IndicatorKind::AdLine => Indicator::AdLine {
                 smoothing_period: p.period("smoothing_period"),
             },
+            IndicatorKind::Ichimoku => Indicator::Ichimoku {
+                tenkan_period: p.period("tenkan_period"),
+                kijun_period: p.period("kijun_period"),
+                senkou_b_period: p.period("senkou_b_period"),
+                displacement: p.period("displacement"),
+            },
             IndicatorKind::FisherTransform => Indicator::FisherTransform {
                 period: p.period("period"),
                 smoothing: p.period("smoothing"),
@@ -312,6 +324,7 @@ impl Indicator {
             Indicator::ParabolicSar { .. } => IndicatorKind::ParabolicSar,
             Indicator::Rvi { .. } => IndicatorKind::Rvi,
             Indicator::FisherTransform { .. } => IndicatorKind::FisherTransform,
+            Indicator::Ichimoku { .. } => IndicatorKind::Ichimoku,
         }
     }
 
@@ -426,6 +439,20 @@ impl Indicator {
                 step_af,
                 max_af,
             } => (vec![format!("psar_{initial_af}_{step_af}_{max_af}")], None),
+            Indicator::Ichimoku {
+                tenkan_period: t,
+                kijun_period: k,
+                senkou_b_period: b,
+                displacement: d,
+            } => (
+                vec![
+                    format!("ichimoku_tenkan_{t}"),
+                    format!("ichimoku_kijun_{k}"),
+                    format!("ichimoku_senkou_a_{t}_{k}_{d}"),
+                    format!("ichimoku_senkou_b_{b}_{d}"),
+                ],
+                None,
+            ),
             Indicator::FisherTransform { period, smoothing } => (
                 vec![
                     format!("fisher_{period}_{smoothing}"),

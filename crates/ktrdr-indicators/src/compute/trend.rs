@@ -1,6 +1,6 @@
 //! Indicators with state carried bar to bar or several smoothing stages: SuperTrend, the
 //! accumulation/distribution line, Parabolic SAR, the Relative Vigor Index, the Fisher
-//! transform.
+//! transform, Ichimoku.
 
 use super::range::PriceRange;
 use super::{columns, NAN};
@@ -203,4 +203,34 @@ pub(super) fn fisher(h: &[f64], l: &[f64], period: usize, smoothing: usize) -> V
         line.push(smoothed);
     }
     vec![line, signal]
+}
+
+/// Ichimoku: the tenkan and kijun lines (midpoints of the high–low range over their periods),
+/// and the two cloud spans shifted `displacement` bars forward (span A from the tenkan and kijun,
+/// span B from the `senkou_b` range), so each bar shows the cloud computed `displacement` bars
+/// earlier. The chikou span (the close shifted backward) is left out: it is the future close.
+pub(super) fn ichimoku(
+    h: &[f64],
+    l: &[f64],
+    tenkan: usize,
+    kijun: usize,
+    senkou_b: usize,
+    displacement: usize,
+) -> Vec<Vec<f64>> {
+    let midpoints = |n: usize| -> Vec<f64> {
+        let mut range = PriceRange::new(h, l, n);
+        (0..h.len())
+            .map(|i| range.at(i).map_or(NAN, |(hh, ll)| (hh + ll) / 2.0))
+            .collect()
+    };
+    let (tenkan_line, kijun_line, span_b_now) =
+        (midpoints(tenkan), midpoints(kijun), midpoints(senkou_b));
+    let shifted = |f: &dyn Fn(usize) -> f64| -> Vec<f64> {
+        (0..h.len())
+            .map(|i| i.checked_sub(displacement).map_or(NAN, f))
+            .collect()
+    };
+    let span_a = shifted(&|j| (tenkan_line[j] + kijun_line[j]) / 2.0);
+    let span_b = shifted(&|j| span_b_now[j]);
+    vec![tenkan_line, kijun_line, span_a, span_b]
 }

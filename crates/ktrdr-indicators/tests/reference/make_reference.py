@@ -323,6 +323,12 @@ def fisher(df, n, smoothing):
     return [smooth, smooth.shift(1)]
 
 
+def ichimoku(df, tenkan, kijun, senkou_b, displacement):
+    mid = lambda n: (df["high"].rolling(n).max() + df["low"].rolling(n).min()) / 2
+    t, k = mid(tenkan), mid(kijun)
+    return [t, k, ((t + k) / 2).shift(displacement), mid(senkou_b).shift(displacement)]
+
+
 # (file stem, CLI spec the Rust test parses, column names, function)
 CASES = [
     ("rsi_14", "rsi", ["rsi_14"], lambda d: [rsi(d["close"], 14)]),
@@ -364,6 +370,9 @@ CASES = [
     ("psar", "psar", ["psar_0.02_0.02_0.2"], lambda d: parabolic_sar(d, 0.02, 0.02, 0.2)),
     ("rvi", "rvi", ["rvi_10", "rvi_signal_10_4"], lambda d: rvi(d, 10, 4)),
     ("fisher", "fisher", ["fisher_10_3", "fisher_signal_10_3"], lambda d: fisher(d, 10, 3)),
+    ("ichimoku", "ichimoku",
+     ["ichimoku_tenkan_9", "ichimoku_kijun_26", "ichimoku_senkou_a_9_26_26", "ichimoku_senkou_b_52_26"],
+     lambda d: ichimoku(d, 9, 26, 52, 26)),
 ]
 
 LABEL_CASES = [("labels_0.03", 0.03, None), ("labels_0.03_20", 0.03, 20), ("labels_0.01_5", 0.01, 5)]
