@@ -231,6 +231,20 @@ pub(crate) fn compute(indicator: &Indicator, bars: &BarSeries) -> Vec<Vec<f64>> 
             senkou_b_period,
             displacement,
         ),
+        Indicator::SqueezeIntensity {
+            bb_period,
+            bb_multiplier,
+            kc_period,
+            kc_multiplier,
+            source,
+        } => vec![trend::squeeze_intensity(
+            column(bars, source),
+            h,
+            l,
+            c,
+            (bb_period, bb_multiplier),
+            (kc_period, kc_multiplier),
+        )],
         Indicator::AdLine { smoothing_period } => trend::ad_line(h, l, c, v, smoothing_period),
         Indicator::Cmf { period } => {
             let (mut flows, mut volumes) = (RollingSum::new(period), RollingSum::new(period));

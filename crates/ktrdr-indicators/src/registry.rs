@@ -65,6 +65,8 @@ pub enum IndicatorKind {
     FisherTransform,
     /// Ichimoku cloud (without the chikou span).
     Ichimoku,
+    /// How deep the Bollinger Bands sit inside the Keltner Channels.
+    SqueezeIntensity,
 }
 
 /// What the registry knows about one indicator.
@@ -255,6 +257,14 @@ pub const INDICATORS: &[IndicatorInfo] = &[
         period("displacement", 26, 0),
     ], "ichimoku_tenkan_{tenkan_period}, ichimoku_kijun_{kijun_period}, ichimoku_senkou_a_{tenkan_period}_{kijun_period}_{displacement}, ichimoku_senkou_b_{senkou_b_period}_{displacement}",
         "range midpoints (HH + LL)/2 over the tenkan and kijun periods; spans A = their mean and B = the senkou_b midpoint, shifted displacement bars forward; no chikou span (it is the future close)"),
+    info(K::SqueezeIntensity, "SqueezeIntensity", &["squeeze"], &[
+        period("bb_period", 20, 2),
+        number("bb_multiplier", &[], 2.0, 100.0),
+        period("kc_period", 20, 1),
+        number("kc_multiplier", &[], 2.0, 100.0),
+        SOURCE,
+    ], "squeeze_intensity_{bb_period}_{bb_multiplier}_{kc_period}_{kc_multiplier}",
+        "max(0, min(KCu − BBu, BBl − KCl)/(KCu − KCl)) with Keltner's ATR over 10 bars; NaN when the channel has no width"),
 ];
 
 impl IndicatorKind {
@@ -336,7 +346,7 @@ fn normalise(name: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [IndicatorKind; 29] = [
+    const ALL: [IndicatorKind; 30] = [
         K::Rsi,
         K::Sma,
         K::Ema,
@@ -366,6 +376,7 @@ mod tests {
         K::Rvi,
         K::FisherTransform,
         K::Ichimoku,
+        K::SqueezeIntensity,
     ];
 
     #[test]

@@ -57,8 +57,11 @@ fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
     (header, cols)
 }
 
+/// The absolute floor of the comparison unless a case states its own (see the script).
+const ABS_TOLERANCE: f64 = 1e-12;
+
 /// Problems with `ours` against `theirs`, at most a few, for the failure message.
-fn differences(ours: &[f64], theirs: &[f64]) -> Vec<String> {
+fn differences(ours: &[f64], theirs: &[f64], abs_tolerance: f64) -> Vec<String> {
     let mut bad = Vec::new();
     if ours.len() != theirs.len() {
         return vec![format!("length {} vs {}", ours.len(), theirs.len())];
@@ -68,7 +71,7 @@ fn differences(ours: &[f64], theirs: &[f64]) -> Vec<String> {
             a.is_nan()
         } else {
             // Relative, with an absolute floor for values that cross zero (MACD, momentum).
-            (a - b).abs() <= 1e-9 * b.abs().max(1e-3)
+            (a - b).abs() <= (1e-9 * b.abs()).max(abs_tolerance)
         };
         if !ok {
             bad.push(format!("bar {i}: ours {a}, pandas {b}"));
@@ -84,7 +87,12 @@ fn every_indicator_matches_the_pandas_reference() {
     let mut failures = Vec::new();
     let mut checked = 0;
     for line in manifest.lines().skip(1) {
-        let (file, spec) = line.split_once(';').unwrap();
+        let fields: Vec<&str> = line.split(';').collect();
+        let (file, spec) = (fields[0], fields[1]);
+        let abs_tolerance = match fields.get(2) {
+            Some(t) if !t.is_empty() => t.parse().unwrap(),
+            _ => ABS_TOLERANCE,
+        };
         let indicator = IndicatorSpec::parse_cli(spec).unwrap().indicator;
         let out = indicator.compute(&bars);
         let (names, expected) = read_csv(&reference_dir().join(file));
@@ -96,7 +104,7 @@ fn every_indicator_matches_the_pandas_reference() {
                 theirs.iter().any(|v| v.is_finite()),
                 "{file}: {name} is all NaN"
             );
-            let bad = differences(ours, theirs);
+            let bad = differences(ours, theirs, abs_tolerance);
             if !bad.is_empty() {
                 failures.push(format!(
                     "{spec} {name}: {} bad, first {:?}",

@@ -1,9 +1,9 @@
 //! Indicators with state carried bar to bar or several smoothing stages: SuperTrend, the
 //! accumulation/distribution line, Parabolic SAR, the Relative Vigor Index, the Fisher
-//! transform, Ichimoku.
+//! transform, Ichimoku, the squeeze intensity.
 
 use super::range::PriceRange;
-use super::{columns, NAN};
+use super::{columns, moments, NAN};
 use crate::kernels::{ewm_step, rolling_mean, true_range_at, RollingSum};
 
 /// SuperTrend: bands at the median price ± `multiplier` · ATR(`period`, simple mean), each band
@@ -233,4 +233,41 @@ pub(super) fn ichimoku(
     let span_a = shifted(&|j| (tenkan_line[j] + kijun_line[j]) / 2.0);
     let span_b = shifted(&|j| span_b_now[j]);
     vec![tenkan_line, kijun_line, span_a, span_b]
+}
+
+/// Squeeze intensity: how far the Bollinger Bands (`bb_period`, `bb_multiplier`, on `x`) sit
+/// inside the Keltner Channels (EMA(close, `kc_period`) ± `kc_multiplier` · ATR(10)), as
+/// `max(0, min(KCu − BBu, BBl − KCl) / (KCu − KCl))`: 0 when either band pokes out. NaN in the
+/// warm-up and when the channel has no width (the Python class gave 0 for both).
+pub(super) fn squeeze_intensity(
+    x: &[f64],
+    h: &[f64],
+    l: &[f64],
+    c: &[f64],
+    (bb_period, bb_multiplier): (usize, f64),
+    (kc_period, kc_multiplier): (usize, f64),
+) -> Vec<f64> {
+    const KC_ATR_PERIOD: usize = 10;
+    let mut out = Vec::with_capacity(c.len());
+    let alpha = 2.0 / (kc_period as f64 + 1.0);
+    let inv = 1.0 / KC_ATR_PERIOD as f64;
+    let mut atr = RollingSum::new(KC_ATR_PERIOD);
+    let mut mid = NAN;
+    let mut i = 0;
+    moments(x, bb_period, |m, sd| {
+        mid = ewm_step(mid, c[i], alpha);
+        let a = atr.push(true_range_at(h, l, c, i)).map_or(NAN, |s| s * inv);
+        let (kc_upper, kc_lower) = (mid + kc_multiplier * a, mid - kc_multiplier * a);
+        let (bb_upper, bb_lower) = (m + bb_multiplier * sd, m - bb_multiplier * sd);
+        let width = kc_upper - kc_lower;
+        let inner = ((kc_upper - bb_upper) / width).min((bb_lower - kc_lower) / width);
+        // f64::max would turn a NaN (warm-up, zero width) into 0.
+        out.push(if width == 0.0 || inner.is_nan() {
+            NAN
+        } else {
+            inner.max(0.0)
+        });
+        i += 1;
+    });
+    out
 }

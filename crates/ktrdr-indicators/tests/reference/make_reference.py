@@ -329,7 +329,18 @@ def ichimoku(df, tenkan, kijun, senkou_b, displacement):
     return [t, k, ((t + k) / 2).shift(displacement), mid(senkou_b).shift(displacement)]
 
 
-# (file stem, CLI spec the Rust test parses, column names, function)
+def squeeze_intensity(df, bb_n, bb_k, kc_n, kc_k):
+    bb_upper, _, bb_lower = bollinger(df["close"], bb_n, bb_k)
+    kc_upper, _, kc_lower = keltner(df, kc_n, 10, kc_k)
+    width = kc_upper - kc_lower
+    inner = np.minimum(nan_div(kc_upper - bb_upper, width), nan_div(bb_lower - kc_lower, width))
+    return [np.maximum(0, inner)]
+
+
+# (file stem, CLI spec the Rust test parses, column names, function[, absolute tolerance])
+# The Rust test allows 1e-9 relative with an absolute floor of 1e-12; a case whose values are
+# small differences of price-sized numbers states its own floor (the squeeze intensity
+# subtracts bands near 260: its last digits are the prices' rounding, ~1e-11 here).
 CASES = [
     ("rsi_14", "rsi", ["rsi_14"], lambda d: [rsi(d["close"], 14)]),
     ("rsi_7_open", "rsi:period=7,source=open", ["rsi_7_open"], lambda d: [rsi(d["open"], 7)]),
@@ -373,6 +384,8 @@ CASES = [
     ("ichimoku", "ichimoku",
      ["ichimoku_tenkan_9", "ichimoku_kijun_26", "ichimoku_senkou_a_9_26_26", "ichimoku_senkou_b_52_26"],
      lambda d: ichimoku(d, 9, 26, 52, 26)),
+    ("squeeze", "squeeze", ["squeeze_intensity_20_2_20_2"],
+     lambda d: squeeze_intensity(d, 20, 2.0, 20, 2.0), 1e-10),
 ]
 
 LABEL_CASES = [("labels_0.03", 0.03, None), ("labels_0.03_20", 0.03, 20), ("labels_0.01_5", 0.01, 5)]
@@ -381,13 +394,13 @@ LABEL_CASES = [("labels_0.03", 0.03, None), ("labels_0.03_20", 0.03, 20), ("labe
 def write_reference():
     df = load_bars()
     with open(os.path.join(HERE, "cases.csv"), "w") as manifest:
-        manifest.write("file;spec\n")
-        for stem, spec, names, fn in CASES:
+        manifest.write("file;spec;abs_tolerance\n")
+        for stem, spec, names, fn, *tolerance in CASES:
             cols = fn(df)
             assert len(cols) == len(names)
             out = pd.DataFrame({n: c.to_numpy() for n, c in zip(names, cols)})
             out.to_csv(os.path.join(HERE, f"{stem}.csv"), index=False, float_format="%.17g", na_rep="NaN")
-            manifest.write(f"{stem}.csv;{spec}\n")
+            manifest.write(f"{stem}.csv;{spec};{tolerance[0] if tolerance else ''}\n")
     close = df["close"].to_numpy()
     for stem, t, lookahead in LABEL_CASES:
         labels = zigzag_labels(close, t, lookahead)
