@@ -40,15 +40,24 @@ pub(crate) fn powers(beta: f64) -> [f64; 4] {
 
 const ONES: [f64; 4] = [1.0; 4];
 
-/// Sums of the windows of `n` values of a clean `x`, times `scale`; NaN for the first `n − 1`.
+/// The number of NaN values `x` starts with (an upstream warm-up).
+pub(crate) fn leading_nans(x: &[f64]) -> usize {
+    x.iter().position(|v| v.is_finite()).unwrap_or(x.len())
+}
+
+/// Sums of the windows of `n` values of `x`, times `scale`, for an `x` that is clean after its
+/// [`leading_nans`] (a warm-up from an earlier stage): NaN until a window holds only values.
 pub(crate) fn rolling_sums(x: &[f64], n: usize, scale: f64) -> Vec<f64> {
+    let mut out = Vec::with_capacity(x.len());
+    let lead = leading_nans(x);
+    out.resize(lead, NAN);
+    let x = &x[lead..];
     let len = x.len();
-    let mut out = Vec::with_capacity(len);
     if n == 0 || len < n {
-        out.resize(len, NAN);
+        out.resize(out.len() + len, NAN);
         return out;
     }
-    out.resize(n - 1, NAN);
+    out.resize(out.len() + n - 1, NAN);
     let mut i = n - 1;
     while i < len {
         let block_end = len.min((i / BLOCK + 1) * BLOCK);
@@ -324,6 +333,18 @@ mod tests {
             close(&a, &c);
             close(&b, &d);
         }
+    }
+
+    #[test]
+    fn rolling_sums_after_an_upstream_warm_up_match_the_streaming_window() {
+        for lead in [0, 1, 3, 25, 70] {
+            let mut x = walk(300);
+            x[..lead].fill(NAN);
+            let mut w = crate::kernels::RollingSum::new(20);
+            let streamed: Vec<f64> = x.iter().map(|&v| w.push(v).unwrap_or(NAN)).collect();
+            close(&rolling_sums(&x, 20, 1.0), &streamed);
+        }
+        assert_eq!(leading_nans(&[NAN, NAN]), 2);
     }
 
     #[test]

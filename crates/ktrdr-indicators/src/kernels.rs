@@ -211,7 +211,7 @@ impl RollingExtreme {
 /// Rolling mean over `n` bars; the first `n - 1` values are NaN.
 pub fn rolling_mean(x: &[f64], n: usize) -> Vec<f64> {
     let inv = 1.0 / n as f64;
-    if all_finite(&[x]) {
+    if all_finite(&[&x[fast::leading_nans(x)..]]) {
         return fast::rolling_sums(x, n, inv);
     }
     let mut w = RollingSum::new(n);
@@ -222,7 +222,7 @@ pub fn rolling_mean(x: &[f64], n: usize) -> Vec<f64> {
 
 /// Rolling sum over `n` bars; the first `n - 1` values are NaN.
 pub fn rolling_sum(x: &[f64], n: usize) -> Vec<f64> {
-    if all_finite(&[x]) {
+    if all_finite(&[&x[fast::leading_nans(x)..]]) {
         return fast::rolling_sums(x, n, 1.0);
     }
     let mut w = RollingSum::new(n);
