@@ -35,7 +35,7 @@ pub(super) async fn here(
 ) -> Result<Value, OperationError> {
     let progress = &ctx.progress;
     step(progress, DATA)?;
-    let series = data::load_series(
+    let mut series = data::load_series(
         prepared,
         &service.store,
         service.manager.as_ref(),
@@ -59,7 +59,7 @@ pub(super) async fn here(
             series: prepared
                 .timeframes
                 .iter()
-                .filter_map(|tf| series.get(&(symbol.clone(), *tf)).map(|s| (*tf, s.clone())))
+                .filter_map(|tf| series.remove(&(symbol.clone(), *tf)).map(|s| (*tf, s)))
                 .collect(),
         };
         let spec = spec.clone();
