@@ -14,7 +14,8 @@ pub struct Samples {
     pub labels: Vec<Signal>,
     /// Each row's index into [`Dataset::symbols`] (the symbol embedding's row).
     pub symbol: Vec<u32>,
-    /// Each row's bar open time (UTC milliseconds), for reports and for proving the split order.
+    /// Each row's bar open time (Unix seconds, as every `BarSeries`), for reports and for proving
+    /// the split order.
     pub ts: Vec<i64>,
 }
 

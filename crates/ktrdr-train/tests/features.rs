@@ -327,7 +327,7 @@ fn no_train_label_depends_on_a_later_parts_prices() {
     let before = build(&base);
     // A crash right after the train part ends: a train label computed over the whole series
     // would see the extreme it confirms.
-    let first_validation = before.validation.ts[0] / 1000;
+    let first_validation = before.validation.ts[0];
     let mut crashed = base.clone();
     for bar in crashed.iter_mut().filter(|b| b.ts >= first_validation) {
         bar.open *= 0.5;

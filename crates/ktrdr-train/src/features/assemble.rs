@@ -150,7 +150,7 @@ fn push_row(
     samples.features.extend_from_slice(frame.row(r));
     samples.labels.push(label);
     samples.symbol.push(symbol);
-    samples.ts.push(frame.ts[r] * 1000);
+    samples.ts.push(frame.ts[r]);
 }
 
 /// The train, validation and test ranges of `n` rows in time order, with `purge` rows left
