@@ -126,15 +126,24 @@ impl Checkpoint {
             ));
         }
         if &self.spec != spec {
-            return Some("the network differs from the checkpoint's".into());
+            return Some(format!(
+                "the network differs from the checkpoint's: {}",
+                differences(&self.spec, spec)
+            ));
         }
         if &self.params != params {
-            return Some("the training parameters differ from the checkpoint's".into());
+            return Some(format!(
+                "the training parameters differ from the checkpoint's: {}",
+                differences(&self.params, params)
+            ));
         }
-        if self.data != DataShape::of(dataset) {
-            return Some(
-                "the dataset (columns, symbols or row counts) differs from the checkpoint's".into(),
-            );
+        let data = DataShape::of(dataset);
+        if self.data != data {
+            return Some(format!(
+                "the dataset differs from the checkpoint's (new bars in the window? give the same \
+                 --start-date and --end-date): {}",
+                differences(&self.data, &data)
+            ));
         }
         None
     }
@@ -153,4 +162,28 @@ impl Checkpoint {
     pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
+}
+
+/// `epochs: checkpoint 12, now 5; seed: …`: the top-level fields in which two values differ.
+fn differences<T: Serialize>(checkpoint: &T, now: &T) -> String {
+    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
+        (serde_json::to_value(checkpoint), serde_json::to_value(now))
+    else {
+        return "they differ".to_owned();
+    };
+    let shown = |v: &serde_json::Value| {
+        let text = v.to_string();
+        match text.char_indices().nth(60) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
+        }
+    };
+    old.iter()
+        .filter(|(key, value)| new.get(*key) != Some(*value))
+        .map(|(key, value)| {
+            let now = new.get(key).map_or_else(|| "absent".to_owned(), shown);
+            format!("{key}: checkpoint {}, now {now}", shown(value))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

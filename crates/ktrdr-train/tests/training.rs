@@ -392,6 +392,12 @@ fn a_checkpoint_of_another_run_is_refused() {
     )
     .unwrap_err();
     assert!(matches!(err, TrainError::Resume(_)), "{err}");
+    // The message names what differs, with both values.
+    assert!(
+        err.to_string()
+            .contains("learning_rate: checkpoint 0.01, now 0.5"),
+        "{err}"
+    );
     let smaller = dataset(6, 50, Rule::Features, 9);
     let err = train(
         &smaller,
