@@ -9,6 +9,7 @@ use clap::Args;
 use ktrdr_data::store::BarStore;
 use ktrdr_server::host_service::shutdown_signal;
 use ktrdr_server::training_host::TrainingHostService;
+use ktrdr_train::host::request::StrategyFiles;
 use ktrdr_train::pipeline::TrainingService;
 
 use crate::data::load::{operations, SourceArgs};
@@ -29,6 +30,11 @@ pub(crate) struct TrainingHostArgs {
     port: u16,
     #[command(flatten)]
     models: ModelsDir,
+    /// Read a strategy a request names by path (`strategy_config`, as the Python backend sends)
+    /// only under this directory. Without it any path is read when the service listens on
+    /// loopback, none otherwise (clients then send the file's text, as `ktrdr models train` does).
+    #[arg(long, value_name = "DIR")]
+    strategies_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     source: SourceArgs,
 }
@@ -40,7 +46,12 @@ pub(crate) fn run(args: TrainingHostArgs, ctx: &Context) -> anyhow::Result<()> {
         let manager = args.source.manager(store.clone(), true).await?;
         let training =
             TrainingService::new(store, &args.models.models_dir).with_manager(manager);
-        let service = TrainingHostService::new(training, operations(true)?);
+        let files = match (&args.strategies_dir, args.bind.is_loopback()) {
+            (Some(dir), _) => StrategyFiles::Under(dir.clone()),
+            (None, true) => StrategyFiles::Anywhere,
+            (None, false) => StrategyFiles::TextOnly,
+        };
+        let service = TrainingHostService::new(training, operations(true)?, files);
         let listener = tokio::net::TcpListener::bind((args.bind, args.port))
             .await
             .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;

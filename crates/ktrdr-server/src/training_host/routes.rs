@@ -88,7 +88,8 @@ async fn start(
     // off the runtime, and the sessions' lock is held only around the start itself.
     let blocking = state.clone();
     let session = tokio::task::spawn_blocking(move || {
-        let request = training_request(body).map_err(|e| Refused(StatusCode::BAD_REQUEST, e))?;
+        let request = training_request(body, &blocking.strategy_files)
+            .map_err(|e| Refused(StatusCode::BAD_REQUEST, e))?;
         let prepared = blocking
             .training
             .prepare(request)

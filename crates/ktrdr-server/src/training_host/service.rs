@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use ktrdr_ops::cancel::CancelReason;
 use ktrdr_ops::operations::Operations;
+use ktrdr_train::host::request::StrategyFiles;
 use ktrdr_train::pipeline::TrainingService;
 
 use super::routes;
@@ -27,16 +28,24 @@ pub(super) struct State {
     pub(super) training: TrainingService,
     pub(super) operations: Operations,
     pub(super) sessions: Sessions,
+    /// Which strategy files a request may name by path.
+    pub(super) strategy_files: StrategyFiles,
 }
 
 impl TrainingHostService {
-    /// A service that runs `training` as operations of `operations`.
-    pub fn new(training: TrainingService, operations: Operations) -> Self {
+    /// A service that runs `training` as operations of `operations`, reading the strategy files
+    /// `strategy_files` allows when a request names one by path.
+    pub fn new(
+        training: TrainingService,
+        operations: Operations,
+        strategy_files: StrategyFiles,
+    ) -> Self {
         TrainingHostService {
             state: Arc::new(State {
                 training,
                 operations,
                 sessions: Sessions::default(),
+                strategy_files,
             }),
             limits: ServeLimits::default(),
         }

@@ -1,6 +1,6 @@
 //! A [`TrainingRequest`] as a start request and back: the one place the two meet.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ktrdr_data::types::format_timestamp;
 
@@ -41,14 +41,55 @@ pub fn start_request(request: &TrainingRequest) -> StartRequest {
     }
 }
 
+/// Which strategy files a service reads when a request names one by path (`strategy_config`),
+/// since a client should not make it read whatever it likes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StrategyFiles {
+    /// Any path: a service that only this machine can reach.
+    Anywhere,
+    /// Files under this directory only.
+    Under(PathBuf),
+    /// None: clients must send the strategy's text (`strategy_yaml`).
+    TextOnly,
+}
+
+impl StrategyFiles {
+    /// `path` if it may be read.
+    fn allow(&self, path: &Path) -> Result<PathBuf, String> {
+        match self {
+            StrategyFiles::Anywhere => Ok(path.to_owned()),
+            StrategyFiles::TextOnly => Err(
+                "this service reads no strategy file by path: send the file's text in \
+                 model_configuration.strategy_yaml (or start it with --strategies-dir)"
+                    .to_owned(),
+            ),
+            StrategyFiles::Under(dir) => {
+                let outside = || format!("{} is not under {}", path.display(), dir.display());
+                let (Ok(dir), Ok(file)) = (dir.canonicalize(), dir.join(path).canonicalize())
+                else {
+                    return Err(outside());
+                };
+                if file.starts_with(&dir) {
+                    Ok(file)
+                } else {
+                    Err(outside())
+                }
+            }
+        }
+    }
+}
+
 /// The training a start request asks for. The strategy is its text when given, else the file
-/// at `strategy_config` on the service's disk (the Python adapter sends only the path). A date
-/// alone (`2024-06-30`) as the end covers that whole day.
+/// at `strategy_config` on the service's disk (the Python adapter sends only the path), read if
+/// `files` allows it. A date alone (`2024-06-30`) as the end covers that whole day.
 ///
 /// # Errors
 ///
 /// A message naming the field that is missing or wrong.
-pub fn training_request(start: StartRequest) -> Result<TrainingRequest, String> {
+pub fn training_request(
+    start: StartRequest,
+    files: &StrategyFiles,
+) -> Result<TrainingRequest, String> {
     let model = start.model_configuration;
     let strategy = match (model.strategy_yaml, model.strategy_config) {
         (Some(yaml), path) => {
@@ -65,7 +106,10 @@ pub fn training_request(start: StartRequest) -> Result<TrainingRequest, String> 
             StrategySource { name, yaml, path }
         }
         (None, Some(path)) => {
-            let mut source = StrategySource::read(std::path::Path::new(&path))
+            let allowed = files
+                .allow(Path::new(&path))
+                .map_err(|e| format!("model_configuration.strategy_config: {e}"))?;
+            let mut source = StrategySource::read(&allowed)
                 .map_err(|e| format!("model_configuration.strategy_config: {e}"))?;
             if let Some(name) = model.strategy_name {
                 source.name = name;
@@ -137,7 +181,7 @@ mod tests {
 
     #[test]
     fn a_request_survives_the_trip_through_the_protocol() {
-        let back = training_request(start_request(&request())).unwrap();
+        let back = training_request(start_request(&request()), &StrategyFiles::TextOnly).unwrap();
         assert_eq!(back, request());
     }
 
@@ -155,7 +199,16 @@ mod tests {
             "gpu_configuration": {"enable_gpu": true, "memory_fraction": 0.8, "mixed_precision": true},
         });
         let start: StartRequest = serde_json::from_value(python).unwrap();
-        let request = training_request(start).unwrap();
+        let refused = training_request(start.clone(), &StrategyFiles::TextOnly).unwrap_err();
+        assert!(refused.contains("strategy_yaml"), "{refused}");
+        let elsewhere = tempfile::tempdir().unwrap();
+        let outside = training_request(
+            start.clone(),
+            &StrategyFiles::Under(elsewhere.path().into()),
+        )
+        .unwrap_err();
+        assert!(outside.contains("is not under"), "{outside}");
+        let request = training_request(start, &StrategyFiles::Under(dir.path().into())).unwrap();
         assert_eq!(request.strategy.name, "trend");
         assert_eq!(request.strategy.yaml, "name: trend\n");
         assert_eq!(request.start, Some(1_704_067_200));
@@ -167,7 +220,7 @@ mod tests {
     fn a_request_without_a_strategy_names_the_fields_it_needs() {
         let start: StartRequest =
             serde_json::from_value(serde_json::json!({"model_configuration": {}})).unwrap();
-        let error = training_request(start).unwrap_err();
+        let error = training_request(start, &StrategyFiles::Anywhere).unwrap_err();
         assert!(
             error.contains("strategy_yaml") && error.contains("strategy_config"),
             "{error}"
