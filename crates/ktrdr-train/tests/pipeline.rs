@@ -196,3 +196,30 @@ async fn the_second_run_of_a_strategy_has_an_eta_from_the_first() {
         OperationStatus::Completed
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_series_that_does_not_span_the_window_is_completed_from_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = service(dir.path());
+    let (ops, _) = runner();
+    let narrow = TrainingRequest {
+        start: Some(parse_timestamp("2024-06-01").unwrap()),
+        ..request(1, false)
+    };
+    assert_eq!(
+        train(&service, &ops, narrow).await.status,
+        OperationStatus::Completed
+    );
+    let store = BarStore::new(dir.path().join("data"));
+    let first = |store: &BarStore| {
+        let series = store.load(&"AAPL".parse().unwrap(), "1h".parse().unwrap());
+        series.unwrap().first_ts().unwrap()
+    };
+    assert!(first(&store) >= parse_timestamp("2024-06-01").unwrap());
+    // The wider window starts in March: the stored series is loaded back to it first.
+    assert_eq!(
+        train(&service, &ops, request(1, false)).await.status,
+        OperationStatus::Completed
+    );
+    assert!(first(&store) < parse_timestamp("2024-03-08").unwrap());
+}

@@ -15,8 +15,9 @@ use super::PreparedTraining;
 /// Every series of a training, keyed by symbol and timeframe, trimmed to its window.
 pub(crate) type SeriesSet = BTreeMap<(Symbol, Timeframe), BarSeries>;
 
-/// Reads every series `prepared` needs; a missing one is loaded (mode `full` over the window)
-/// when `manager` has a source, with the load's progress nested under the step.
+/// Reads every series `prepared` needs. When `manager` has a source, a missing series, or one
+/// that does not span the window, is loaded first (mode `full` over the window: only what is
+/// missing is fetched), with the load's progress nested under the step.
 pub(super) async fn load_series(
     prepared: &PreparedTraining,
     store: &BarStore,
@@ -37,23 +38,15 @@ pub(super) async fn load_series(
         progress.set_sub_progress(done as u64, total);
         progress.set_step_detail(format!("{symbol} {timeframe}"));
         let stored = read(store, &symbol, timeframe).await?;
-        let series = match (stored, manager.filter(|m| m.provider_info().is_some())) {
+        let source = manager.filter(|m| m.provider_info().is_some());
+        let series = match (stored, source) {
+            (Some(series), Some(manager)) if !covers(&series, timeframe, start, end) => {
+                load(manager, &symbol, timeframe, start, end, token, progress).await?;
+                read(store, &symbol, timeframe).await?.unwrap_or(series)
+            }
             (Some(series), _) => series,
             (None, Some(manager)) => {
-                let request = LoadRequest {
-                    symbol: symbol.clone(),
-                    timeframe,
-                    mode: LoadMode::Full,
-                    start,
-                    end,
-                };
-                let nested = progress.nested(DataManager::plan(LoadMode::Full));
-                let summary = manager.load(&request, token, &nested).await.map_err(|e| {
-                    OperationError::failed(format!("loading {symbol} {timeframe}: {e}"))
-                })?;
-                if let Some(reason) = summary.cancelled {
-                    return Err(Cancelled { reason }.into());
-                }
+                load(manager, &symbol, timeframe, start, end, token, progress).await?;
                 read(store, &symbol, timeframe).await?.ok_or_else(|| {
                     OperationError::failed(format!(
                         "{symbol} {timeframe}: the source has no bars in the window"
@@ -77,6 +70,45 @@ pub(super) async fn load_series(
     }
     progress.set_sub_progress(total, total);
     Ok(set)
+}
+
+/// Whether `series` spans the window `start..=end` (a bound left open is covered), give or take
+/// a week, for the closures at its ends (a weekend, a holiday) that no load can fill.
+fn covers(series: &BarSeries, timeframe: Timeframe, start: Option<i64>, end: Option<i64>) -> bool {
+    let slack = 7 * 86_400 + timeframe.seconds();
+    let (Some(first), Some(last)) = (series.first_ts(), series.last_ts()) else {
+        return false;
+    };
+    start.is_none_or(|s| first <= s + slack) && end.is_none_or(|e| last >= e - slack)
+}
+
+/// Loads the window of one series through the manager (mode `full`: every missing bar of it),
+/// its progress nested under the step.
+async fn load(
+    manager: &DataManager,
+    symbol: &Symbol,
+    timeframe: Timeframe,
+    start: Option<i64>,
+    end: Option<i64>,
+    token: &CancellationToken,
+    progress: &ProgressHandle,
+) -> Result<(), OperationError> {
+    let request = LoadRequest {
+        symbol: symbol.clone(),
+        timeframe,
+        mode: LoadMode::Full,
+        start,
+        end,
+    };
+    let nested = progress.nested(DataManager::plan(LoadMode::Full));
+    let summary = manager
+        .load(&request, token, &nested)
+        .await
+        .map_err(|e| OperationError::failed(format!("loading {symbol} {timeframe}: {e}")))?;
+    match summary.cancelled {
+        Some(reason) => Err(Cancelled { reason }.into()),
+        None => Ok(()),
+    }
 }
 
 /// The stored series, `None` when there is none; read off the runtime (a decade of bars is a
