@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use clap::{Args, Subcommand};
 use ktrdr_data::store::BarStore;
-use ktrdr_data::types::{parse_timestamp, BarSeries, Symbol, Timeframe};
+use ktrdr_data::types::{parse_timestamp, parse_window_end, BarSeries, Symbol, Timeframe};
 
 use crate::output::UsageError;
 use crate::Context;
@@ -70,15 +70,19 @@ pub(crate) struct SeriesArgs {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DateArg {
     ts: i64,
+    /// The same text as the end of a window: a date alone reaches the day's last second.
+    end_ts: i64,
     date_only: bool,
 }
 
 impl FromStr for DateArg {
     type Err = ktrdr_data::types::TimestampError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (ts, end_ts) = (parse_timestamp(s)?, parse_window_end(s)?);
         Ok(DateArg {
-            ts: parse_timestamp(s)?,
-            date_only: s.trim().len() == 10,
+            ts,
+            end_ts,
+            date_only: end_ts != ts,
         })
     }
 }
@@ -102,7 +106,7 @@ pub(crate) fn time_bounds(
     end: Option<DateArg>,
 ) -> anyhow::Result<(Option<i64>, Option<i64>)> {
     let lo = start.map(|d| d.ts);
-    let hi = end.map(|d| if d.date_only { d.ts + 86_399 } else { d.ts });
+    let hi = end.map(|d| d.end_ts);
     if let (Some(l), Some(h)) = (lo, hi) {
         if l > h {
             return Err(UsageError("--start is after --end".to_owned()).into());

@@ -15,5 +15,7 @@ pub use load_mode::{LoadMode, UnknownMode};
 pub use range::{InvalidRange, TimeRange};
 pub use series::{kept_duplicate, BarSeries, MergeStats, OrderReport, SeriesError};
 pub use symbol::{Symbol, SymbolError};
-pub use time::{format_timestamp, format_timestamp_human, parse_timestamp, TimestampError};
+pub use time::{
+    format_timestamp, format_timestamp_human, parse_timestamp, parse_window_end, TimestampError,
+};
 pub use timeframe::{Timeframe, TimeframeError};

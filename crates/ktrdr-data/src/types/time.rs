@@ -33,6 +33,22 @@ pub fn parse_timestamp(s: &str) -> Result<i64, TimestampError> {
     })
 }
 
+/// Parses the end of a window: as [`parse_timestamp`], except that a date alone covers that
+/// whole day (its last second), so `--end 2025-05-22` keeps the bars of the 22nd. The one rule
+/// for every end bound: the CLI's `--end`, the API's `end_date`, a training's window.
+///
+/// ```
+/// use ktrdr_data::types::{parse_timestamp, parse_window_end};
+/// let day = parse_timestamp("2025-05-22").unwrap();
+/// assert_eq!(parse_window_end("2025-05-22").unwrap(), day + 86_399);
+/// assert_eq!(parse_window_end("2025-05-22T08:00:00Z").unwrap(), day + 8 * 3600);
+/// ```
+pub fn parse_window_end(s: &str) -> Result<i64, TimestampError> {
+    let ts = parse_timestamp(s)?;
+    let date_only = s.trim().len() == "2025-05-22".len();
+    Ok(if date_only { ts + 86_399 } else { ts })
+}
+
 /// Formats unix seconds in the store's canonical form, `2025-05-22T08:00:00Z`.
 pub fn format_timestamp(ts: i64) -> String {
     let mut b = Vec::with_capacity(20);

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ktrdr_data::types::{format_timestamp, parse_timestamp, Symbol, Timeframe};
+use ktrdr_data::types::{format_timestamp, parse_timestamp, parse_window_end, Symbol, Timeframe};
 use serde_json::{json, Value};
 
 use crate::strategy::Strategy;
@@ -233,7 +233,8 @@ where
 }
 
 /// A window bound given as text (`2024-06-30`, or an RFC 3339 instant), in Unix seconds; a date
-/// alone as the `end` covers that whole day. `field` names it in the error.
+/// alone as the `end` covers that whole day ([`parse_window_end`]). `field` names it in the
+/// error.
 ///
 /// # Errors
 ///
@@ -242,7 +243,12 @@ pub fn date_bound(text: Option<&str>, field: &str, end: bool) -> Result<Option<i
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    let ts = parse_timestamp(text).map_err(|e| format!("{field} {text:?}: {e}"))?;
-    let whole_day = end && text.len() == 10;
-    Ok(Some(if whole_day { ts + 86_399 } else { ts }))
+    let parse = if end {
+        parse_window_end
+    } else {
+        parse_timestamp
+    };
+    parse(text)
+        .map(Some)
+        .map_err(|e| format!("{field} {text:?}: {e}"))
 }

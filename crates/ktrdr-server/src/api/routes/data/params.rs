@@ -2,7 +2,9 @@
 //! store's failures as answers, and running file work off the runtime.
 
 use ktrdr_data::store::StoreError;
-use ktrdr_data::types::{format_timestamp, parse_timestamp, Symbol, Timeframe};
+use ktrdr_data::types::{
+    format_timestamp, parse_timestamp, parse_window_end, Symbol, Timeframe, TimestampError,
+};
 
 use crate::api::error::ApiError;
 
@@ -30,23 +32,23 @@ pub(crate) fn date_bounds(
     start: Option<&str>,
     end: Option<&str>,
 ) -> Result<(Option<i64>, Option<i64>), ApiError> {
-    let parse = |field: &str, value: Option<&str>| -> Result<Option<(i64, bool)>, ApiError> {
+    let parse = |field: &str,
+                 value: Option<&str>,
+                 read: fn(&str) -> Result<i64, TimestampError>|
+     -> Result<Option<i64>, ApiError> {
         match value.map(str::trim).filter(|v| !v.is_empty()) {
             None => Ok(None),
-            Some(v) => parse_timestamp(v)
-                .map(|ts| Some((ts, v.len() == 10)))
-                .map_err(|e| {
-                    ApiError::bad_request(
-                        "DATA-InvalidDate",
-                        format!("Invalid {field} format. Use YYYY-MM-DD"),
-                    )
-                    .with_details(serde_json::json!({"field": field, "reason": e.to_string()}))
-                }),
+            Some(v) => read(v).map(Some).map_err(|e| {
+                ApiError::bad_request(
+                    "DATA-InvalidDate",
+                    format!("Invalid {field} format. Use YYYY-MM-DD"),
+                )
+                .with_details(serde_json::json!({"field": field, "reason": e.to_string()}))
+            }),
         }
     };
-    let lo = parse("start_date", start)?.map(|(ts, _)| ts);
-    let hi =
-        parse("end_date", end)?.map(|(ts, date_only)| if date_only { ts + 86_399 } else { ts });
+    let lo = parse("start_date", start, parse_timestamp)?;
+    let hi = parse("end_date", end, parse_window_end)?;
     if let (Some(l), Some(h)) = (lo, hi) {
         if l > h {
             return Err(ApiError::bad_request(
