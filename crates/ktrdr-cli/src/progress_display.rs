@@ -18,6 +18,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ktrdr_ops::cancel::{spawn_stop_handler, StopSignal};
+use ktrdr_ops::operations::{OperationHandle, OperationOutcome};
 use ktrdr_ops::progress::{format_duration, ProgressState, ProgressSubscriber};
 use ktrdr_server::api::wire::OperationProgress;
 use tokio::sync::watch;
@@ -195,6 +197,30 @@ impl ProgressDisplay {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+    }
+
+    /// Shows the progress of `handle` until it ends; the first stop signal (Ctrl-C, SIGTERM,
+    /// SIGHUP) cancels it, and the line printed then says that the work is `keeping` what it
+    /// did meanwhile (`saving what was fetched`). Returns the outcome and that signal.
+    pub(crate) async fn follow_cancellable(
+        &mut self,
+        handle: &OperationHandle,
+        keeping: &'static str,
+    ) -> (OperationOutcome, Option<StopSignal>) {
+        let print = self.printer();
+        let signals = spawn_stop_handler(handle.token().clone(), move |signal| match signal {
+            StopSignal::Interrupt => print(&format!(
+                "Cancelling: {keeping}… (Ctrl-C again exits at once)"
+            )),
+            other => print(&format!(
+                "{}: {keeping}, then exiting… (a second signal exits at once)",
+                other.name()
+            )),
+        });
+        let outcome = self
+            .follow(handle.progress().subscribe(), handle.wait())
+            .await;
+        (outcome, signals.received())
     }
 
     /// Shows every change of `progress` until `done` resolves, then the last state, and

@@ -18,7 +18,7 @@ use ktrdr_data::provider::DataProvider;
 use ktrdr_data::store::BarStore;
 use ktrdr_data::types::LoadMode;
 use ktrdr_data::types::{Symbol, Timeframe};
-use ktrdr_ops::cancel::{spawn_stop_handler, StopSignal, EXIT_INTERRUPTED};
+use ktrdr_ops::cancel::{StopSignal, EXIT_INTERRUPTED};
 use ktrdr_ops::home::Home;
 use ktrdr_ops::operations::{OperationHandle, OperationOutcome, Operations};
 use ktrdr_ops::registry::OperationStatus;
@@ -316,20 +316,9 @@ async fn follow(
         "Loading {title} from {from}; operation {}",
         handle.id()
     ));
-    let print = display.printer();
-    let signals = spawn_stop_handler(handle.token().clone(), move |signal| match signal {
-        StopSignal::Interrupt => {
-            print("Cancelling: saving what was fetched… (Ctrl-C again exits at once)")
-        }
-        other => print(&format!(
-            "{}: saving what was fetched, then exiting… (a second signal exits at once)",
-            other.name()
-        )),
-    });
-    let outcome = display
-        .follow(handle.progress().subscribe(), handle.wait())
-        .await;
-    (outcome, signals.received())
+    display
+        .follow_cancellable(handle, "saving what was fetched")
+        .await
 }
 
 /// Prints the outcome and returns the exit status.

@@ -11,7 +11,7 @@ use std::io::Write;
 use anyhow::{bail, Context as _};
 use clap::Args;
 use ktrdr_data::store::BarStore;
-use ktrdr_ops::cancel::{spawn_stop_handler, StopSignal, EXIT_INTERRUPTED};
+use ktrdr_ops::cancel::{StopSignal, EXIT_INTERRUPTED};
 use ktrdr_ops::host::HostClient;
 use ktrdr_ops::registry::OperationStatus;
 use ktrdr_train::pipeline::{
@@ -148,18 +148,8 @@ async fn train(args: TrainArgs, ctx: &Context) -> anyhow::Result<i32> {
         prepared.describe(),
         handle.id()
     ));
-    let print = display.printer();
-    let signals = spawn_stop_handler(handle.token().clone(), move |signal| match signal {
-        StopSignal::Interrupt => {
-            print("Cancelling: keeping a checkpoint… (Ctrl-C again exits at once)")
-        }
-        other => print(&format!(
-            "{}: keeping a checkpoint, then exiting… (a second signal exits at once)",
-            other.name()
-        )),
-    });
-    let outcome = display
-        .follow(handle.progress().subscribe(), handle.wait())
+    let (outcome, signal) = display
+        .follow_cancellable(&handle, "keeping a checkpoint")
         .await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
@@ -193,9 +183,7 @@ async fn train(args: TrainArgs, ctx: &Context) -> anyhow::Result<i32> {
                     println!("Run the same command with --resume to continue.");
                 }
             }
-            Ok(signals
-                .received()
-                .map_or(EXIT_INTERRUPTED, StopSignal::exit_code))
+            Ok(signal.map_or(EXIT_INTERRUPTED, StopSignal::exit_code))
         }
         status => {
             let error = outcome.error.unwrap_or_else(|| status.to_string());
